@@ -1,0 +1,3 @@
+from phase5site.cli import main
+
+main()
