@@ -8,8 +8,11 @@ Exit codes: 0 GO / success, 1 runtime error, 2 usage or spec error, 3 NO-GO,
 from __future__ import annotations
 
 import functools
+import json
+import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -42,6 +45,30 @@ def handle_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def load_spec_with_env(spec: Path, env_file: Path | None) -> Any:
+    """Load ``spec`` with the process environment overlaid on the dotenv file, if any."""
+    from phase5site.envfile import read_env_file
+    from phase5site.spec import load_spec
+
+    env = dict(os.environ)
+    path = env_file if env_file is not None else Path(".env.phase5")
+    if env_file is not None or path.exists():
+        env = {**read_env_file(path), **env}
+    return load_spec(spec, env)
+
+
+def _check_phase_names(loaded: Any, phases: tuple[str, ...]) -> None:
+    known = [phase.name for phase in loaded.spec.phases]
+    unknown = [name for name in phases if name not in known]
+    if unknown:
+        from phase5site.errors import UsageError
+
+        raise UsageError(
+            f"--phase {unknown[0]!r} is not a phase of {loaded.path}",
+            hint=f"Phases are: {', '.join(known)}.",
+        )
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="phase5site")
 def cli() -> None:
@@ -53,6 +80,57 @@ def cli() -> None:
 
 
 # --- spec: validate, schema (foundation) ---------------------------------------------------
+
+
+@cli.command()
+@click.argument("spec", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--phase",
+    "phases",
+    multiple=True,
+    metavar="NAME",
+    help="Plan only these phases (repeatable); default: every enabled phase.",
+)
+@click.option(
+    "--env-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Read variables from this dotenv file first (default: .env.phase5 if present).",
+)
+@handle_errors
+def validate(spec: Path, phases: tuple[str, ...], env_file: Path | None) -> None:
+    """Check a run spec and print its plan, without touching the network.
+
+    Prints every phase with rate, concurrency, planned duration, expected requests and
+    samples, the total wall time, the metrics source, the SLO thresholds and which values
+    are secrets (named, never shown). Exits 2 with one located line per problem.
+
+    Example:
+
+        phase5site validate runspecs/day1.yaml
+    """
+    from phase5site.spec.plan import build_plan, format_plan
+
+    loaded = load_spec_with_env(spec, env_file)
+    _check_phase_names(loaded, phases)
+    click.echo(format_plan(build_plan(loaded, list(phases) or None), loaded))
+
+
+@cli.command()
+@click.option("--indent", default=2, show_default=True, help="JSON indentation.")
+def schema(indent: int) -> None:
+    """Print the JSON Schema of run specs (for editors' YAML language servers).
+
+    Save it and point your editor at it, e.g. with the YAML extension of VS Code add
+    `# yaml-language-server: $schema=../runspec.schema.json` as the first line of a spec.
+
+    Example:
+
+        phase5site schema > runspec.schema.json
+    """
+    from phase5site.spec import spec_json_schema
+
+    click.echo(json.dumps(spec_json_schema(), indent=indent))
 
 # --- run, status, target (engine) ----------------------------------------------------------
 

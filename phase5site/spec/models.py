@@ -18,13 +18,27 @@ from pydantic import (
     ConfigDict,
     Field,
     SecretStr,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
 
 from phase5site.spec.durations import parse_duration
 
-Duration = Annotated[float, BeforeValidator(parse_duration)]
+DURATION_PATTERN = r"^\d+(\.\d+)?((ms|s|m|h|d)(\d+(\.\d+)?(ms|s|m|h|d))*)?$"
+Duration = Annotated[
+    float,
+    BeforeValidator(parse_duration),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "number", "minimum": 0},
+                {"type": "string", "pattern": DURATION_PATTERN},
+            ],
+            "description": "Seconds, or a duration such as 600s, 10m, 2h5m, 1.5s.",
+        }
+    ),
+]
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
