@@ -107,7 +107,9 @@ def parse_spec_text(
         spec = RunSpec.model_validate(plain)
     except ValidationError as error:
         problems = [converter.locate(item, describe_error(item)) for item in error.errors()]
-        problems += _duplicate_phase_problems(plain, converter, problems)
+        duplicates = _duplicate_phase_problems(plain, converter)
+        if duplicates:  # the located form replaces the model's whole-spec message
+            problems = [p for p in problems if "phase names must be unique" not in p] + duplicates
         raise SpecError([redact(p, secrets) for p in problems]) from None
     digest = hashlib.sha256(raw if raw is not None else text.encode()).hexdigest()
     return LoadedSpec(
@@ -135,7 +137,7 @@ def _parse_yaml(text: str, spec_path: Path) -> Any:
     except YAMLError as error:
         raise SpecError([f"{spec_path}: YAML syntax error: {error}"]) from None
     if not isinstance(tree, CommentedMap):
-        kind = "empty" if tree is None else f"a {type(tree).__name__}"
+        kind = "empty" if tree is None else ("a list" if isinstance(tree, list) else repr(tree))
         raise SpecError(
             [f"{spec_path}:1:1: spec: must be a mapping of keys such as version, name, target, phases (got {kind})"]
         )
@@ -220,12 +222,8 @@ class _Converter:
         return self.at(path, message, key=error["type"] == "extra_forbidden")
 
 
-def _duplicate_phase_problems(
-    plain: dict[str, Any], converter: _Converter, already: list[str]
-) -> list[str]:
-    """Repeated phase names, reported even when other phase errors stop the model check."""
-    if any("phase names must be unique" in problem for problem in already):
-        return []
+def _duplicate_phase_problems(plain: dict[str, Any], converter: _Converter) -> list[str]:
+    """Repeated phase names, located at the repeat, even when other errors stop the model check."""
     phases = plain.get("phases")
     if not isinstance(phases, list):
         return []
