@@ -1,0 +1,39 @@
+"""How one request ended, in the vocabulary of ``phase5site.columns.OUTCOMES``.
+
+Success is 2xx/3xx only. A transport failure is ``timeout`` when the per-request timeout
+expired and ``connect_error`` for every other failure to get a response (refused, reset,
+broken protocol): both count as failures in every verdict.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+TransportError = Literal["timeout", "connect_error"]
+
+
+def classify(status: int | None, error: TransportError | None) -> str:
+    """Outcome of a request from its HTTP status or transport error.
+
+    >>> classify(200, None), classify(304, None), classify(404, None), classify(503, None)
+    ('ok', 'ok', 'http_4xx', 'http_5xx')
+    >>> classify(None, "timeout"), classify(None, "connect_error")
+    ('timeout', 'connect_error')
+    """
+    if error is not None:
+        return error
+    if status is None:
+        return "connect_error"
+    if 200 <= status < 400:
+        return "ok"
+    if 400 <= status < 500:
+        return "http_4xx"
+    if status >= 500:
+        return "http_5xx"
+    # 1xx as a final answer is a protocol failure for a load client.
+    return "connect_error"
+
+
+def is_error(outcome: str) -> bool:
+    """True for every outcome that counts against the error rate (not ok, not dropped)."""
+    return outcome not in ("ok", "dropped")

@@ -1,0 +1,124 @@
+"""The phase load with an injected httpx.MockTransport: rows, mix, drops, in-flight bound."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+
+import httpx
+
+from phase5site.engine.clock import WallAxis
+from phase5site.engine.load import PhaseLoad
+from phase5site.engine.mix import RequestMix, prepare
+from phase5site.engine.outcome import classify
+from phase5site.engine.transport import httpx_factory
+from phase5site.spec.models import RequestSpec
+from .helpers import ListSink, fake_token
+
+
+def _mix(bearer: str | None = None) -> RequestMix:
+    specs = [
+        RequestSpec(name="ok", path="/ok", weight=1),
+        RequestSpec(name="missing", path="/missing", weight=1),
+        RequestSpec(name="post", method="POST", path="/post", weight=1, json={"a": 1},
+                    headers={"X-Test": "yes"}),
+    ]
+    return RequestMix(prepare(specs, base_url="http://svc.test", bearer=bearer), [1, 1, 1], seed=3)
+
+
+def _run(load: PhaseLoad) -> None:
+    async def go() -> None:
+        await load.run(time.monotonic())
+
+    asyncio.run(go())
+
+
+def test_every_intended_request_gets_one_row_with_outcome_and_times() -> None:
+    token = fake_token()
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(404 if request.url.path == "/missing" else 200, text="hello")
+
+    sink = ListSink()
+    load = PhaseLoad(
+        phase="p", rate=200, concurrency=4, duration_s=0.5, mix=_mix(token),
+        transport_factory=httpx_factory(5.0, httpx.MockTransport(handler)),
+        sink_provider=lambda: sink, axis=WallAxis(offset_s=1000.0),
+    )
+    _run(load)
+    assert sorted(row["seq"] for row in sink.rows) == list(range(100))
+    assert len(seen) == 100
+    assert all(r.headers["authorization"] == f"Bearer {token}" for r in seen)
+    posts = [r for r in seen if r.method == "POST"]
+    assert posts and all(r.content == b'{"a":1}' and r.headers["x-test"] == "yes" for r in posts)
+    by_name = Counter((row["request_name"], row["outcome"]) for row in sink.rows)
+    assert set(by_name) == {("ok", "ok"), ("missing", "http_4xx"), ("post", "ok")}
+    for row in sink.rows:
+        assert row["latency_ms"] >= row["service_ms"] >= 0
+        assert row["sent_at"] >= row["intended_at"]
+        assert row["bytes"] == 5
+        assert row["intended_at"] == 1000.0 + (row["intended_at"] - 1000.0)
+    intended = sorted(row["intended_at"] for row in sink.rows)
+    # Absolute schedule: consecutive intended times are exactly 1/rate apart.
+    assert all(abs((b - a) - 0.005) < 1e-9 for a, b in zip(intended, intended[1:]))
+
+
+def test_a_full_backlog_drops_and_records_instead_of_stalling() -> None:
+    in_flight = 0
+    most_in_flight = 0
+
+    class SlowTransport(httpx.AsyncBaseTransport):
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            nonlocal in_flight, most_in_flight
+            in_flight += 1
+            most_in_flight = max(most_in_flight, in_flight)
+            await asyncio.sleep(0.05)
+            in_flight -= 1
+            return httpx.Response(200)
+
+    sink = ListSink()
+    load = PhaseLoad(
+        phase="p", rate=40, concurrency=1, duration_s=2.5, mix=_mix(),
+        transport_factory=httpx_factory(5.0, SlowTransport()),
+        sink_provider=lambda: sink, axis=WallAxis(offset_s=0.0),
+    )
+    _run(load)
+    outcomes = Counter(row["outcome"] for row in sink.rows)
+    assert len(sink.rows) == 100  # every intended request has exactly one row
+    assert most_in_flight == 1
+    assert outcomes["dropped"] == load.stats.dropped > 0
+    dropped = [row for row in sink.rows if row["outcome"] == "dropped"]
+    assert all(row["sent_at"] is None and row["latency_ms"] is None for row in dropped)
+    # Sent ones waited for the single slot: latency includes the wait, service does not.
+    sent = [row for row in sink.rows if row["outcome"] == "ok"]
+    assert max(row["latency_ms"] - row["service_ms"] for row in sent) > 500
+
+
+def test_transport_errors_are_classified() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/ok":
+            raise httpx.ConnectError("refused", request=request)
+        if request.url.path == "/missing":
+            raise httpx.ReadTimeout("slow", request=request)
+        return httpx.Response(503)
+
+    sink = ListSink()
+    load = PhaseLoad(
+        phase="p", rate=100, concurrency=2, duration_s=0.3, mix=_mix(),
+        transport_factory=httpx_factory(5.0, httpx.MockTransport(handler)),
+        sink_provider=lambda: sink, axis=WallAxis(offset_s=0.0),
+    )
+    _run(load)
+    pairs = {(row["request_name"], row["outcome"]) for row in sink.rows}
+    assert pairs == {("ok", "connect_error"), ("missing", "timeout"), ("post", "http_5xx")}
+    assert all(row["status"] is None for row in sink.rows if row["outcome"] != "http_5xx")
+
+
+def test_classify_table() -> None:
+    assert [classify(s, None) for s in (200, 204, 301, 399, 400, 404, 499, 500, 503)] == [
+        "ok", "ok", "ok", "ok", "http_4xx", "http_4xx", "http_4xx", "http_5xx", "http_5xx"]
+    assert classify(None, "timeout") == "timeout"
+    assert classify(101, None) == "connect_error"
