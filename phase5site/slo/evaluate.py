@@ -1,0 +1,426 @@
+"""Evaluate one phase into a verdict table and a Go/No-Go decision (pure: data in, data out).
+
+Rules (DESIGN.md "SLO verdicts", CSV_V3.md "Pooling"):
+- ratios are pooled: sum of good / sum of total over the samples;
+- server latency percentiles come from the pooled histogram (bucket deltas summed per le),
+  client ones from all requests of the phase (nearest rank); sample percentiles are never
+  averaged;
+- memory is the mean of the per-sample RSS values, the maximum shown beside it;
+- a category is judged on every source that has a value (server and client for success,
+  error and latency): FAIL if any source fails, PASS if one has a value and none fails,
+  NA if none has a value;
+- GO needs every mandatory category PASS (NA in a mandatory one is NO-GO, "insufficient
+  data"); optional categories must not FAIL (NA is neutral).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from phase5site.slo import quantiles
+from phase5site.slo.categories import CATEGORIES, Category, RatioReader, number, server_requests
+from phase5site.slo.models import (
+    FAIL,
+    GO,
+    INSUFFICIENT_DATA,
+    NA,
+    NO_GO,
+    PASS,
+    CategoryVerdict,
+    PhaseEvaluation,
+    Source,
+    SourceRow,
+    Verdict,
+)
+from phase5site.slo.stats import Interval, clopper_pearson_interval, quantile_rank_interval, summarize, wilson_interval
+from phase5site.spec.models import SloSpec
+
+Row = Mapping[str, Any]
+FEW_SAMPLES = 12
+
+
+@dataclass(frozen=True)
+class PhaseData:
+    """What a phase evaluation needs, read by the caller (reporting) from the store.
+
+    ``server_samples``: sample rows of one server source (``[]`` when metrics source is
+    none); ``client_samples``: rows carrying the client columns; ``client_latencies_ms``:
+    sorted latencies of every request of the phase (``None`` when not available, e.g. an
+    imported CSV); ``planned_samples``: what the spec asked for (for caveats).
+    """
+
+    phase: str
+    server_samples: list[Row] = field(default_factory=list)
+    client_samples: list[Row] = field(default_factory=list)
+    client_latencies_ms: Sequence[float] | None = None
+    server_source: str | None = None
+    planned_samples: int | None = None
+    metrics_source_none: bool = False
+
+
+def judge(value: float | None, threshold: float, comparison: str) -> Verdict:
+    """PASS / FAIL / NA of one value. Example: ``judge(0.985, 0.98, '>=') == 'PASS'``."""
+    if value is None:
+        return NA
+    ok = value >= threshold if comparison == ">=" else value <= threshold
+    return PASS if ok else FAIL
+
+
+def _sample_num(row: Row, index: int) -> int:
+    value = number(row, "sample_num")
+    return int(value) if value is not None else index + 1
+
+
+def _worst(values: list[tuple[int, float | None]], comparison: str) -> tuple[int | None, float | None]:
+    valid = [(num, value) for num, value in values if value is not None]
+    if not valid:
+        return None, None
+    pick = min if comparison == ">=" else max
+    return pick(valid, key=lambda item: item[1])
+
+
+def _na_reason(rows: Sequence[Row], columns: tuple[str, ...], default: str) -> str:
+    """The most frequent stored NA reason for the columns, else ``default``."""
+    reasons: Counter[str] = Counter()
+    for row in rows:
+        raw = row.get("na_reasons")
+        if isinstance(raw, str) and raw.strip():
+            try:
+                raw = json.loads(raw)
+            except ValueError:
+                raw = None
+        if isinstance(raw, dict):
+            for column in columns:
+                if raw.get(column):
+                    reasons[f"{column}: {raw[column]}"] += 1
+    return reasons.most_common(1)[0][0] if reasons else default
+
+
+def _base_row(category: Category, source: Source, slo: SloSpec, rows: Sequence[Row]) -> dict[str, Any]:
+    return {
+        "category": category.name,
+        "source": source,
+        "unit": category.unit,
+        "threshold": category.threshold(slo),
+        "comparison": category.comparison,
+        "n_samples": len(rows),
+    }
+
+
+def _with_summary(base: dict[str, Any], per_sample: list[tuple[int, float | None]], comparison: str) -> dict[str, Any]:
+    summary = summarize([value for _, value in per_sample])
+    worst_num, worst_value = _worst(per_sample, comparison)
+    return {
+        **base,
+        "n_valid": summary.n_valid,
+        "sample_min": summary.minimum,
+        "sample_max": summary.maximum,
+        "sample_mean": summary.mean,
+        "sample_stddev": summary.stddev,
+        "worst_sample": worst_num,
+        "worst_value": worst_value,
+    }
+
+
+def ratio_row(category: Category, reader: RatioReader, source: Source, rows: Sequence[Row], slo: SloSpec) -> SourceRow:
+    """Pooled ratio over samples with per-sample stats and Wilson / Clopper-Pearson intervals.
+
+    Example: samples (good, total) = (99, 100) and (900, 1000): pooled 999/1100 = 0.9082,
+    while the mean of the ratios would be (0.99 + 0.9)/2 = 0.945.
+    """
+    base = _base_row(category, source, slo, rows)
+    per_sample: list[tuple[int, float | None]] = []
+    good_sum = total_sum = 0.0
+    counted = 0
+    for index, row in enumerate(rows):
+        counts = reader.counts(row)
+        value: float | None = None
+        if counts is not None and counts[1] > 0:
+            good_sum += counts[0]
+            total_sum += counts[1]
+            counted += 1
+            value = counts[0] / counts[1]
+        elif counts is None and reader.ratio_column:
+            value = number(row, reader.ratio_column)
+        per_sample.append((_sample_num(row, index), value))
+    fields = _with_summary(base, per_sample, category.comparison)
+    notes: list[str] = []
+    if source == "server" and any(server_requests(row)[1] for row in rows):
+        notes.append("HTTP request counts reconstructed as request_rate x window_s (no stored counts)")
+    if counted == 0 or total_sum <= 0:
+        reason = _na_reason(rows, reader.columns, _empty_reason(category, source, rows, counted))
+        return SourceRow(**fields, pooled=None, verdict=NA, na_reason=reason, notes=notes)
+    if counted < len([v for _, v in per_sample if v is not None]):
+        notes.append(f"only {counted} of {len(rows)} samples stored counts; the others are not pooled")
+    pooled = good_sum / total_sum
+    good_int, total_int = round(good_sum), round(total_sum)
+    return SourceRow(
+        **fields,
+        pooled=pooled,
+        verdict=judge(pooled, category.threshold(slo), category.comparison),
+        good=good_sum,
+        total=total_sum,
+        interval=wilson_interval(good_int, total_int),
+        exact_interval=clopper_pearson_interval(good_int, total_int),
+        notes=notes,
+    )
+
+
+def _empty_reason(category: Category, source: Source, rows: Sequence[Row], counted: int) -> str:
+    if not rows:
+        return "no samples" if source == "client" else "no server samples (metrics source none or unreachable)"
+    if counted:
+        return "denominator is zero over the phase (no events counted)"
+    return "counts not measured in any sample"
+
+
+def _ratio_breakdown(rows: Sequence[Row], parts: dict[str, tuple[tuple[str, ...], str | None]]) -> dict[str, float | None]:
+    """Pooled part ratios, e.g. {'4xx': sum(server_4xx)/sum(server_requests)}."""
+    result: dict[str, float | None] = {}
+    for label, (numerators, denominator) in parts.items():
+        num = den = 0.0
+        for row in rows:
+            top = sum(number(row, column) or 0.0 for column in numerators)
+            if denominator is None:
+                bottom, _ = server_requests(row)
+            else:
+                bottom = number(row, denominator)
+            if bottom and all(number(row, column) is not None for column in numerators):
+                num += top
+                den += bottom
+        result[label] = num / den if den > 0 else None
+    return result
+
+
+def _error_breakdown(source: Source, rows: Sequence[Row]) -> dict[str, float | None]:
+    if source == "server":
+        return _ratio_breakdown(rows, {"4xx": (("server_4xx",), None), "5xx": (("server_5xx",), None)})
+    return _ratio_breakdown(
+        rows,
+        {
+            "4xx": (("client_4xx",), "client_requests"),
+            "5xx": (("client_5xx",), "client_requests"),
+            "transport": (("client_transport_errors",), "client_requests"),
+        },
+    )
+
+
+def _fallback_breakdown(rows: Sequence[Row]) -> dict[str, float | None]:
+    return _ratio_breakdown(
+        rows,
+        {
+            "raw": (("raw_fallback_total",), None),
+            "http": (("fallback_http",), "http_adapter_ops"),
+            "message": (("fallback_message",), "message_bus_rpc_attempts"),
+            "cache": (("fallback_cache",), "cache_get_attempts"),
+        },
+    )
+
+
+def server_latency_row(category: Category, rows: Sequence[Row], slo: SloSpec) -> SourceRow:
+    """Server percentile from the pooled histogram; CI from order statistics on bucket edges."""
+    assert category.quantile is not None
+    base = _base_row(category, "server", slo, rows)
+    q = category.quantile
+    column = {0.95: "p95_latency", 0.99: "p99_latency"}[q]
+    per_sample: list[tuple[int, float | None]] = []
+    bucket_lists = []
+    for index, row in enumerate(rows):
+        buckets = quantiles.parse_buckets(row.get("latency_buckets"))
+        bucket_lists.append(buckets)
+        value_s = quantiles.histogram_quantile(q, buckets) if buckets else number(row, column)
+        per_sample.append((_sample_num(row, index), None if value_s is None else value_s * 1000.0))
+    fields = _with_summary(base, per_sample, category.comparison)
+    pooled_buckets = quantiles.pool_buckets(bucket_lists)
+    pooled_s = quantiles.histogram_quantile(q, pooled_buckets)
+    if pooled_s is None:
+        default = (
+            "no latency histogram stored; sample percentiles cannot be pooled (averaging them would be wrong)"
+            if rows and fields["n_valid"]
+            else _empty_reason(category, "server", rows, 0)
+        )
+        reason = _na_reason(rows, (column, "latency_buckets"), default)
+        return SourceRow(**fields, pooled=None, verdict=NA, na_reason=reason)
+    assert pooled_buckets is not None
+    total = pooled_buckets[-1][1]
+    low_rank, high_rank = quantile_rank_interval(int(round(total)), q)
+    low_s, high_s = quantiles.bucket_rank_bounds(pooled_buckets, low_rank, high_rank)
+    threshold_ms = category.threshold(slo)
+    share = quantiles.bucket_share_at_or_below(pooled_buckets, threshold_ms / 1000.0)
+    notes = ["interval from order statistics mapped to bucket edges (conservative)"]
+    if share is None:
+        notes.append("no bucket edge equals the threshold: exact share under it not available server-side")
+    return SourceRow(
+        **fields,
+        pooled=pooled_s * 1000.0,
+        verdict=judge(pooled_s * 1000.0, threshold_ms, category.comparison),
+        total=total,
+        interval=Interval(
+            "order-statistics (bucket edges)",
+            0.95,
+            None if low_s is None else low_s * 1000.0,
+            None if high_s is None else high_s * 1000.0,
+        ),
+        share_within=share,
+        notes=notes,
+    )
+
+
+def client_latency_row(
+    category: Category, rows: Sequence[Row], latencies_ms: Sequence[float] | None, slo: SloSpec
+) -> SourceRow:
+    """Client percentile over all requests (nearest rank) with an order-statistics CI."""
+    assert category.quantile is not None
+    q = category.quantile
+    base = _base_row(category, "client", slo, rows)
+    column = {0.95: "client_p95_ms", 0.99: "client_p99_ms"}[q]
+    per_sample = [(_sample_num(row, index), number(row, column)) for index, row in enumerate(rows)]
+    fields = _with_summary(base, per_sample, category.comparison)
+    if latencies_ms is None or len(latencies_ms) == 0:
+        reason = "no client request latencies stored (imported CSV or no requests)"
+        if latencies_ms is not None:
+            reason = "no requests with a latency in the phase"
+        return SourceRow(**fields, pooled=None, verdict=NA, na_reason=reason)
+    n = len(latencies_ms)
+    pooled = quantiles.nearest_rank(latencies_ms, q)
+    low_rank, high_rank = quantile_rank_interval(n, q)
+    threshold_ms = category.threshold(slo)
+    notes = []
+    if high_rank is None:
+        notes.append(f"{n} requests cannot bound P{round(q * 100)} from above at 95%")
+    return SourceRow(
+        **fields,
+        pooled=pooled,
+        verdict=judge(pooled, threshold_ms, category.comparison),
+        total=float(n),
+        interval=Interval(
+            "order-statistics",
+            0.95,
+            None if low_rank is None else float(latencies_ms[low_rank - 1]),
+            None if high_rank is None else float(latencies_ms[high_rank - 1]),
+        ),
+        share_within=quantiles.share_at_or_below(latencies_ms, threshold_ms),
+        notes=notes,
+    )
+
+
+def memory_row(category: Category, rows: Sequence[Row], slo: SloSpec) -> SourceRow:
+    """Mean of per-sample RSS (MiB); the release criterion is on the average."""
+    base = _base_row(category, "server", slo, rows)
+    per_sample = [(_sample_num(row, index), number(row, "rss_mb")) for index, row in enumerate(rows)]
+    fields = _with_summary(base, per_sample, category.comparison)
+    mean = fields["sample_mean"]
+    if mean is None:
+        reason = _na_reason(rows, ("rss_mb",), _empty_reason(category, "server", rows, 0))
+        return SourceRow(**fields, pooled=None, verdict=NA, na_reason=reason)
+    return SourceRow(
+        **fields,
+        pooled=mean,
+        verdict=judge(mean, category.threshold(slo), category.comparison),
+        breakdown={"max_mb": fields["sample_max"]},
+    )
+
+
+def combine(rows: Sequence[SourceRow]) -> Verdict:
+    """Category verdict over its sources: any FAIL -> FAIL, any PASS -> PASS, else NA."""
+    verdicts = {row.verdict for row in rows}
+    if FAIL in verdicts:
+        return FAIL
+    if PASS in verdicts:
+        return PASS
+    return NA
+
+
+def _category_rows(category: Category, data: PhaseData, slo: SloSpec) -> list[SourceRow]:
+    if category.kind == "latency":
+        return [
+            server_latency_row(category, data.server_samples, slo),
+            client_latency_row(category, data.client_samples, data.client_latencies_ms, slo),
+        ]
+    if category.kind == "memory":
+        return [memory_row(category, data.server_samples, slo)]
+    rows: list[SourceRow] = []
+    if category.server is not None:
+        row = ratio_row(category, category.server, "server", data.server_samples, slo)
+        rows.append(_add_breakdown(category, row, data.server_samples))
+    if category.client is not None:
+        row = ratio_row(category, category.client, "client", data.client_samples, slo)
+        rows.append(_add_breakdown(category, row, data.client_samples))
+    return rows
+
+
+def _add_breakdown(category: Category, row: SourceRow, samples: Sequence[Row]) -> SourceRow:
+    if category.name == "error_rate":
+        return replace(row, breakdown=_error_breakdown(row.source, samples))
+    if category.name == "effective_fallback":
+        return replace(row, breakdown=_fallback_breakdown(samples))
+    return row
+
+
+def evaluate_category(category: Category, data: PhaseData, slo: SloSpec) -> CategoryVerdict:
+    rows = _category_rows(category, data, slo)
+    verdict = combine(rows)
+    reason: str | None = None
+    if verdict == NA:
+        reasons = "; ".join(f"{row.source}: {row.na_reason}" for row in rows if row.na_reason)
+        reason = f"{INSUFFICIENT_DATA} ({reasons})" if category.mandatory else f"not measured ({reasons})"
+    elif verdict == FAIL:
+        failing = [row for row in rows if row.verdict == FAIL]
+        reason = "; ".join(
+            f"{row.source} {row.pooled:.6g} {unit_word(row)} breaks {row.comparison} {row.threshold:g}"
+            for row in failing
+        )
+    return CategoryVerdict(category.name, category.title, category.mandatory, verdict, reason, rows)
+
+
+def unit_word(row: SourceRow) -> str:
+    return "" if row.unit == "ratio" else row.unit
+
+
+def go_no_go(categories: Sequence[CategoryVerdict]) -> tuple[str, list[str]]:
+    """GO iff every mandatory category PASSes and no optional one FAILs.
+
+    Example: all mandatory PASS, snapshot NA -> ('GO', []); cache NA -> ('NO-GO',
+    ['cache_hit_rate: insufficient data (...)']).
+    """
+    reasons: list[str] = []
+    for category in categories:
+        if category.verdict == FAIL or (category.mandatory and category.verdict == NA):
+            reasons.append(f"{category.category}: {category.reason}")
+    return (GO if not reasons else NO_GO), reasons
+
+
+def _caveats(data: PhaseData, categories: Sequence[CategoryVerdict]) -> list[str]:
+    caveats: list[str] = []
+    n = max(len(data.server_samples), len(data.client_samples))
+    if n < FEW_SAMPLES:
+        caveats.append(f"only {n} samples (fewer than {FEW_SAMPLES}): per-sample spread and worst sample are weak evidence")
+    if data.planned_samples is not None and n < data.planned_samples:
+        caveats.append(f"{data.planned_samples - n} of {data.planned_samples} planned samples are missing")
+    if data.metrics_source_none or not data.server_samples:
+        caveats.append(
+            "no server metrics (metrics source none or no server samples): fallback, memory and cache "
+            "are NA, which makes the decision NO-GO (insufficient data)"
+        )
+    if any("reconstructed" in note for c in categories for row in c.rows for note in row.notes):
+        caveats.append("some HTTP counts were reconstructed from request_rate x window_s (legacy CSV without counts)")
+    return caveats
+
+
+def evaluate_phase(data: PhaseData, slo: SloSpec) -> PhaseEvaluation:
+    """Verdict table and decision of one phase. See the module docstring for the rules."""
+    categories = [evaluate_category(category, data, slo) for category in CATEGORIES]
+    decision, reasons = go_no_go(categories)
+    return PhaseEvaluation(
+        phase=data.phase,
+        decision=decision,  # type: ignore[arg-type]
+        reasons=reasons,
+        categories=categories,
+        n_samples=max(len(data.server_samples), len(data.client_samples)),
+        server_source=data.server_source,
+        caveats=_caveats(data, categories),
+    )

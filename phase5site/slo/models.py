@@ -1,0 +1,93 @@
+"""The verdict data: plain frozen dataclasses, easy to render and to turn into JSON
+(``dataclasses.asdict``). ``None`` is NA everywhere; no field ever holds a placeholder.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from phase5site.slo.stats import Interval
+
+Verdict = Literal["PASS", "FAIL", "NA"]
+Decision = Literal["GO", "NO-GO"]
+Comparison = Literal[">=", "<="]
+Source = Literal["server", "client"]
+
+PASS: Verdict = "PASS"
+FAIL: Verdict = "FAIL"
+NA: Verdict = "NA"
+GO: Decision = "GO"
+NO_GO: Decision = "NO-GO"
+INSUFFICIENT_DATA = "insufficient data"
+
+
+@dataclass(frozen=True)
+class SourceRow:
+    """One line of the verdict table: a category measured from one source.
+
+    ``pooled`` is the phase value (sum of good / sum of total, pooled histogram, all
+    requests, or the mean for memory), in ``unit``. ``good``/``total`` are the pooled counts
+    behind a ratio. ``worst_sample`` is the 1-based sample number with the worst value.
+    ``share_within`` is the exact share of requests at or under a latency threshold.
+    """
+
+    category: str
+    source: Source
+    unit: str
+    threshold: float
+    comparison: Comparison
+    pooled: float | None
+    verdict: Verdict
+    na_reason: str | None = None
+    n_samples: int = 0
+    n_valid: int = 0
+    sample_min: float | None = None
+    sample_max: float | None = None
+    sample_mean: float | None = None
+    sample_stddev: float | None = None
+    worst_sample: int | None = None
+    worst_value: float | None = None
+    good: float | None = None
+    total: float | None = None
+    interval: Interval | None = None
+    exact_interval: Interval | None = None
+    share_within: float | None = None
+    breakdown: dict[str, float | None] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class CategoryVerdict:
+    """A category of DESIGN.md's SLO table, judged over its source rows.
+
+    Combination rule: every source that has a value is judged; the category FAILs if any
+    source FAILs, PASSes if at least one source has a value and none FAILs, and is NA only
+    when no source has a value.
+    """
+
+    category: str
+    title: str
+    mandatory: bool
+    verdict: Verdict
+    reason: str | None
+    rows: list[SourceRow]
+
+
+@dataclass(frozen=True)
+class PhaseEvaluation:
+    phase: str
+    decision: Decision
+    reasons: list[str]
+    categories: list[CategoryVerdict]
+    n_samples: int
+    server_source: str | None
+    caveats: list[str] = field(default_factory=list)
+
+    def category(self, name: str) -> CategoryVerdict:
+        return next(c for c in self.categories if c.category == name)
+
+
+def to_jsonable(value: Any) -> Any:
+    """``dataclasses.asdict`` for any evaluation object (for ``--json``)."""
+    return asdict(value)
