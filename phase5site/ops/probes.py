@@ -1,0 +1,133 @@
+"""Network probes of ``verify``: /health with the token, Prometheus ``up``, metric names.
+
+Each probe returns a ``CheckResult`` and never raises for a network problem: a refused
+connection, a timeout or a malformed answer is a FAIL naming the URL. The bearer token is
+sent only to the service (``/health`` and its own metrics page), never to Prometheus.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+
+from phase5site.ops.report import CheckResult
+
+
+class ProbeFailed(Exception):
+    """A probe could not get a usable answer; the message is the user-facing reason."""
+
+
+def describe_transport_error(error: httpx.HTTPError, url: str) -> str:
+    """One line saying why ``url`` gave no answer (the exception text may be multi-line)."""
+    if isinstance(error, httpx.ConnectError):
+        detail = str(error).splitlines()[0] if str(error) else "connection failed"
+        if "refused" in detail.lower() or "errno 111" in detail.lower():
+            detail = "connection refused"
+        return f"cannot connect to {url} ({detail})"
+    if isinstance(error, httpx.TimeoutException):
+        return f"no answer from {url} within the timeout ({type(error).__name__})"
+    return f"request to {url} failed ({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''})"
+
+
+def get(client: httpx.Client, url: str, **kwargs: Any) -> httpx.Response:
+    try:
+        return client.get(url, **kwargs)
+    except httpx.HTTPError as error:
+        raise ProbeFailed(describe_transport_error(error, url)) from error
+
+
+def bearer_headers(token: str | None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
+def probe_health(client: httpx.Client, base_url: str, token: str | None) -> CheckResult:
+    """``GET <base_url>/health`` with the token: 200 is OK, 401/403 mean the token is rejected."""
+    url = base_url.rstrip("/") + "/health"
+    try:
+        response = get(client, url, headers=bearer_headers(token))
+    except ProbeFailed as failed:
+        return CheckResult("health", "FAIL", str(failed), {"url": url})
+    details = {"url": url, "status": response.status_code,
+               "elapsed_ms": round(response.elapsed.total_seconds() * 1000, 1)}
+    if response.status_code in (401, 403):
+        why = "no token was sent" if not token else "token rejected"
+        return CheckResult("health", "FAIL", f"{why}: {url} answered {response.status_code}", details)
+    if response.status_code != 200:
+        return CheckResult("health", "FAIL", f"{url} answered {response.status_code}, expected 200", details)
+    return CheckResult("health", "OK", f"{url} answered 200 in {details['elapsed_ms']:g} ms", details)
+
+
+def _prometheus_data(response: httpx.Response, url: str) -> Any:
+    """The ``data`` of a Prometheus API answer, or ProbeFailed with what was wrong."""
+    try:
+        body = response.json()
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ProbeFailed(f"{url} answered {response.status_code} without JSON: not a Prometheus API") from error
+    if not isinstance(body, dict) or body.get("status") != "success":
+        error_text = body.get("error") if isinstance(body, dict) else None
+        raise ProbeFailed(f"{url} answered {response.status_code} with status "
+                          f"{body.get('status') if isinstance(body, dict) else None!r}: {error_text or 'no data'}")
+    return body.get("data")
+
+
+def probe_prometheus_up(client: httpx.Client, prometheus_url: str, selector: str) -> CheckResult:
+    """``GET /api/v1/query?query=up<selector>`` must answer status success.
+
+    Targets reported down (``up == 0``) or no target matching the selector are a WARN: the
+    API works but the service's metrics will be NA.
+    """
+    check = "metrics:prometheus"
+    url = prometheus_url.rstrip("/") + "/api/v1/query"
+    query = "up" + selector
+    try:
+        data = _prometheus_data(get(client, url, params={"query": query}), url)
+    except ProbeFailed as failed:
+        return CheckResult(check, "FAIL", str(failed), {"url": url, "query": query})
+    result = data.get("result") if isinstance(data, dict) else None
+    if not isinstance(result, list):
+        return CheckResult(check, "FAIL", f"{url} answered success without a result list", {"url": url})
+    up = sum(1 for series in result if _sample_value(series) == 1.0)
+    details = {"url": url, "query": query, "targets": len(result), "targets_up": up}
+    if not result:
+        return CheckResult(check, "WARN", f"Prometheus answers, but no scrape target matches {query}", details)
+    if up < len(result):
+        return CheckResult(check, "WARN", f"Prometheus answers; {len(result) - up} of {len(result)} targets of {query} are down", details)
+    return CheckResult(check, "OK", f"Prometheus answers {query}: {up} target(s) up", details)
+
+
+def _sample_value(series: Any) -> float | None:
+    try:
+        return float(series["value"][1])
+    except (KeyError, IndexError, TypeError, ValueError):
+        return None
+
+
+def prometheus_series_names(
+    client: httpx.Client, prometheus_url: str, selector: str, *, now_s: float, lookback_s: float = 900.0
+) -> set[str]:
+    """Metric names with series in the last ``lookback_s`` (``/api/v1/label/__name__/values``)."""
+    url = prometheus_url.rstrip("/") + "/api/v1/label/__name__/values"
+    params: dict[str, str] = {"start": f"{now_s - lookback_s:.3f}", "end": f"{now_s:.3f}"}
+    if selector:
+        params["match[]"] = selector
+    data = _prometheus_data(get(client, url, params=params), url)
+    if not isinstance(data, list):
+        raise ProbeFailed(f"{url} answered success without a list of names")
+    return {str(name) for name in data}
+
+
+def fetch_scrape_page(client: httpx.Client, scrape_url: str, token: str | None) -> tuple[CheckResult, str | None]:
+    """``GET`` the service's metrics page: 200 with text is OK."""
+    check = "metrics:scrape"
+    try:
+        response = get(client, scrape_url, headers=bearer_headers(token))
+    except ProbeFailed as failed:
+        return CheckResult(check, "FAIL", str(failed), {"url": scrape_url}), None
+    details = {"url": scrape_url, "status": response.status_code, "bytes": len(response.content)}
+    if response.status_code in (401, 403):
+        return CheckResult(check, "FAIL", f"token rejected: {scrape_url} answered {response.status_code}", details), None
+    if response.status_code != 200:
+        return CheckResult(check, "FAIL", f"{scrape_url} answered {response.status_code}, expected 200", details), None
+    return CheckResult(check, "OK", f"{scrape_url} answered 200 ({len(response.content)} bytes)", details), response.text

@@ -1,0 +1,311 @@
+"""Pre-flight checks before a run: ``verify_spec`` runs every check and reports each one.
+
+Replaces ``phase5-verify-preconditions.sh``, which stopped at its first warning. Here a
+check never stops the others: even a check that crashes is reported as a FAIL line.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from phase5site.errors import Phase5Error
+from phase5site.ops.disk import (
+    estimate_run_bytes,
+    existing_ancestor,
+    format_bytes,
+    free_bytes,
+    probe_writable,
+)
+from phase5site.ops.families import declared_family, exposition_names, missing_series, required_series
+from phase5site.ops.redaction import redact_tree
+from phase5site.ops.probes import (
+    ProbeFailed,
+    fetch_scrape_page,
+    probe_health,
+    probe_prometheus_up,
+    prometheus_series_names,
+)
+from phase5site.ops.report import CheckResult, VerifyReport
+from phase5site.ops.token import check_jwt_shape
+from phase5site.spec import LoadedSpec, format_duration, redact
+from phase5site.spec.models import FlagsSpec, RunSpec
+
+# Flags that must be false in production (FAIL) and those that change a number (WARN).
+FLAG_SEVERITY: dict[str, str] = {
+    "COUNT_CACHE_MISS_AS_FALLBACK": "WARN",
+    "ENABLE_PHASE5_INTERNAL": "FAIL",
+    "ENABLE_FALLBACK_TEST": "FAIL",
+}
+FLAG_CONSEQUENCE: dict[str, str] = {
+    "COUNT_CACHE_MISS_AS_FALLBACK": "cache misses count as effective fallback, so effective fallback reads higher",
+    "ENABLE_PHASE5_INTERNAL": "internal Phase 5 endpoints must be off in production",
+    "ENABLE_FALLBACK_TEST": "forced fallback testing must be off in production",
+}
+_TRUE = frozenset({"true", "1", "yes", "on"})
+_FALSE = frozenset({"false", "0", "no", "off", ""})
+
+
+@dataclass(frozen=True)
+class _Target:
+    """Where the checks send requests: the production URL or a started embedded target."""
+
+    base_url: str | None
+    metrics_url: str | None
+
+
+def verify_spec(
+    loaded: LoadedSpec,
+    *,
+    env: Mapping[str, str],
+    transport: httpx.BaseTransport | None = None,
+    results_dir: Path = Path("results"),
+    only_phases: list[str] | None = None,
+    clock: Callable[[], float] = time.time,
+) -> VerifyReport:
+    """Run every pre-flight check of ``loaded`` and return all results (never stops early).
+
+    ``env`` is the environment the spec was loaded with (process environment over the
+    dotenv file); ``transport`` replaces the network in tests.
+    """
+    spec = loaded.spec
+    token = spec.target.auth.bearer.get_secret_value() if spec.target.auth.bearer else None
+    results: list[CheckResult] = []
+    results += _guard("env", lambda: [check_env(loaded, env)])
+    results += _guard("token", lambda: [check_token(spec, token, now_s=clock())])
+    results += _guard("flag", lambda: check_flags(spec, env, only_phases))
+    results += _guard("allow_hosts", lambda: [check_allow_hosts(spec)])
+    with _started_target(spec, token, results) as target:
+        results += _guard("health", lambda: [check_health(target, token, transport, spec.target.timeout)])
+        results += _guard("metrics", lambda: check_metrics(spec, target, token, transport, now_s=clock()))
+    results += _guard("results_dir", lambda: [check_results_dir(results_dir)])
+    results += _guard("disk_space", lambda: [check_disk_space(spec, results_dir, only_phases)])
+    results += _guard("wall_time", lambda: [check_wall_time(spec, only_phases)])
+    secrets = set(loaded.secrets) | ({token} if token else set())
+    return VerifyReport(
+        spec_path=str(loaded.path),
+        spec_sha256=loaded.sha256,
+        checks=tuple(_redacted(result, secrets) for result in results),
+    )
+
+
+def _guard(name: str, run: Callable[[], list[CheckResult]]) -> list[CheckResult]:
+    """Run one check; a crash becomes a FAIL line so that every other check still runs."""
+    try:
+        return run()
+    except Exception as error:  # noqa: BLE001 -- a broken check must not hide the others
+        return [CheckResult(name, "FAIL", f"check could not run: {type(error).__name__}: {error}")]
+
+
+def check_env(loaded: LoadedSpec, env: Mapping[str, str]) -> CheckResult:
+    """Every variable the spec interpolates is set and not empty (names only, never values)."""
+    refs = dict(getattr(loaded, "env_refs", {}) or {})
+    if not refs:
+        return CheckResult("env", "OK", "the spec references no environment variables", {"variables": {}})
+    unset = {name: line for name, line in refs.items() if not env.get(name)}
+    details = {"variables": {name: {"line": line, "set": name not in unset} for name, line in refs.items()}}
+    if unset:
+        where = ", ".join(f"{name} (line {line})" for name, line in unset.items())
+        return CheckResult("env", "WARN", f"unset or empty, the spec's default is used: {where}", details)
+    return CheckResult("env", "OK", f"{len(refs)} variable(s) set: {', '.join(refs)}", details)
+
+
+def check_token(spec: RunSpec, token: str | None, *, now_s: float) -> CheckResult:
+    if not token:
+        if spec.target.embedded is not None:
+            return CheckResult("token", "OK", "no bearer token: the embedded target is started without auth")
+        return CheckResult("token", "WARN", "no bearer token (target.auth.bearer): requests go unauthenticated")
+    shape = check_jwt_shape(token, now_s=now_s)
+    return CheckResult("token", "OK" if shape.status == "OK" else "WARN", shape.reason, shape.details)
+
+
+def parse_flag(value: str) -> bool | None:
+    """``"true"``/``"1"``/``"yes"``/``"on"`` -> True, ``"false"``/``"0"``/``""`` -> False, else None."""
+    lowered = value.strip().lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    return None
+
+
+def check_flags(spec: RunSpec, env: Mapping[str, str], only_phases: list[str] | None = None) -> list[CheckResult]:
+    """One line per flag, from the spec's flags, each phase's overrides and the environment."""
+    results = []
+    phases = spec.enabled_phases(only_phases)
+    for name in FlagsSpec.model_fields:
+        true_in = ["spec flags"] if getattr(spec.flags, name) else []
+        true_in += [f"phase {p.name}" for p in phases if getattr(spec.effective_flags(p), name)
+                    and not getattr(spec.flags, name)]
+        check = f"flag:{name}"
+        raw = env.get(name)
+        if raw is not None:
+            parsed = parse_flag(raw)
+            if parsed is None:
+                results.append(CheckResult(check, "WARN", f"environment {name}={raw!r} is not a boolean "
+                                           "(expected true/false)", {"true_in": true_in}))
+                continue
+            if parsed:
+                true_in.append("environment")
+        if true_in:
+            severity = FLAG_SEVERITY[name]
+            reason = f"{name}=true in {', '.join(true_in)}: {FLAG_CONSEQUENCE[name]}"
+            results.append(CheckResult(check, severity, reason, {"true_in": true_in}))  # type: ignore[arg-type]
+        else:
+            results.append(CheckResult(check, "OK", f"{name} is false (spec, phases, environment)", {"true_in": []}))
+    return results
+
+
+def check_allow_hosts(spec: RunSpec) -> CheckResult:
+    target = spec.target
+    if target.embedded is not None:
+        return CheckResult("allow_hosts", "OK", "embedded target: load goes to 127.0.0.1 only", {"host": "127.0.0.1"})
+    host = target.host
+    details = {"host": host, "allow_hosts": list(target.allow_hosts)}
+    if host not in target.allow_hosts:
+        allowed = ", ".join(target.allow_hosts) or "none"
+        return CheckResult("allow_hosts", "FAIL", f"host {host} is not in allow_hosts ({allowed}): load would be refused", details)
+    return CheckResult("allow_hosts", "OK", f"host {host} is in allow_hosts", details)
+
+
+@contextmanager
+def _started_target(spec: RunSpec, token: str | None, results: list[CheckResult]) -> Iterator[_Target]:
+    """Yield where to send probes; for an embedded target, start it and always stop it."""
+    metrics = spec.metrics
+    if spec.target.embedded is None:
+        base_url = spec.target.base_url
+        yield _Target(base_url, metrics.scrape_url or (base_url.rstrip("/") + "/metrics/prom" if base_url else None))
+        return
+    try:
+        from phase5site.target import start_target
+
+        started = start_target(spec.target.embedded, bearer=token)
+    except (Phase5Error, ImportError, OSError) as error:
+        results.append(CheckResult("target", "FAIL", f"the embedded target could not start: {error}"))
+        yield _Target(None, metrics.scrape_url)
+        return
+    results.append(CheckResult("target", "OK", f"embedded target started at {started.base_url} for the checks",
+                               {"base_url": started.base_url, "pid": started.pid}))
+    try:
+        yield _Target(started.base_url, metrics.scrape_url or started.metrics_url)
+    finally:
+        started.stop()
+
+
+def check_health(
+    target: _Target, token: str | None, transport: httpx.BaseTransport | None, timeout_s: float
+) -> CheckResult:
+    if target.base_url is None:
+        return CheckResult("health", "FAIL", "not checked: the embedded target did not start")
+    with httpx.Client(transport=transport, timeout=timeout_s) as client:
+        return probe_health(client, target.base_url, token)
+
+
+def check_metrics(
+    spec: RunSpec, target: _Target, token: str | None, transport: httpx.BaseTransport | None, *, now_s: float
+) -> list[CheckResult]:
+    """The metrics source answers, and every family the profile needs is there."""
+    metrics = spec.metrics
+    if metrics.source == "none":
+        return [CheckResult("metrics:none", "WARN", "metrics.source is none: server columns will be NA; "
+                            "only client-side values are measured")]
+    needed = required_series(metrics.profile, metrics.overrides)
+    results: list[CheckResult] = []
+    with httpx.Client(transport=transport, timeout=metrics.timeout) as client:
+        if metrics.source in ("prometheus", "both"):
+            results += _check_prometheus(client, metrics.url or "", metrics.selector, needed, now_s)
+        if metrics.source in ("scrape", "both"):
+            results += _check_scrape(client, target.metrics_url, needed, token)
+    return results
+
+
+def _check_prometheus(
+    client: httpx.Client, url: str, selector: str, needed: dict[str, tuple[str, ...]], now_s: float
+) -> list[CheckResult]:
+    """Prometheus is never sent the service's token: it is another host."""
+    up = probe_prometheus_up(client, url, selector)
+    if up.status == "FAIL":
+        return [up, CheckResult("families:prometheus", "WARN", "not checked: Prometheus did not answer",
+                                {"needed": sorted(needed)})]
+    try:
+        present = prometheus_series_names(client, url, selector, now_s=now_s)
+    except ProbeFailed as failed:
+        return [up, CheckResult("families:prometheus", "WARN", f"not checked: {failed}")]
+    return [up, _families_result("families:prometheus", needed, present, declared=set())]
+
+
+def _check_scrape(
+    client: httpx.Client, scrape_url: str | None, needed: dict[str, tuple[str, ...]], token: str | None
+) -> list[CheckResult]:
+    if not scrape_url:
+        return [CheckResult("metrics:scrape", "FAIL", "no metrics page to scrape: set metrics.scrape_url")]
+    page, text = fetch_scrape_page(client, scrape_url, token)
+    if text is None:
+        return [page, CheckResult("families:scrape", "WARN", "not checked: the metrics page did not answer",
+                                  {"needed": sorted(needed)})]
+    sampled, declared = exposition_names(text)
+    return [page, _families_result("families:scrape", needed, sampled, declared)]
+
+
+def _families_result(
+    check: str, needed: dict[str, tuple[str, ...]], present: set[str], declared: set[str]
+) -> CheckResult:
+    missing = missing_series(needed, present)
+    no_series_yet = sorted(name for name in missing if declared_family(name, declared))
+    columns = sorted({column for cols in missing.values() for column in cols})
+    details: dict[str, Any] = {
+        "needed": sorted(needed),
+        "missing": {name: list(cols) for name, cols in sorted(missing.items())},
+        "declared_without_series": no_series_yet,
+        "na_columns": columns,
+    }
+    if not missing:
+        return CheckResult(check, "OK", f"all {len(needed)} metric families the profile needs are present", details)
+    names = ", ".join(sorted(missing))
+    return CheckResult(check, "WARN", f"{len(missing)} of {len(needed)} metric families missing ({names}): "
+                       "their columns will be NA", details)
+
+
+def check_results_dir(results_dir: Path) -> CheckResult:
+    details: dict[str, Any] = {"path": str(results_dir)}
+    if results_dir.exists() and not results_dir.is_dir():
+        return CheckResult("results_dir", "FAIL", f"{results_dir} exists but is not a folder", details)
+    folder = existing_ancestor(results_dir)
+    problem = probe_writable(folder)
+    if problem is not None:
+        return CheckResult("results_dir", "FAIL", f"cannot write in {folder}: {problem}", details)
+    if folder != results_dir.absolute():
+        return CheckResult("results_dir", "OK", f"{results_dir} will be created in {folder} (writable)", details)
+    return CheckResult("results_dir", "OK", f"{results_dir} is writable", details)
+
+
+def check_disk_space(spec: RunSpec, results_dir: Path, only_phases: list[str] | None = None) -> CheckResult:
+    estimate = estimate_run_bytes(spec, only_phases)
+    folder = existing_ancestor(results_dir)
+    free = free_bytes(folder)
+    details = {"bytes_needed": estimate.bytes_needed, "bytes_free": free,
+               "request_rows": estimate.request_rows, "samples": estimate.samples, "folder": str(folder)}
+    text = (f"{format_bytes(free)} free in {folder}, the run needs about {format_bytes(estimate.bytes_needed)} "
+            f"({estimate.request_rows:,} request rows, {estimate.samples} samples)")
+    return CheckResult("disk_space", "OK" if free >= estimate.bytes_needed else "FAIL", text, details)
+
+
+def check_wall_time(spec: RunSpec, only_phases: list[str] | None = None) -> CheckResult:
+    phases = spec.enabled_phases(only_phases)
+    total_s = sum(phase.planned_duration_s for phase in phases)
+    parts = ", ".join(f"{p.name} {format_duration(p.planned_duration_s)}" for p in phases)
+    return CheckResult("wall_time", "INFO", f"planned wall time {format_duration(total_s)} ({parts})",
+                       {"planned_s": total_s, "phases": {p.name: p.planned_duration_s for p in phases}})
+
+
+def _redacted(result: CheckResult, secrets: set[str]) -> CheckResult:
+    """Remove every secret value and keep the reason on one line."""
+    reason = " ".join(redact(result.reason, secrets).split())
+    return CheckResult(result.check, result.status, reason or "(no reason)", redact_tree(result.details, secrets))
+
