@@ -1,1 +1,27 @@
+"""The run store: one DuckDB file per run (``<run_dir>/run.duckdb``), one writer, many readers.
 
+Public API (see docs-dev/CONTRACTS.md): ``RunWriter``, ``RequestRows``, ``RunReader``,
+``find_runs``, the CSV v3 helpers ``append_csv_row`` / ``export_csv`` / ``format_timestamp``,
+``export_parquet``, the legacy importer ``import_legacy``, and ``nearest_rank`` (the one
+client quantile definition).
+"""
+
+from __future__ import annotations
+
+from phase5site.store.quantiles import nearest_rank
+from phase5site.store.reader import RunReader
+from phase5site.store.rows import RequestRows
+from phase5site.store.runs import find_runs
+from phase5site.store.schema import DB_FILENAME, SCHEMA_VERSION, migrate
+from phase5site.store.writer import RunWriter
+
+__all__ = [
+    "DB_FILENAME",
+    "SCHEMA_VERSION",
+    "RequestRows",
+    "RunReader",
+    "RunWriter",
+    "find_runs",
+    "migrate",
+    "nearest_rank",
+]

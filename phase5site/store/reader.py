@@ -1,0 +1,172 @@
+"""``RunReader``: read-only access to one run file. Aggregations run inside DuckDB.
+
+JSON text columns come back parsed: ``runs.spec_redacted`` / ``environment`` and
+``phases.flags`` as dicts, sample bucket columns as lists of ``[upper_bound, delta]``,
+``na_reasons`` as a dict, ``events.data`` as the stored dict/list. NA is None.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import duckdb
+import numpy as np
+
+from phase5site.columns import OUTCOMES
+from phase5site.errors import StoreError
+from phase5site.store import queries
+from phase5site.store.connect import open_readonly, resolve_db_path
+from phase5site.store.jsontext import load_json
+from phase5site.store.schema import JSON_SAMPLE_COLUMNS, check_version, schema_version
+
+SOURCE_PRIORITY: tuple[str, ...] = ("prometheus", "scrape", "import")
+
+
+class RunReader:
+    """Read one run. ``RunReader(path)`` takes a run folder or the ``run.duckdb`` itself.
+
+    Holds a read-only connection until ``close()`` (or the end of a ``with`` block); while
+    it is open no writer can open the file.
+    """
+
+    def __init__(self, run_dir_or_db_path: Path | str) -> None:
+        self.db_path = resolve_db_path(run_dir_or_db_path)
+        self.run_dir = self.db_path.parent
+        self._con: duckdb.DuckDBPyConnection | None = open_readonly(self.db_path)
+        try:
+            check_version(schema_version(self._con), str(self.db_path))
+        except StoreError:
+            self.close()
+            raise
+
+    # -- plumbing ------------------------------------------------------------------------
+
+    @property
+    def con(self) -> duckdb.DuckDBPyConnection:
+        if self._con is None:
+            raise StoreError(f"reader of {self.db_path} is closed")
+        return self._con
+
+    def _dicts(self, sql: str, params: Any = None) -> list[dict[str, Any]]:
+        cursor = self.con.execute(sql, params or [])
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, row)) for row in cursor.fetchall()]
+
+    def close(self) -> None:
+        if self._con is not None:
+            self._con.close()
+            self._con = None
+
+    def __enter__(self) -> RunReader:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- the run, phases, events -------------------------------------------------------------
+
+    def run(self) -> dict[str, Any]:
+        """The ``runs`` row with ``spec_redacted`` and ``environment`` parsed."""
+        rows = self._dicts("SELECT * FROM runs")
+        if not rows:
+            raise StoreError(f"{self.db_path} holds no run row", hint="the file is incomplete")
+        run = rows[0]
+        run["spec_redacted"] = load_json(run["spec_redacted"])
+        run["environment"] = load_json(run["environment"])
+        return run
+
+    def effective_status(self) -> str:
+        """The run's status as a report should show it.
+
+        A file that can be opened read-only has no writer, so a run still marked
+        'running' was cut short (SIGKILL, power loss): it reads as 'interrupted'.
+        """
+        status = str(self.run()["status"])
+        return "interrupted" if status == "running" else status
+
+    def phases(self) -> list[dict[str, Any]]:
+        """Phases in run order, ``flags`` parsed."""
+        phases = self._dicts("SELECT * FROM phases ORDER BY ordinal, started_at, name")
+        for phase in phases:
+            phase["flags"] = load_json(phase["flags"])
+        return phases
+
+    def events(self, kind: str | None = None) -> list[dict[str, Any]]:
+        """Events in time order, optionally of one kind; ``data`` parsed."""
+        events = self._dicts(
+            'SELECT * FROM events WHERE $kind IS NULL OR kind = $kind ORDER BY "at"',
+            {"kind": kind},
+        )
+        for event in events:
+            event["data"] = load_json(event["data"])
+        return events
+
+    # -- samples -------------------------------------------------------------------------
+
+    def samples(self, phase: str | None = None, source: str | None = None) -> list[dict[str, Any]]:
+        """Sample rows ordered by phase (run order), sample_num, source; JSON parsed."""
+        rows = self._dicts(
+            """SELECT s.* FROM samples s LEFT JOIN phases p ON p.name = s.phase
+               WHERE ($phase IS NULL OR s.phase = $phase)
+                 AND ($source IS NULL OR s.source = $source)
+               ORDER BY coalesce(p.ordinal, 0), s.phase, s.sample_num, s.source""",
+            {"phase": phase, "source": source},
+        )
+        for row in rows:
+            for column in JSON_SAMPLE_COLUMNS:
+                row[column] = load_json(row[column])
+        return rows
+
+    def primary_source(self) -> str | None:
+        """The best sample source present: prometheus, then scrape, then import; else None."""
+        present = {r[0] for r in self.con.execute("SELECT DISTINCT source FROM samples").fetchall()}
+        return next((s for s in SOURCE_PRIORITY if s in present), None)
+
+    # -- requests --------------------------------------------------------------------------
+
+    def request_count(self, phase: str | None = None) -> int:
+        """Number of request rows (dropped ones included)."""
+        row = self.con.execute(
+            "SELECT count(*) FROM requests WHERE $phase IS NULL OR phase = $phase",
+            {"phase": phase},
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+    def outcome_counts(self, phase: str | None = None) -> dict[str, int]:
+        """Count per outcome; every outcome of ``columns.OUTCOMES`` is present (0 if none)."""
+        counts = dict.fromkeys(OUTCOMES, 0)
+        for outcome, count in self.con.execute(
+            "SELECT outcome, count(*) FROM requests WHERE $phase IS NULL OR phase = $phase "
+            "GROUP BY outcome",
+            {"phase": phase},
+        ).fetchall():
+            counts[outcome] = int(count)
+        return counts
+
+    def client_latencies_ms(self, phase: str | None = None) -> np.ndarray:
+        """Sorted ``latency_ms`` of every non-dropped request that has one (float64).
+
+        Quantiles over it must use the nearest-rank definition (``store.quantiles``) to
+        agree with the stored ``client_p*_ms`` columns.
+        """
+        columns = self.con.execute(
+            "SELECT latency_ms FROM requests WHERE ($phase IS NULL OR phase = $phase) "
+            "AND outcome <> 'dropped' AND latency_ms IS NOT NULL ORDER BY latency_ms",
+            {"phase": phase},
+        ).fetchnumpy()
+        return np.asarray(columns["latency_ms"], dtype=np.float64)
+
+    def client_window(self, phase: str, window_start: float, window_end: float) -> dict[str, Any]:
+        """CLIENT_COLUMNS for requests intended in (window_start, window_end] (as the writer)."""
+        return queries.client_window(self.con, phase, window_start, window_end)
+
+    def per_second(self, phase: str | None = None) -> list[dict[str, Any]]:
+        """Per-second aggregates (see ``store.queries.per_second``)."""
+        return queries.per_second(self.con, phase)
