@@ -1,0 +1,203 @@
+"""Read a run through the store's ``RunReader`` and evaluate it with the pure ``slo`` package."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from phase5site.errors import StoreError, UsageError
+from phase5site.reporting.models import PhaseReport, PhaseThroughput, RunEvaluation
+from phase5site.slo.evaluate import PhaseData, evaluate_phase
+from phase5site.slo.models import GO, INSUFFICIENT_DATA, NO_GO
+from phase5site.spec.models import SloSpec
+
+SERVER_SOURCES = ("prometheus", "scrape", "import")
+
+
+@contextmanager
+def opened_run(path: Path) -> Iterator[Path]:
+    """A run folder for ``path``: the folder itself, or a temporary import of a legacy CSV.
+
+    A ``metrics.csv`` is imported with the store's ``import_legacy`` (its sibling
+    ``metadata.json`` is used when present) into a temporary results folder that is removed
+    afterwards.
+    """
+    path = Path(path)
+    if path.is_dir():
+        if not (path / "run.duckdb").exists():
+            raise StoreError(
+                f"{path} is not a run folder (no run.duckdb inside)",
+                hint="pass a folder under results/ or a legacy metrics.csv",
+            )
+        yield path
+        return
+    if path.suffix.lower() == ".csv" and path.is_file():
+        from phase5site.store import import_legacy
+
+        metadata = path.with_name("metadata.json")
+        with tempfile.TemporaryDirectory(prefix="phase5site-import-") as results_dir:
+            run_dir = import_legacy(path, metadata if metadata.exists() else None, Path(results_dir))
+            yield Path(run_dir)
+        return
+    raise UsageError(
+        f"{path} is neither a run folder nor a metrics.csv file",
+        hint="pass results/<run>/ or a path ending in metrics.csv",
+    )
+
+
+def _as_dict(value: Any) -> dict[str, Any]:
+    if isinstance(value, Mapping):
+        return dict(value)
+    if isinstance(value, str) and value.strip():
+        try:
+            loaded = json.loads(value)
+        except ValueError:
+            return {}
+        return loaded if isinstance(loaded, dict) else {}
+    return {}
+
+
+def thresholds_of(run: Mapping[str, Any]) -> tuple[SloSpec, str]:
+    """The SLO thresholds of a run: its spec's ``slo`` section, else the release defaults."""
+    spec = _as_dict(run.get("spec_redacted"))
+    slo = spec.get("slo")
+    if isinstance(slo, Mapping):
+        try:
+            return SloSpec.model_validate(dict(slo)), "run spec"
+        except ValueError:
+            pass
+    return SloSpec(), "release criteria defaults (DESIGN.md)"
+
+
+def _client_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per sample number, preferring a row that carries client counts."""
+    chosen: dict[int, dict[str, Any]] = {}
+    for row in rows:
+        num = int(row.get("sample_num") or 0)
+        if num not in chosen or (chosen[num].get("client_requests") is None and row.get("client_requests") is not None):
+            chosen[num] = row
+    return [chosen[num] for num in sorted(chosen) if chosen[num].get("client_requests") is not None]
+
+
+def _throughput(phase: Mapping[str, Any]) -> PhaseThroughput:
+    started, ended = phase.get("started_at"), phase.get("ended_at")
+    duration = ended - started if started is not None and ended is not None and ended > started else None
+    sent = phase.get("requests_sent")
+    achieved = sent / duration if sent is not None and duration else None
+    return PhaseThroughput(
+        offered_rate=phase.get("rate"),
+        achieved_rate=achieved,
+        requests_sent=sent,
+        dropped=phase.get("dropped"),
+        duration_s=duration,
+        planned_duration_s=phase.get("planned_duration_s"),
+    )
+
+
+def _phase_data(reader: Any, phase: Mapping[str, Any], server_source: str | None, metrics_none: bool) -> PhaseData:
+    name = phase["name"]
+    all_rows = [dict(row) for row in reader.samples(phase=name)]
+    server_rows = [row for row in all_rows if server_source and row.get("source") == server_source]
+    server_rows.sort(key=lambda row: row.get("sample_num") or 0)
+    latencies = None
+    if reader.request_count(phase=name) > 0:
+        latencies = [float(value) for value in reader.client_latencies_ms(phase=name)]
+    return PhaseData(
+        phase=name,
+        server_samples=server_rows,
+        client_samples=_client_rows(all_rows),
+        client_latencies_ms=latencies,
+        server_source=server_source,
+        planned_samples=phase.get("samples"),
+        metrics_source_none=metrics_none,
+    )
+
+
+def _missing(spec: Mapping[str, Any], phases: list[PhaseReport], status: str | None) -> list[str]:
+    missing: list[str] = []
+    recorded = {phase.phase for phase in phases}
+    for planned in spec.get("phases") or []:
+        if isinstance(planned, Mapping) and planned.get("enabled", True) and planned.get("name") not in recorded:
+            missing.append(f"phase {planned.get('name')!r} was not run")
+    for phase in phases:
+        if phase.status not in (None, "completed"):
+            missing.append(f"phase {phase.phase!r} ended {phase.status}")
+        if phase.evaluation is not None and phase.planned_samples:
+            got = phase.evaluation.n_samples
+            if got < phase.planned_samples:
+                missing.append(f"phase {phase.phase!r}: {phase.planned_samples - got} of {phase.planned_samples} samples missing")
+    if status not in (None, "completed"):
+        missing.append(f"run status is {status}")
+    return missing
+
+
+def evaluate_run(run_dir: Path, slo: SloSpec | None = None) -> RunEvaluation:
+    """Evaluate every observed phase of a run; GO iff every evaluated phase is GO.
+
+    Example: a run with warmup (observe: false) and baseline (12 samples, all PASS) ->
+    decision 'GO', warmup listed with evaluation None.
+    """
+    from phase5site.store import RunReader
+
+    reader = RunReader(Path(run_dir))
+    try:
+        return _evaluate(reader, Path(run_dir), slo)
+    finally:
+        close = getattr(reader, "close", None)
+        if close:
+            close()
+
+
+def _evaluate(reader: Any, run_dir: Path, slo: SloSpec | None) -> RunEvaluation:
+    run = dict(reader.run())
+    spec = _as_dict(run.get("spec_redacted"))
+    thresholds, thresholds_from = thresholds_of(run)
+    if slo is not None:
+        thresholds, thresholds_from = slo, "given by the caller"
+    primary = reader.primary_source()
+    server_source = primary if primary in SERVER_SOURCES else None
+    metrics_none = _as_dict(spec.get("metrics")).get("source") == "none" or server_source is None
+    reports: list[PhaseReport] = []
+    for phase in sorted(reader.phases(), key=lambda p: p.get("ordinal") or 0):
+        data = _phase_data(reader, phase, server_source, metrics_none)
+        has_samples = bool(data.server_samples or data.client_samples)
+        evaluation = evaluate_phase(data, thresholds) if has_samples else None
+        reports.append(
+            PhaseReport(
+                phase=phase["name"],
+                status=phase.get("status"),
+                observed=bool(phase.get("observe", True)),
+                planned_samples=phase.get("samples"),
+                throughput=_throughput(phase),
+                evaluation=evaluation,
+                flags=_as_dict(phase.get("flags")),
+            )
+        )
+    evaluated = [report for report in reports if report.evaluation is not None]
+    reasons = [f"{r.phase}: {reason}" for r in evaluated for reason in r.evaluation.reasons]  # type: ignore[union-attr]
+    if not evaluated:
+        reasons.append(f"no phase has samples: {INSUFFICIENT_DATA}")
+    caveats = [f"{r.phase}: {caveat}" for r in evaluated for caveat in r.evaluation.caveats]  # type: ignore[union-attr]
+    if run.get("source") == "import":
+        caveats.append("imported legacy CSV: no client requests; values as the old scripts recorded them")
+    return RunEvaluation(
+        run_id=str(run.get("run_id") or run_dir.name),
+        name=run.get("name"),
+        run_dir=str(run_dir),
+        status=run.get("status"),
+        source=run.get("source"),
+        started_at=run.get("started_at"),
+        ended_at=run.get("ended_at"),
+        exit_reason=run.get("exit_reason"),
+        thresholds=thresholds.model_dump(),
+        thresholds_from=thresholds_from,
+        decision=GO if not reasons else NO_GO,
+        reasons=reasons,
+        phases=reports,
+        caveats=caveats,
+        missing=_missing(spec, reports, run.get("status")),
+    )

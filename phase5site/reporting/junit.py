@@ -1,0 +1,44 @@
+"""JUnit XML of a run evaluation: one test case per SLO category and phase.
+
+FAIL is a ``<failure>``; NA in a mandatory category is a ``<failure>`` too (it makes the
+run NO-GO, "insufficient data"); NA in an optional category is ``<skipped>``.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+from phase5site.reporting.models import RunEvaluation
+from phase5site.reporting.render import fmt_value
+
+
+def render_junit(evaluation: RunEvaluation) -> str:
+    suites = ET.Element("testsuites", name=f"phase5site {evaluation.run_id}")
+    for phase in evaluation.evaluated_phases():
+        assert phase.evaluation is not None
+        cases = phase.evaluation.categories
+        failures = sum(1 for c in cases if c.verdict == "FAIL" or (c.mandatory and c.verdict == "NA"))
+        skipped = sum(1 for c in cases if not c.mandatory and c.verdict == "NA")
+        suite = ET.SubElement(
+            suites, "testsuite", name=f"slo.{phase.phase}", tests=str(len(cases)),
+            failures=str(failures), errors="0", skipped=str(skipped),
+        )
+        for category in cases:
+            case = ET.SubElement(suite, "testcase", classname=f"slo.{phase.phase}", name=category.category)
+            values = "; ".join(
+                f"{row.source} {fmt_value(row.pooled, row.unit)} (threshold {row.comparison} "
+                f"{fmt_value(row.threshold, row.unit)}, {row.verdict})"
+                for row in category.rows
+            )
+            if category.verdict == "FAIL" or (category.mandatory and category.verdict == "NA"):
+                failure = ET.SubElement(case, "failure", message=category.reason or category.verdict)
+                failure.text = values
+            elif category.verdict == "NA":
+                ET.SubElement(case, "skipped", message=category.reason or "not measured")
+            ET.SubElement(case, "system-out").text = values
+    if not evaluation.evaluated_phases():
+        suite = ET.SubElement(suites, "testsuite", name="slo", tests="1", failures="1", errors="0", skipped="0")
+        case = ET.SubElement(suite, "testcase", classname="slo", name="samples")
+        ET.SubElement(case, "failure", message="no phase has samples: insufficient data")
+    ET.indent(suites)
+    return ET.tostring(suites, encoding="unicode", xml_declaration=True) + "\n"

@@ -1,0 +1,237 @@
+"""Render a ``RunEvaluation`` as Markdown (production-report.md / summary.md). Pure text."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from phase5site.reporting.models import PhaseReport, RunEvaluation
+from phase5site.slo.models import CategoryVerdict, SourceRow
+from phase5site.slo.stats import Interval
+
+NA_TEXT = "NA"
+
+
+def fmt_value(value: float | None, unit: str) -> str:
+    """A value in its display unit. Example: ``fmt_value(0.99512, 'ratio') == '99.512%'``."""
+    if value is None:
+        return NA_TEXT
+    if unit == "ratio":
+        return f"{value * 100:.3f}%"
+    if unit == "ms":
+        return f"{value:.1f} ms"
+    if unit == "MiB":
+        return f"{value:.1f} MiB"
+    return f"{value:.4g}"
+
+
+def fmt_threshold(row: SourceRow) -> str:
+    return f"{row.comparison} {fmt_value(row.threshold, row.unit)}"
+
+
+def fmt_interval(interval: Interval | None, unit: str) -> str:
+    if interval is None:
+        return NA_TEXT
+    low = fmt_value(interval.low, unit) if interval.low is not None else "unbounded"
+    high = fmt_value(interval.high, unit) if interval.high is not None else "unbounded"
+    return f"[{low}, {high}]"
+
+
+def fmt_time(epoch_s: float | None) -> str:
+    if epoch_s is None:
+        return NA_TEXT
+    return dt.datetime.fromtimestamp(epoch_s, tz=dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _count(value: float | int | None) -> str:
+    return NA_TEXT if value is None else f"{value:,.0f}"
+
+
+def _worst(row: SourceRow) -> str:
+    if row.worst_sample is None:
+        return NA_TEXT
+    return f"#{row.worst_sample}: {fmt_value(row.worst_value, row.unit)}"
+
+
+def _spread(row: SourceRow) -> str:
+    if row.n_valid == 0:
+        return NA_TEXT
+    sd = NA_TEXT if row.sample_stddev is None else fmt_value(row.sample_stddev, row.unit)
+    return (
+        f"{fmt_value(row.sample_min, row.unit)} / {fmt_value(row.sample_mean, row.unit)} / "
+        f"{fmt_value(row.sample_max, row.unit)} (sd {sd})"
+    )
+
+
+def verdict_table(categories: list[CategoryVerdict]) -> list[str]:
+    lines = [
+        "| category | mandatory | source | pooled | threshold | verdict | worst sample | "
+        "min / mean / max (sd) | valid samples | 95% CI | share within threshold |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for category in categories:
+        for row in category.rows:
+            interval = fmt_interval(row.interval, row.unit)
+            if row.exact_interval is not None:
+                interval += f" (exact {fmt_interval(row.exact_interval, row.unit)})"
+            share = NA_TEXT if row.share_within is None else f"{row.share_within * 100:.3f}%"
+            lines.append(
+                f"| {category.title} | {'yes' if category.mandatory else 'no'} | {row.source} | "
+                f"{fmt_value(row.pooled, row.unit)} | {fmt_threshold(row)} | **{row.verdict}** | "
+                f"{_worst(row)} | {_spread(row)} | {row.n_valid}/{row.n_samples} | {interval} | {share} |"
+            )
+    lines.append("")
+    lines.append("| category | verdict | reason |")
+    lines.append("|---|---|---|")
+    for category in categories:
+        lines.append(f"| {category.title} | **{category.verdict}** | {category.reason or ''} |")
+    return lines
+
+
+def _breakdowns(categories: list[CategoryVerdict]) -> list[str]:
+    lines: list[str] = []
+    by_name = {c.category: c for c in categories}
+    errors = by_name.get("error_rate")
+    if errors:
+        lines += ["", "Errors by class (pooled share of requests):", "", "| source | 4xx | 5xx | transport |", "|---|---|---|---|"]
+        for row in errors.rows:
+            parts = row.breakdown
+            transport = fmt_value(parts["transport"], "ratio") if "transport" in parts else "not applicable (server)"
+            lines.append(
+                f"| {row.source} | {fmt_value(parts.get('4xx'), 'ratio')} | {fmt_value(parts.get('5xx'), 'ratio')} | {transport} |"
+            )
+    fallback = by_name.get("effective_fallback")
+    if fallback:
+        parts = fallback.rows[0].breakdown
+        lines += [
+            "",
+            "Fallback by source (pooled): raw fallback over requests, and each source over its own operations.",
+            "",
+            "| effective | raw | http (over adapter ops) | message (over RPC attempts) | cache (over cache gets) |",
+            "|---|---|---|---|---|",
+            f"| {fmt_value(fallback.rows[0].pooled, 'ratio')} | {fmt_value(parts.get('raw'), 'ratio')} | "
+            f"{fmt_value(parts.get('http'), 'ratio')} | {fmt_value(parts.get('message'), 'ratio')} | "
+            f"{fmt_value(parts.get('cache'), 'ratio')} |",
+        ]
+    return lines
+
+
+def _latency_comparison(categories: list[CategoryVerdict]) -> list[str]:
+    lines = ["| percentile | server (pooled histogram) | client (all requests) | difference |", "|---|---|---|---|"]
+    for category in categories:
+        if not category.category.startswith("latency"):
+            continue
+        server = next((r for r in category.rows if r.source == "server"), None)
+        client = next((r for r in category.rows if r.source == "client"), None)
+        s = server.pooled if server else None
+        c = client.pooled if client else None
+        diff = fmt_value(c - s, "ms") if s is not None and c is not None else NA_TEXT
+        lines.append(f"| {category.title} | {fmt_value(s, 'ms')} | {fmt_value(c, 'ms')} | {diff} |")
+    lines.append("")
+    lines.append(
+        "Client latency is measured from the *intended* send time (it includes queueing in the "
+        "load generator, no coordinated omission); server latency is what the service's histogram saw."
+    )
+    return lines
+
+
+def _optional(categories: list[CategoryVerdict]) -> list[str]:
+    lines = []
+    for category in categories:
+        if category.mandatory:
+            continue
+        row = category.rows[0]
+        counts = f"{_count(row.good)} good of {_count(row.total)}" if row.total is not None else "no events counted"
+        lines.append(f"- {category.title}: **{category.verdict}**, {fmt_value(row.pooled, row.unit)} ({counts})"
+                     + (f"; {row.na_reason}" if row.na_reason else ""))
+    return lines
+
+
+def _na_reasons(categories: list[CategoryVerdict]) -> list[str]:
+    lines = []
+    for category in categories:
+        for row in category.rows:
+            if row.verdict == "NA":
+                lines.append(f"- {category.title} ({row.source}): {row.na_reason}")
+    return lines or ["- none: every value could be measured"]
+
+
+def _throughput(phases: list[PhaseReport]) -> list[str]:
+    lines = [
+        "| phase | status | offered rate | achieved rate | requests sent | dropped | duration (planned) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for phase in phases:
+        t = phase.throughput
+        offered = NA_TEXT if t.offered_rate is None else f"{t.offered_rate:g} req/s"
+        achieved = NA_TEXT if t.achieved_rate is None else f"{t.achieved_rate:.2f} req/s"
+        duration = NA_TEXT if t.duration_s is None else f"{t.duration_s:.0f} s"
+        planned = NA_TEXT if t.planned_duration_s is None else f"{t.planned_duration_s:.0f} s"
+        lines.append(
+            f"| {phase.phase} | {phase.status or NA_TEXT} | {offered} | {achieved} | {_count(t.requests_sent)} | "
+            f"{_count(t.dropped)} | {duration} ({planned}) |"
+        )
+    return lines
+
+
+def _phase_section(phase: PhaseReport) -> list[str]:
+    evaluation = phase.evaluation
+    assert evaluation is not None
+    lines = [
+        f"## Phase `{phase.phase}`: {evaluation.decision}",
+        "",
+        f"{evaluation.n_samples} samples; server source: {evaluation.server_source or 'none'}; "
+        f"flags: {', '.join(f'{k}={v}' for k, v in sorted(phase.flags.items())) or 'as the run'}.",
+        "",
+    ]
+    if evaluation.reasons:
+        lines += ["NO-GO because:", ""] + [f"- {reason}" for reason in evaluation.reasons] + [""]
+    lines += ["### SLO verdicts", ""] + verdict_table(evaluation.categories)
+    lines += _breakdowns(evaluation.categories)
+    lines += ["", "### Client vs server latency", ""] + _latency_comparison(evaluation.categories)
+    lines += ["", "### Plugin reload and snapshot (optional categories)", ""] + _optional(evaluation.categories)
+    lines += ["", "### NA reasons", ""] + _na_reasons(evaluation.categories)
+    return lines + [""]
+
+
+METHOD_NOTES = [
+    "- Ratios are pooled over the phase: sum of good events / sum of all events over the samples "
+    "(never the mean of per-sample ratios). Memory is the mean of per-sample RSS, the maximum beside it.",
+    "- Server percentiles: `histogram_quantile` over bucket deltas summed across samples (Prometheus "
+    "interpolation). Client percentiles: nearest rank over every request of the phase.",
+    "- Ratio intervals: Wilson score (and exact Clopper-Pearson), 95%, assuming independent requests. "
+    "Percentile intervals: distribution-free order statistics (Binomial(n, q)); server-side ones are "
+    "widened to histogram bucket edges.",
+    "- Worst sample: the sample with the lowest value for a minimum criterion, the highest for a maximum.",
+    "- Exit codes of `phase5site report`: 0 GO, 3 NO-GO, 1 runtime error, 2 usage error.",
+]
+
+
+def render_report(evaluation: RunEvaluation, *, partial: bool = False) -> str:
+    """The whole Markdown report: verdict first, then per-phase tables, method and caveats."""
+    title = "Partial summary" if partial else "Production report"
+    lines = [
+        f"# {title}: {evaluation.name or evaluation.run_id}",
+        "",
+        f"**Verdict: {evaluation.decision}**",
+        "",
+    ]
+    if evaluation.reasons:
+        lines += [f"- {reason}" for reason in evaluation.reasons] + [""]
+    lines += [
+        f"- run: `{evaluation.run_id}` (status {evaluation.status or NA_TEXT}, source {evaluation.source or NA_TEXT})",
+        f"- started {fmt_time(evaluation.started_at)}, ended {fmt_time(evaluation.ended_at)}",
+        f"- thresholds: {evaluation.thresholds_from}",
+    ]
+    if evaluation.exit_reason:
+        lines.append(f"- exit reason: {evaluation.exit_reason}")
+    if partial or evaluation.missing:
+        lines += ["", "## What is missing", ""] + ([f"- {item}" for item in evaluation.missing] or ["- nothing"])
+    lines += ["", "## Throughput: offered vs achieved", ""] + _throughput(evaluation.phases) + [""]
+    for phase in evaluation.phases:
+        if phase.evaluation is not None:
+            lines += _phase_section(phase)
+        else:
+            lines += [f"## Phase `{phase.phase}`: not evaluated", "", "No samples (phase not observed or no sample completed).", ""]
+    lines += ["## How the values are combined", "", evaluation.combination_rule, ""] + METHOD_NOTES
+    lines += ["", "## Caveats", ""] + ([f"- {c}" for c in evaluation.caveats] or ["- none"])
+    return "\n".join(lines) + "\n"
