@@ -143,5 +143,95 @@ def schema(indent: int) -> None:
 # --- verify, archive, demo (ops) -----------------------------------------------------------
 
 
+@cli.command()
+@click.argument("spec", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON (schema: phase5site/ops/verify-report.schema.json).")
+@click.option(
+    "--results-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("results"),
+    show_default=True,
+    help="Folder the run will write to: checked for write access and free space.",
+)
+@click.option(
+    "--env-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Read variables from this dotenv file first (default: .env.phase5 if present).",
+)
+@click.option(
+    "--phase",
+    "phases",
+    multiple=True,
+    metavar="NAME",
+    help="Size the checks for these phases only (repeatable); default: every enabled phase.",
+)
+@handle_errors
+def verify(spec: Path, as_json: bool, results_dir: Path, env_file: Path | None, phases: tuple[str, ...]) -> None:
+    """Pre-flight checks before a run: env, token, flags, Prometheus, /health, disk room.
+
+    Every check runs and prints OK, WARN, FAIL or INFO with a one-line reason; secrets are
+    never shown. An embedded target is started briefly and checked like production.
+    Exits 0 when nothing failed, 1 otherwise (2 when the spec itself is invalid).
+
+    Example:
+
+        phase5site verify runspecs/day1.yaml --env-file .env.phase5
+    """
+    from phase5site.ops.envfile import merged_environment
+    from phase5site.ops.verify import verify_spec
+    from phase5site.spec import load_spec
+
+    env = merged_environment(env_file)
+    loaded = load_spec(spec, env)
+    _check_phase_names(loaded, phases)
+    report = verify_spec(loaded, env=env, results_dir=results_dir, only_phases=list(phases) or None)
+    click.echo(report.to_json() if as_json else report.format_text())
+    sys.exit(report.exit_code)
+
+
+@cli.command()
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--dest",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("final-artifacts"),
+    show_default=True,
+    help="Folder that receives the archived copy <dest>/<run name>/.",
+)
+@click.option("--readonly", is_flag=True, help="Remove write permission from every archived file and folder.")
+@click.option("--tar", "make_tar", is_flag=True, help="Also write <dest>/<run name>.tar.gz.")
+@click.option(
+    "--verify",
+    "verify_only",
+    is_flag=True,
+    help="Do not archive: recheck every checksum of PATH (an archive folder or .tar.gz).",
+)
+@handle_errors
+def archive(path: Path, dest: Path, readonly: bool, make_tar: bool, verify_only: bool) -> None:
+    """Freeze a run: copy it with sha256 checksums and metadata, optionally read-only or tarred.
+
+    With --verify, recheck an archive instead and list every changed, missing or extra
+    file; exits 1 on any difference.
+
+    Example:
+
+        phase5site archive results/day1-production-baseline-20251124T085111Z --readonly --tar
+        phase5site archive --verify final-artifacts/day1-production-baseline-20251124T085111Z
+    """
+    from phase5site.ops.archive import archive_run, verify_archive
+
+    if verify_only:
+        check = verify_archive(path)
+        click.echo(check.format_text())
+        sys.exit(0 if check.ok else 1)
+    result = archive_run(path, dest=dest, readonly=readonly, tar=make_tar)
+    click.echo(f"archived {result.files} files to {result.path}")
+    if result.tar_path is not None:
+        click.echo(f"tarball: {result.tar_path}")
+    verdict = result.metadata.get("verdict") or f"NA ({result.metadata.get('verdict_reason')})"
+    click.echo(f"samples: {result.metadata.get('samples')}, verdict: {verdict}")
+
+
 def main() -> None:
     cli(prog_name="phase5site")
