@@ -105,7 +105,7 @@ def _phase_data(reader: Any, phase: Mapping[str, Any], server_source: str | None
     server_rows.sort(key=lambda row: row.get("sample_num") or 0)
     latencies = None
     if reader.request_count(phase=name) > 0:
-        latencies = [float(value) for value in reader.client_latencies_ms(phase=name)]
+        latencies = reader.client_latencies_ms(phase=name).tolist()
     return PhaseData(
         phase=name,
         server_samples=server_rows,
@@ -154,6 +154,7 @@ def evaluate_run(run_dir: Path, slo: SloSpec | None = None) -> RunEvaluation:
 
 def _evaluate(reader: Any, run_dir: Path, slo: SloSpec | None) -> RunEvaluation:
     run = dict(reader.run())
+    run["status"] = reader.effective_status()  # 'running' with no writer reads as interrupted
     spec = _as_dict(run.get("spec_redacted"))
     thresholds, thresholds_from = thresholds_of(run)
     if slo is not None:
