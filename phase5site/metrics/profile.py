@@ -1,0 +1,189 @@
+"""Metric profiles: which server metric feeds which CSV v3 column (CSV_V3.md is the contract).
+
+A profile is a set of *quantities* — a counter increase, a gauge at the window end or the
+per-``le`` bucket increases of a histogram — each named by the column it feeds. Both
+sources measure the same quantities (scrape: two scrapes diffed; prometheus: PromQL at the
+window end) and ``phase5site.metrics.columns_from`` turns them into the 41 columns, so the
+formulas live in one place. Metric names are the MetaSheet service's (DESIGN.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Literal
+
+from phase5site.errors import MetricsError
+from phase5site.metrics.selectors import LabelMatcher, parse_selector, promql_selector
+
+QuantityKind = Literal["counter", "gauge", "histogram"]
+
+
+@dataclass(frozen=True)
+class Quantity:
+    """One measured input. ``metric`` is the sample name; for a histogram the base name."""
+
+    name: str
+    kind: QuantityKind
+    metric: str
+    matchers: tuple[LabelMatcher, ...] = ()
+
+    @property
+    def sample_name(self) -> str:
+        """The series name that must exist: ``<base>_bucket`` for a histogram."""
+        return f"{self.metric}_bucket" if self.kind == "histogram" else self.metric
+
+
+def _q(name: str, kind: QuantityKind, metric: str, selector: str = "") -> Quantity:
+    return Quantity(name, kind, metric, parse_selector(selector))
+
+
+FALLBACK = "metasheet_fallback_total"
+METASHEET_QUANTITIES: tuple[Quantity, ...] = (
+    _q("server_requests", "counter", "http_requests_total"),
+    _q("server_ok", "counter", "http_requests_total", '{status=~"2..|3.."}'),
+    _q("server_4xx", "counter", "http_requests_total", '{status=~"4.."}'),
+    _q("server_5xx", "counter", "http_requests_total", '{status=~"5.."}'),
+    _q("latency", "histogram", "http_server_requests_seconds"),
+    _q("cpu_seconds", "counter", "process_cpu_seconds_total"),
+    _q("rss_bytes", "gauge", "process_resident_memory_bytes"),
+    _q("raw_fallback_total", "counter", FALLBACK),
+    _q("effective_fallback_reported", "counter", "metasheet_fallback_effective_total"),
+    _q("fallback_http", "counter", FALLBACK, '{reason=~"http_error|http_timeout"}'),
+    _q("fallback_message", "counter", FALLBACK, '{reason=~"message_error|message_timeout"}'),
+    _q("fallback_cache", "counter", FALLBACK, '{reason="cache_miss"}'),
+    _q("http_adapter_ops", "counter", "metasheet_http_adapter_ops_total"),
+    _q("message_bus_rpc_attempts", "counter", "metasheet_message_bus_rpc_attempts_total"),
+    _q("cache_get_attempts", "counter", "metasheet_cache_get_attempts_total"),
+    _q("plugin_reload_success", "counter", "metasheet_plugin_reload_total", '{result="success"}'),
+    _q("plugin_reload_failure", "counter", "metasheet_plugin_reload_total", '{result="failure"}'),
+    _q("snapshot_create_success", "counter", "metasheet_snapshot_create_total", '{result="success"}'),
+    _q("snapshot_create_failure", "counter", "metasheet_snapshot_create_total", '{result="failure"}'),
+    _q("snapshot_restore_success", "counter", "metasheet_snapshot_restore_total", '{result="success"}'),
+    _q("snapshot_restore_failure", "counter", "metasheet_snapshot_restore_total", '{result="failure"}'),
+    _q("cache_hits_raw", "counter", "cache_hits_total"),
+    _q("cache_misses_raw", "counter", "cache_miss_total"),
+    _q("plugin_reload", "histogram", "metasheet_plugin_reload_duration_seconds"),
+    _q("snapshot", "histogram", "metasheet_snapshot_operation_duration_seconds"),
+)
+
+# Quantile columns: column -> (histogram quantity, q).
+QUANTILE_COLUMNS: dict[str, tuple[str, float]] = {
+    "p50_latency": ("latency", 0.50),
+    "p90_latency": ("latency", 0.90),
+    "p95_latency": ("latency", 0.95),
+    "p99_latency": ("latency", 0.99),
+    "plugin_reload_p95": ("plugin_reload", 0.95),
+    "plugin_reload_p99": ("plugin_reload", 0.99),
+    "snapshot_operation_p95": ("snapshot", 0.95),
+    "snapshot_operation_p99": ("snapshot", 0.99),
+}
+# Columns computed from exactly one quantity, whose metric an override may replace.
+SINGLE_QUANTITY_COLUMNS: dict[str, str] = {"rss_mb": "rss_bytes", "cpu_percent": "cpu_seconds"}
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    quantities: tuple[Quantity, ...]
+
+    def quantity(self, name: str) -> Quantity:
+        for quantity in self.quantities:
+            if quantity.name == name:
+                return quantity
+        raise KeyError(name)
+
+    def with_metric(
+        self, name: str, metric: str, extra: tuple[LabelMatcher, ...] = ()
+    ) -> Profile:
+        """The profile with quantity ``name`` reading ``metric`` (scrape-mode override),
+        keeping its label matchers and adding ``extra``."""
+        changed = tuple(
+            replace(q, metric=metric, matchers=q.matchers + extra) if q.name == name else q
+            for q in self.quantities
+        )
+        return Profile(self.name, changed)
+
+
+PROFILES: dict[str, Profile] = {"metasheet": Profile("metasheet", METASHEET_QUANTITIES)}
+
+
+def get_profile(name: str) -> Profile:
+    try:
+        return PROFILES[name]
+    except KeyError:
+        raise MetricsError(
+            f"unknown metrics profile {name!r}", hint=f"known profiles: {', '.join(PROFILES)}"
+        ) from None
+
+
+def required_families(profile: Profile | str, flags: object | None = None) -> list[str]:
+    """Sample names the service must export for every column to be measurable.
+
+    ``metasheet_fallback_effective_total`` is optional: without it the effective count is
+    derived from the raw one (CSV_V3.md), so it is not required. ``flags`` is accepted for
+    profiles whose needs depend on them.
+    """
+    chosen = get_profile(profile) if isinstance(profile, str) else profile
+    names = {q.sample_name for q in chosen.quantities if q.name != "effective_fallback_reported"}
+    return sorted(names)
+
+
+# --- PromQL ------------------------------------------------------------------------------
+
+
+def duration_ms(window_s: float) -> str:
+    """A PromQL duration in whole milliseconds (Prometheus durations take integers).
+
+    >>> duration_ms(600.0)
+    '600000ms'
+    """
+    return f"{round(window_s * 1000)}ms"
+
+
+def window_delta_expr(series: str, window_s: float) -> str:
+    """Per-series increase over the window ending at evaluation time, as CSV_V3.md asks:
+    the boundary difference ``x - x offset T``, except for series where ``resets(x[T]) > 0``,
+    which use ``increase(x[T])``. Series absent at either boundary drop out of the
+    difference, as in scrape mode.
+    """
+    window = duration_ms(window_s)
+    reset = f"resets({series}[{window}]) > 0"
+    return (
+        f"(({series} - {series} offset {window}) unless ({reset}))"
+        f" or (increase({series}[{window}]) and ({reset}))"
+    )
+
+
+def quantity_promql(quantity: Quantity, selector: tuple[LabelMatcher, ...], window_s: float) -> str:
+    """The PromQL that measures ``quantity`` when evaluated at the window end.
+
+    >>> q = Quantity("server_5xx", "counter", "http_requests_total", parse_selector('{status=~"5.."}'))
+    >>> print(quantity_promql(q, (), 60))  # doctest: +NORMALIZE_WHITESPACE
+    sum(((http_requests_total{status=~"5.."} - http_requests_total{status=~"5.."} offset 60000ms)
+    unless (resets(http_requests_total{status=~"5.."}[60000ms]) > 0))
+    or (increase(http_requests_total{status=~"5.."}[60000ms])
+    and (resets(http_requests_total{status=~"5.."}[60000ms]) > 0)))
+    """
+    series = promql_selector(quantity.sample_name, quantity.matchers + selector)
+    if quantity.kind == "gauge":
+        return f"sum({series})"
+    if quantity.kind == "histogram":
+        return f"sum by (le) ({window_delta_expr(series, window_s)})"
+    return f"sum({window_delta_expr(series, window_s)})"
+
+
+def quantile_promql(
+    quantity: Quantity, q: float, selector: tuple[LabelMatcher, ...], window_s: float
+) -> str:
+    """``histogram_quantile(q, sum by (le) (Δ bucket))`` for a histogram quantity."""
+    return f"histogram_quantile({q:g}, {quantity_promql(quantity, selector, window_s)})"
+
+
+def scrape_formula(quantity: Quantity) -> str:
+    """Human-readable formula of a quantity (for raw-metrics.txt and the docs)."""
+    series = promql_selector(quantity.sample_name, quantity.matchers)
+    if quantity.kind == "gauge":
+        return f"{series} at window end"
+    if quantity.kind == "histogram":
+        return f"Δ {series} by le"
+    return f"Δ {series}"
