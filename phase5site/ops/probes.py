@@ -8,6 +8,7 @@ sent only to the service (``/health`` and its own metrics page), never to Promet
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import httpx
@@ -45,12 +46,13 @@ def bearer_headers(token: str | None) -> dict[str, str]:
 def probe_health(client: httpx.Client, base_url: str, token: str | None) -> CheckResult:
     """``GET <base_url>/health`` with the token: 200 is OK, 401/403 mean the token is rejected."""
     url = base_url.rstrip("/") + "/health"
+    started = time.perf_counter()
     try:
         response = get(client, url, headers=bearer_headers(token))
     except ProbeFailed as failed:
         return CheckResult("health", "FAIL", str(failed), {"url": url})
-    details = {"url": url, "status": response.status_code,
-               "elapsed_ms": round(response.elapsed.total_seconds() * 1000, 1)}
+    elapsed_ms = (time.perf_counter() - started) * 1000
+    details = {"url": url, "status": response.status_code, "elapsed_ms": round(elapsed_ms, 1)}
     if response.status_code in (401, 403):
         why = "no token was sent" if not token else "token rejected"
         return CheckResult("health", "FAIL", f"{why}: {url} answered {response.status_code}", details)

@@ -1,0 +1,265 @@
+"""verify_spec with an injected transport: every check, every status, no early exit."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import httpx
+import jsonschema
+import pytest
+
+from phase5site.ops.families import METASHEET_FAMILIES
+from phase5site.ops.report import CheckResult, VerifyReport, load_report_schema
+from phase5site.ops.verify import _guard, parse_flag, verify_spec
+
+from .helpers import PROMETHEUS_URL, SERVICE_URL, load, make_jwt, mock_world, spec_text
+
+NOW_S = 1_764_000_000.0
+
+
+def _env(token: str, **extra: str) -> dict[str, str]:
+    return {"LOAD_BASE_URL": SERVICE_URL, "PROD_JWT": token, "METRICS_URL": PROMETHEUS_URL, **extra}
+
+
+def _verify(text: str, env: dict[str, str], transport: httpx.BaseTransport, results_dir: Path) -> VerifyReport:
+    return verify_spec(load(text, env), env=env, transport=transport, results_dir=results_dir, clock=lambda: NOW_S)
+
+
+def _statuses(report: VerifyReport) -> dict[str, str]:
+    return {check.check: check.status for check in report.checks}
+
+
+EXPECTED_CHECKS = [
+    "env", "token", "flag:COUNT_CACHE_MISS_AS_FALLBACK", "flag:ENABLE_PHASE5_INTERNAL",
+    "flag:ENABLE_FALLBACK_TEST", "allow_hosts", "health", "metrics:prometheus",
+    "families:prometheus", "results_dir", "disk_space", "wall_time",
+]
+
+
+def test_all_ok_against_a_healthy_world(tmp_path: Path) -> None:
+    token = make_jwt()
+    transport, seen = mock_world(token=token)
+    report = _verify(spec_text(), _env(token), transport, tmp_path / "results")
+    assert [c.check for c in report.checks] == EXPECTED_CHECKS
+    assert {c.status for c in report.checks if c.check != "wall_time"} == {"OK"}, report.format_text()
+    assert report.get("wall_time").status == "INFO"
+    assert report.get("wall_time").reason == "planned wall time 2h10m (warmup 10m, baseline 2h)"
+    assert report.ok and report.exit_code == 0
+    # Prometheus is another host: it must never receive the service's token
+    assert all("authorization" not in r.headers for r in seen if r.url.host == "prom.test")
+    assert any(r.url.params.get("query") == 'up{job="metasheet-api"}' for r in seen)
+
+
+def test_wrong_token_fails_health_with_401(tmp_path: Path) -> None:
+    transport, _ = mock_world(token=make_jwt())
+    wrong = make_jwt()
+    report = _verify(spec_text(), _env(wrong), transport, tmp_path)
+    health = report.get("health")
+    assert health.status == "FAIL"
+    assert health.reason == f"token rejected: {SERVICE_URL}/health answered 401"
+    assert health.details["status"] == 401
+    assert report.exit_code == 1
+    assert wrong not in report.to_json() and wrong not in report.format_text()
+
+
+def test_refused_service_names_the_url(tmp_path: Path) -> None:
+    token = make_jwt()
+    transport, _ = mock_world(token=token, service_up=False)
+    report = _verify(spec_text(), _env(token), transport, tmp_path)
+    assert report.get("health").status == "FAIL"
+    assert report.get("health").reason == f"cannot connect to {SERVICE_URL}/health (connection refused)"
+
+
+def test_prometheus_down_fails_metrics_and_every_other_check_still_runs(tmp_path: Path) -> None:
+    token = make_jwt()
+    transport, _ = mock_world(token=token, prometheus_up=False)
+    report = _verify(spec_text(), _env(token), transport, tmp_path)
+    assert [c.check for c in report.checks] == EXPECTED_CHECKS
+    statuses = _statuses(report)
+    assert statuses["metrics:prometheus"] == "FAIL"
+    assert report.get("metrics:prometheus").reason.startswith(f"cannot connect to {PROMETHEUS_URL}/api/v1/query")
+    assert statuses["families:prometheus"] == "WARN"
+    assert statuses["health"] == statuses["disk_space"] == statuses["results_dir"] == "OK"
+    assert report.exit_code == 1
+
+
+def test_missing_families_are_listed_with_their_na_columns(tmp_path: Path) -> None:
+    token = make_jwt()
+    families = [f for f in METASHEET_FAMILIES if f not in ("cache_hits_total", "process_resident_memory_bytes")]
+    transport, _ = mock_world(token=token, families=families)
+    report = _verify(spec_text(), _env(token), transport, tmp_path)
+    result = report.get("families:prometheus")
+    assert result.status == "WARN"
+    assert result.reason == (
+        f"2 of {len(METASHEET_FAMILIES)} metric families missing (cache_hits_total, "
+        "process_resident_memory_bytes): their columns will be NA"
+    )
+    assert set(result.details["missing"]) == {"cache_hits_total", "process_resident_memory_bytes"}
+    assert "rss_mb" in result.details["na_columns"] and "cache_hit_rate" in result.details["na_columns"]
+    assert report.exit_code == 0  # missing families warn; they do not block a run
+
+
+@pytest.mark.parametrize(
+    ("flags", "env_extra", "check", "status", "where"),
+    [
+        ("{COUNT_CACHE_MISS_AS_FALLBACK: true}", {}, "flag:COUNT_CACHE_MISS_AS_FALLBACK", "WARN", "spec flags"),
+        ("{}", {"ENABLE_PHASE5_INTERNAL": "true"}, "flag:ENABLE_PHASE5_INTERNAL", "FAIL", "environment"),
+        ("{ENABLE_FALLBACK_TEST: true}", {}, "flag:ENABLE_FALLBACK_TEST", "FAIL", "spec flags"),
+        ("{}", {"ENABLE_FALLBACK_TEST": "1"}, "flag:ENABLE_FALLBACK_TEST", "FAIL", "environment"),
+    ],
+)
+def test_flags_warn_or_fail(tmp_path: Path, flags: str, env_extra: dict[str, str], check: str, status: str, where: str) -> None:
+    token = make_jwt()
+    transport, _ = mock_world(token=token)
+    report = _verify(spec_text(flags=flags), _env(token, **env_extra), transport, tmp_path)
+    result = report.get(check)
+    assert result.status == status
+    assert result.reason.startswith(f"{check.split(':')[1]}=true in {where}: ")
+    assert report.exit_code == (1 if status == "FAIL" else 0)
+    others = [c for c in report.checks if c.check.startswith("flag:") and c.check != check]
+    assert {c.status for c in others} == {"OK"}
+
+
+def test_phase_flag_override_is_reported_with_the_phase(tmp_path: Path) -> None:
+    token = make_jwt()
+    transport, _ = mock_world(token=token)
+    phases = ("  - {name: baseline, rate: 10, concurrency: 2, duration: 60s}\n"
+              "  - {name: fallback, rate: 10, concurrency: 2, duration: 60s, flags: {COUNT_CACHE_MISS_AS_FALLBACK: true}}\n")
+    report = _verify(spec_text(phases=phases), _env(token), transport, tmp_path)
+    result = report.get("flag:COUNT_CACHE_MISS_AS_FALLBACK")
+    assert (result.status, result.details["true_in"]) == ("WARN", ["phase fallback"])
+
+
+def test_flag_env_value_that_is_not_boolean_warns(tmp_path: Path) -> None:
+    token = make_jwt()
+    transport, _ = mock_world(token=token)
+    report = _verify(spec_text(), _env(token, ENABLE_FALLBACK_TEST="maybe"), transport, tmp_path)
+    assert report.get("flag:ENABLE_FALLBACK_TEST").status == "WARN"
+    assert "'maybe' is not a boolean" in report.get("flag:ENABLE_FALLBACK_TEST").reason
+
+
+@pytest.mark.parametrize(("text", "expected"), [("true", True), ("1", True), ("On", True), ("false", False),
+                                                 ("", False), ("0", False), ("maybe", None)])
+def test_parse_flag(text: str, expected: bool | None) -> None:
+    assert parse_flag(text) is expected
+
+
+def test_token_not_shaped_like_a_jwt_warns_and_never_shows(tmp_path: Path) -> None:
+    import secrets
+
+    opaque = "eyJ" + secrets.token_urlsafe(24)
+    transport, _ = mock_world(token=opaque)
+    report = _verify(spec_text(), _env(opaque), transport, tmp_path)
+    token_check = report.get("token")
+    assert token_check.status == "WARN"
+    assert token_check.reason == "bearer token is not a JWT: has 1 dot-separated part(s), a JWT has 3"
+    assert report.get("health").status == "OK"
+    assert opaque not in report.to_json() and opaque not in report.format_text()
+
+
+def test_expired_jwt_warns(tmp_path: Path) -> None:
+    token = make_jwt(exp_s=NOW_S - 60)
+    transport, _ = mock_world(token=token)
+    report = _verify(spec_text(), _env(token), transport, tmp_path)
+    assert report.get("token").status == "WARN"
+    assert report.get("token").reason == "bearer token (JWT, alg HS256) expired at 2025-11-24T15:59:00Z"
+
+
+def test_missing_token_warns(tmp_path: Path) -> None:
+    transport, _ = mock_world(token=None)
+    env = _env("")
+    report = _verify(spec_text(bearer=None), env, transport, tmp_path)
+    assert report.get("token").status == "WARN"
+    assert report.get("health").status == "OK"
+
+
+def test_empty_variable_with_default_warns_with_its_line(tmp_path: Path) -> None:
+    token = make_jwt()
+    transport, _ = mock_world(token=token)
+    text = spec_text(base_url="${LOAD_BASE_URL:-http://api.test:8900}")
+    env = _env(token)
+    env.pop("LOAD_BASE_URL")
+    report = _verify(text, env, transport, tmp_path)
+    assert report.get("env").status == "WARN"
+    assert report.get("env").reason == "unset or empty, the spec's default is used: LOAD_BASE_URL (line 4)"
+
+
+def test_results_dir_that_is_a_file_fails(tmp_path: Path) -> None:
+    token = make_jwt()
+    transport, _ = mock_world(token=token)
+    blocker = tmp_path / "results"
+    blocker.write_text("not a folder")
+    report = _verify(spec_text(), _env(token), transport, blocker)
+    assert report.get("results_dir").status == "FAIL"
+    assert report.get("results_dir").reason == f"{blocker} exists but is not a folder"
+
+
+def test_disk_space_reports_the_estimate(tmp_path: Path) -> None:
+    token = make_jwt()
+    transport, _ = mock_world(token=token)
+    report = _verify(spec_text(), _env(token), transport, tmp_path)
+    details = report.get("disk_space").details
+    assert details["request_rows"] == 20 * 600 + 80 * 7200
+    assert details["samples"] == 12
+    assert details["bytes_needed"] == 129_054_592
+
+
+def test_huge_plan_fails_disk_space(tmp_path: Path) -> None:
+    token = make_jwt()
+    transport, _ = mock_world(token=token)
+    phases = "  - {name: forever, rate: 100000, concurrency: 20, duration: 3650d}\n"
+    report = _verify(spec_text(phases=phases), _env(token), transport, tmp_path)
+    assert report.get("disk_space").status == "FAIL"
+
+
+def test_scrape_source_reads_the_service_page_with_the_token(tmp_path: Path) -> None:
+    token = make_jwt()
+    transport, seen = mock_world(token=token)
+    report = _verify(spec_text(metrics="{source: scrape}"), _env(token), transport, tmp_path)
+    assert report.get("metrics:scrape").status == "OK"
+    assert report.get("families:scrape").status == "OK"
+    assert any(r.url.path == "/metrics/prom" and r.headers["authorization"] == f"Bearer {token}" for r in seen)
+
+
+def test_both_sources_are_checked(tmp_path: Path) -> None:
+    token = make_jwt()
+    transport, _ = mock_world(token=token, prometheus_up=False)
+    metrics = "{source: both, url: '${METRICS_URL}'}"
+    statuses = _statuses(_verify(spec_text(metrics=metrics), _env(token), transport, tmp_path))
+    assert statuses["metrics:prometheus"] == "FAIL" and statuses["metrics:scrape"] == "OK"
+
+
+def test_metrics_source_none_warns(tmp_path: Path) -> None:
+    token = make_jwt()
+    transport, _ = mock_world(token=token)
+    report = _verify(spec_text(metrics="{source: none}"), _env(token), transport, tmp_path)
+    assert report.get("metrics:none").status == "WARN"
+    assert report.exit_code == 0
+
+
+def test_a_crashing_check_becomes_a_fail_line() -> None:
+    def broken() -> list[CheckResult]:
+        raise ZeroDivisionError("division by zero")
+
+    assert _guard("disk_space", broken) == [
+        CheckResult("disk_space", "FAIL", "check could not run: ZeroDivisionError: division by zero")
+    ]
+
+
+def test_json_output_validates_against_its_schema(tmp_path: Path) -> None:
+    schema = load_report_schema()
+    jsonschema.Draft202012Validator.check_schema(schema)
+    token = make_jwt()
+    for world in (mock_world(token=token), mock_world(token=token, prometheus_up=False)):
+        report = _verify(spec_text(), _env(token), world[0], tmp_path)
+        jsonschema.validate(json.loads(report.to_json()), schema, cls=jsonschema.Draft202012Validator)
+
+
+def test_schema_rejects_an_unknown_status() -> None:
+    schema = load_report_schema()
+    bad = {"schema_version": 1, "spec": "x", "spec_sha256": "0" * 64, "ok": True,
+           "counts": {"OK": 1, "WARN": 0, "FAIL": 0, "INFO": 0},
+           "checks": [{"check": "env", "status": "GOOD", "reason": "r", "details": {}}]}
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(bad, schema, cls=jsonschema.Draft202012Validator)
