@@ -136,7 +136,148 @@ def schema(indent: int) -> None:
 
 # --- export, import (metrics / store) ------------------------------------------------------
 
+
+@cli.command()
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["csv", "parquet"]),
+    default="csv",
+    show_default=True,
+    help="csv: the samples as CSV v3 (41 columns, NA for missing); parquet: samples, "
+    "requests, phases and events as Parquet files.",
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="CSV file or Parquet folder to write (default: RUN_DIR/export/metrics.csv or "
+    "RUN_DIR/export/).",
+)
+@handle_errors
+def export(run_dir: Path, fmt: str, out: Path | None) -> None:
+    """Export a stored run as CSV v3 or Parquet; prints each file written.
+
+    Example:
+
+        phase5site export results/day1-production-baseline-20251124T120000Z --format parquet
+    """
+    from phase5site.store.export import export_run
+
+    for path in export_run(run_dir, fmt, out):
+        click.echo(str(path))
+
+
+@cli.command("import")
+@click.argument("csv_path", metavar="PATH/metrics.csv", type=click.Path(path_type=Path))
+@click.option(
+    "--metadata",
+    "metadata_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="The run's metadata.json (default: metadata.json beside the CSV, if present).",
+)
+@click.option(
+    "--results-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("results"),
+    show_default=True,
+    help="Folder in which the new run folder is created.",
+)
+@handle_errors
+def import_(csv_path: Path, metadata_path: Path | None, results_dir: Path) -> None:
+    """Import a legacy metrics.csv (any old layout) as a new run; prints its folder.
+
+    Columns are read by header name; NA and empty cells stay NA. Findings (unknown
+    columns, skipped rows, placeholder values, cumulative counters) go to stderr and are
+    stored as warning events.
+
+    Example:
+
+        phase5site import old/phase5-20251124-200917/metrics.csv --results-dir results
+    """
+    from phase5site.store.legacy import import_legacy_run
+
+    result = import_legacy_run(csv_path, metadata_path, results_dir)
+    for warning in result.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    click.echo(str(result.run_dir))
+
 # --- report, summary, slo recommend, slo finalize (slo) ------------------------------------
+
+
+def _finish_report(result: Any, as_json: bool) -> None:
+    """Print the verdict (or the JSON evaluation) and exit 0 for GO, 3 for NO-GO."""
+    from phase5site.reporting import evaluation_json
+
+    evaluation = result.evaluation
+    if as_json:
+        click.echo(evaluation_json(evaluation))
+    else:
+        click.echo(f"{evaluation.decision}: {evaluation.run_id}")
+        for reason in evaluation.reasons:
+            click.echo(f"  - {reason}")
+        click.echo(f"report: {result.report_path}")
+        if result.junit_path is not None:
+            click.echo(f"junit: {result.junit_path}")
+    sys.exit(EXIT_GO if evaluation.decision == "GO" else EXIT_NO_GO)
+
+
+@cli.command()
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the whole evaluation as JSON (NA is null) instead of the verdict lines.")
+@click.option("--junit", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Also write JUnit XML here: one test case per SLO category and phase.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write the Markdown here instead of production-report.md in the run folder (or beside the CSV).")
+@handle_errors
+def report(path: Path, as_json: bool, junit: Path | None, out: Path | None) -> None:
+    """Judge a completed run against the SLOs and write production-report.md.
+
+    PATH is a run folder (results/<run>/) or a legacy metrics.csv of the old scripts
+    (imported into a temporary run first; its metadata.json beside it is used if present).
+    The report starts with the verdict, then per phase the SLO table (pooled value, worst
+    sample, spread, threshold, PASS/FAIL/NA, confidence interval), throughput, fallback by
+    source, plugin reload and snapshot, client vs server latency, NA reasons and caveats.
+
+    Exit codes: 0 GO, 3 NO-GO (a mandatory category FAIL or NA, or an optional one FAIL),
+    1 runtime error (unreadable run), 2 usage error (e.g. the run is not completed: use
+    `summary --partial`).
+
+    Example:
+
+        phase5site report results/day1-production-baseline-20251124T085111Z --junit slo.xml
+    """
+    from phase5site.reporting import write_report
+
+    _finish_report(write_report(path, out=out, junit=junit), as_json)
+
+
+@cli.command()
+@click.argument("run_dir", type=click.Path(exists=True, path_type=Path))
+@click.option("--partial", is_flag=True, help="Accept an interrupted, aborted or failed run and list what is missing (phases not run, samples missing).")
+@click.option("--json", "as_json", is_flag=True, help="Print the whole evaluation as JSON (NA is null).")
+@click.option("--junit", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Also write JUnit XML here.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write the Markdown here instead of summary.md in the run folder.")
+@handle_errors
+def summary(run_dir: Path, partial: bool, as_json: bool, junit: Path | None, out: Path | None) -> None:
+    """Summarize a run, also one cut short, into summary.md with what exists.
+
+    Without --partial the run must be completed. With it, the verdict is computed from the
+    samples that exist and the summary lists what is missing. Exit codes as `report`:
+    0 GO, 3 NO-GO, 1 runtime error, 2 usage error.
+
+    Example:
+
+        phase5site summary results/day1-production-baseline-20251124T085111Z --partial
+    """
+    from phase5site.reporting import write_report
+
+    if out is None and not partial:
+        from phase5site.reporting.write import SUMMARY_NAME
+
+        out = (run_dir if run_dir.is_dir() else run_dir.parent) / SUMMARY_NAME
+    _finish_report(write_report(run_dir, out=out, junit=junit, partial=partial), as_json)
+
 
 # --- build, publish (site) -----------------------------------------------------------------
 
