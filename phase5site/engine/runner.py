@@ -1,0 +1,644 @@
+"""The runner: one run of a spec, phase after phase, into ``results/<name>-<UTC>/``.
+
+It owns the clock (one monotonic-to-UTC offset per run), the network (the phase load and
+the metrics sources), the single DuckDB writer (on its own thread) and the signal handlers
+(installed for the duration of ``run_spec`` only). A ticker checks the client-side circuit
+breaker every 0.25 s, flushes request rows every 0.5 s and writes the status.json
+heartbeat every second; a breaker trip or SIGINT/SIGTERM cancels the phase's tasks, which
+stops pacing and in-flight sends at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import platform
+import signal
+import sys
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from phase5site import __version__
+from phase5site.engine.breaker import RollingErrorWindow, Trip, check_client, check_server
+from phase5site.engine.clock import SystemClock, WallAxis, utc_compact, utc_timestamp
+from phase5site.engine.load import PhaseLoad
+from phase5site.engine.mix import RequestMix, mix_seed, prepare
+from phase5site.engine.outcome import is_error
+from phase5site.engine.runfiles import RunFiles
+from phase5site.engine.sampler import (
+    NO_SOURCE_REASON,
+    SamplePlan,
+    describe_na,
+    sample_row,
+    server_columns,
+    wait_for_window_completion,
+)
+from phase5site.engine.transport import TransportFactory, httpx_factory
+from phase5site.engine.writer import WriterThread
+from phase5site.errors import HostNotAllowed, Phase5Error, UsageError
+from phase5site.spec import LoadedSpec
+from phase5site.spec.models import PhaseSpec, TargetSpec
+
+TICK_S = 0.25
+FLUSH_EVERY_S = 0.5
+STATUS_EVERY_S = 1.0
+
+
+class ProgressSink(Protocol):
+    """Receives the status snapshot (the content of status.json) every second."""
+
+    def update(self, status: dict[str, Any]) -> None: ...
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    run_dir: Path
+    status: str  # completed | interrupted | aborted | failed
+    exit_reason: str | None = None
+    signal: int | None = None
+
+
+def check_allowed_host(target: TargetSpec) -> None:
+    """Refuse a base_url whose host is not in allow_hosts, before any byte is sent.
+
+    The embedded target runs on 127.0.0.1 and is always allowed.
+    """
+    if target.base_url is None:
+        return
+    host = target.host
+    if host not in target.allow_hosts:
+        allowed = ", ".join(target.allow_hosts) or "none"
+        raise HostNotAllowed(
+            f"refusing to send load to {host!r}: it is not in target.allow_hosts (allowed: {allowed})",
+            hint=f"add {host!r} to target.allow_hosts if this host may receive load",
+        )
+
+
+def select_phases(loaded: LoadedSpec, only_phases: list[str] | None) -> list[PhaseSpec]:
+    names = [phase.name for phase in loaded.spec.phases]
+    unknown = [name for name in (only_phases or []) if name not in names]
+    if unknown:
+        raise UsageError(
+            f"unknown phase {', '.join(repr(n) for n in unknown)} in --phase",
+            hint=f"phases of {loaded.spec.name}: {', '.join(names)}",
+        )
+    phases = loaded.spec.enabled_phases(only_phases)
+    if not phases:
+        raise UsageError("no phase to run: every phase is disabled", hint="enable a phase or pick one with --phase")
+    return phases
+
+
+def run_spec(
+    loaded: LoadedSpec,
+    *,
+    results_dir: Path,
+    only_phases: list[str] | None = None,
+    breaker: bool = True,
+    progress: ProgressSink | None = None,
+    transport_factory: TransportFactory | None = None,
+) -> RunOutcome:
+    """Run the spec's phases; return where the results are and how the run ended."""
+    check_allowed_host(loaded.spec.target)
+    phases = select_phases(loaded, only_phases)
+    run = _Run(loaded, Path(results_dir), phases, breaker=breaker, progress=progress,
+               transport_factory=transport_factory)
+    return asyncio.run(run.execute())
+
+
+def make_run_dir(results_dir: Path, name: str, started_at: float) -> Path:
+    """``results/<name>-<UTC YYYYmmddTHHMMSSZ>/``; a suffix keeps two runs in one second apart."""
+    results_dir.mkdir(parents=True, exist_ok=True)
+    base = f"{name}-{utc_compact(started_at)}"
+    for attempt in range(100):
+        candidate = results_dir / (base if attempt == 0 else f"{base}-{attempt + 1}")
+        try:
+            candidate.mkdir()
+        except FileExistsError:
+            continue
+        return candidate
+    raise Phase5Error(f"cannot create a run folder under {results_dir}", hint="remove old run folders")
+
+
+@dataclass
+class _Live:
+    """What the heartbeat reports about the phase now running."""
+
+    load: PhaseLoad | None = None
+    phase: PhaseSpec | None = None
+    ordinal: int = 0
+    start_mono: float = 0.0
+    last_sent: int = 0
+    last_at: float = 0.0
+    reported_drops: int = 0
+    phase_tasks: list[asyncio.Task] = field(default_factory=list)
+
+
+class _Run:
+    def __init__(
+        self,
+        loaded: LoadedSpec,
+        results_dir: Path,
+        phases: list[PhaseSpec],
+        *,
+        breaker: bool,
+        progress: ProgressSink | None,
+        transport_factory: TransportFactory | None,
+    ) -> None:
+        self.loaded = loaded
+        self.spec = loaded.spec
+        self.results_dir = results_dir
+        self.phases = phases
+        self.breaker_on = breaker and self.spec.circuit_breaker.enabled
+        self.breaker_flag = breaker
+        self.progress = progress
+        self.transport_factory = transport_factory or httpx_factory(self.spec.target.timeout)
+        self.clock = SystemClock()
+        self.axis = WallAxis()
+        self.window = RollingErrorWindow(window_s=self.spec.circuit_breaker.window)
+        self.live = _Live()
+        self.stop_status: str | None = None
+        self.exit_reason: str | None = None
+        self.signal: int | None = None
+        self.pending_events: list[tuple[str, str, float, str | None, dict | None]] = []
+        self.sources: list[Any] = []
+        self.target: Any = None
+        self.base_url: str = ""
+        bearer = self.spec.target.auth.bearer
+        self.bearer = bearer.get_secret_value() if bearer is not None else None
+        self._flush_lock = asyncio.Lock()
+
+    # --- time -----------------------------------------------------------------------------
+
+    def now_wall(self) -> float:
+        return self.axis.wall(self.clock.monotonic())
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    async def execute(self) -> RunOutcome:
+        from phase5site.store import RequestRows, RunWriter
+
+        self.rows = RequestRows()
+        started_at = self.now_wall()
+        self.run_dir = make_run_dir(self.results_dir, self.spec.name, started_at)
+        self.files = RunFiles(self.run_dir, self.loaded.secrets)
+        self.writer_thread = WriterThread()
+        environment = self._environment(started_at)
+        self.files.write_json("metadata.json", self._metadata(started_at, environment))
+        self.writer = self.writer_thread.call_sync(
+            RunWriter.create, self.run_dir, run_id=self.run_dir.name, name=self.spec.name,
+            spec_path=str(self.loaded.path), spec_sha256=self.loaded.sha256,
+            spec_redacted=self.loaded.redacted(), environment=environment,
+            tool_version=__version__, source="run", started_at=started_at,
+        )
+        restore_signals = self._install_signals()
+        ticker: asyncio.Task | None = None
+        status = "failed"
+        try:
+            await self._event("run_start", f"run {self.run_dir.name} started", data={
+                "phases": [p.name for p in self.phases], "breaker": self.breaker_on})
+            if not self.breaker_on:
+                await self._warn_breaker_off()
+            await self._start_target()
+            self.sources = self._make_sources()
+            ticker = asyncio.create_task(self._tick())
+            for ordinal, phase in enumerate(self.phases):
+                if self.stop_status is not None:
+                    break
+                await self._run_phase(phase, ordinal)
+            status = self.stop_status or "completed"
+        except Phase5Error as error:
+            status, self.exit_reason = "failed", self.files.clean(str(error))
+            await self._record_failure(error)
+            raise
+        except Exception as error:  # noqa: BLE001 - a run must end with a status, not a crash
+            status, self.exit_reason = "failed", self.files.clean(f"{type(error).__name__}: {error}")
+            await self._record_failure(error)
+        finally:
+            if ticker is not None:
+                ticker.cancel()
+                await asyncio.gather(ticker, return_exceptions=True)
+            await self._finish(status)
+            restore_signals()
+        return RunOutcome(self.run_dir, status, self.exit_reason, self.signal)
+
+    async def _record_failure(self, error: BaseException) -> None:
+        self.files.load(self.now_wall(), f"run failed: {self.exit_reason}")
+        self.files.load(self.now_wall(), "".join(traceback.format_exception(error)).rstrip())
+        await self._event("error", self.exit_reason or "failed")
+
+    async def _finish(self, status: str) -> None:
+        ended_at = self.now_wall()
+        try:
+            await self._flush_rows()
+            await self._write_pending_events()
+            await self._event("run_end", f"run ended: {status}", data={"exit_reason": self.exit_reason})
+        finally:
+            for source in self.sources:
+                try:
+                    await source.aclose()
+                except Exception:  # noqa: BLE001 - closing must not hide the run's status
+                    pass
+            if self.target is not None:
+                await asyncio.to_thread(self.target.stop)
+            self.writer_thread.call_sync(self.writer.finish, status, ended_at=ended_at,
+                                         exit_reason=self.exit_reason)
+            self.writer_thread.call_sync(self.writer.close)
+            self.writer_thread.shutdown()
+            self.files.load(ended_at, f"run {status}" + (f": {self.exit_reason}" if self.exit_reason else ""))
+            self._heartbeat(final_status=status)
+            self.files.close()
+
+    def _install_signals(self) -> Callable[[], None]:
+        loop = asyncio.get_running_loop()
+        installed: list[int] = []
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            try:
+                loop.add_signal_handler(signum, self._on_signal, signum)
+                installed.append(signum)
+            except (ValueError, RuntimeError, NotImplementedError):
+                pass  # not the main thread: the caller handles signals
+
+        def restore() -> None:
+            for signum in installed:
+                loop.remove_signal_handler(signum)
+
+        return restore
+
+    def _on_signal(self, signum: int) -> None:
+        name = signal.Signals(signum).name
+        self.signal = signum
+        self.request_stop("interrupted", f"{name} received", "signal", {"signal": signum})
+
+    def request_stop(self, status: str, reason: str, kind: str, data: dict | None) -> None:
+        """Stop the load now: cancel pacing and in-flight sends; the phase records the end."""
+        if self.stop_status is not None:
+            return
+        self.stop_status, self.exit_reason = status, reason
+        phase = self.live.phase.name if self.live.phase else None
+        self.pending_events.append((kind, reason, self.now_wall(), phase, data))
+        self.files.load(self.now_wall(), f"stopping: {reason}")
+        for task in self.live.phase_tasks:
+            task.cancel()
+
+    # --- target and sources ---------------------------------------------------------------
+
+    async def _start_target(self) -> None:
+        target_spec = self.spec.target
+        if target_spec.embedded is None:
+            assert target_spec.base_url is not None
+            self.base_url = target_spec.base_url
+            return
+        # Imported here: the engine talks to the embedded target over HTTP only; the runner
+        # merely starts and stops its process.
+        from phase5site.target import start_target
+
+        self.target = await asyncio.to_thread(start_target, target_spec.embedded, bearer=self.bearer)
+        self.base_url = self.target.base_url
+        self.files.load(self.now_wall(), f"embedded target started at {self.base_url} (pid {self.target.pid})")
+        await self._event("run_start", f"embedded target at {self.base_url}",
+                          data={"pid": self.target.pid, "base_url": self.base_url})
+
+    def _scrape_url(self) -> str:
+        metrics = self.spec.metrics
+        if metrics.scrape_url:
+            return metrics.scrape_url
+        if self.target is not None:
+            return str(self.target.metrics_url)
+        return self.base_url.rstrip("/") + "/metrics/prom"
+
+    def _make_sources(self) -> list[Any]:
+        if self.spec.metrics.source == "none":
+            return []
+        from phase5site.metrics import make_sources
+
+        headers = {"Authorization": f"Bearer {self.bearer}"} if self.bearer else {}
+        sources = list(make_sources(self.spec.metrics, scrape_url=self._scrape_url(), headers=headers))
+        # The primary source (the one metrics.csv carries) is Prometheus when both are used.
+        sources.sort(key=lambda s: 0 if s.name == "prometheus" else 1)
+        return sources
+
+    # --- one phase ------------------------------------------------------------------------
+
+    async def _run_phase(self, phase: PhaseSpec, ordinal: int) -> None:
+        plan = SamplePlan.of(phase)
+        flags = self.spec.effective_flags(phase)
+        seed = mix_seed(self.spec.name, phase.name)
+        entries = prepare(self.spec.target.requests, base_url=self.base_url, bearer=self.bearer)
+        mix = RequestMix(entries, [r.weight for r in self.spec.target.requests], seed=seed)
+        load = PhaseLoad(
+            phase=phase.name, rate=phase.rate, concurrency=phase.concurrency,
+            duration_s=phase.planned_duration_s, mix=mix, transport_factory=self.transport_factory,
+            sink_provider=lambda: self.rows, axis=self.axis, clock=self.clock,
+            on_result=self._on_result,
+        )
+        if plan.count:
+            for source in self.sources:
+                opened_at = self.now_wall()
+                answers = await source.open(opened_at)
+                self.files.raw(opened_at, f"phase={phase.name} baseline source={source.name}", answers)
+        start = self.clock.monotonic()
+        self.live = _Live(load=load, phase=phase, ordinal=ordinal, start_mono=start, last_at=start)
+        await self.writer_thread.call(
+            self.writer.begin_phase, phase.name, ordinal=ordinal, rate=phase.rate,
+            concurrency=phase.concurrency, planned_duration_s=phase.planned_duration_s,
+            samples=plan.count, interval_s=plan.interval_s, observe=phase.observe,
+            flags=flags.model_dump(), started_at=self.axis.wall(start),
+        )
+        message = (f"phase {phase.name} started: {phase.rate:g} req/s, {phase.concurrency} in flight, "
+                   f"{phase.planned_duration_s:g}s, {plan.count} samples")
+        self.files.load(self.axis.wall(start), message)
+        await self._event("phase_start", message, phase=phase.name, at=self.axis.wall(start))
+        # Sends start half a period after the phase start, so no request is intended exactly
+        # on a sample boundary: each window (t_{k-1}, t_k] holds exactly rate x interval requests.
+        tasks = [asyncio.create_task(load.run(start + 0.5 / phase.rate))]
+        if plan.count:
+            tasks.append(asyncio.create_task(self._sample_phase(phase, plan, flags, load, start)))
+        self.live.phase_tasks = tasks
+        if self.stop_status is not None:  # a signal arrived while the phase was being set up
+            for task in tasks:
+                task.cancel()
+        await self._await_phase(tasks)
+        await self._end_phase(phase, load)
+
+    async def _await_phase(self, tasks: list[asyncio.Task]) -> None:
+        try:
+            await asyncio.gather(*tasks)
+        except asyncio.CancelledError:
+            if self.stop_status is None:
+                raise
+        finally:
+            for task in tasks:
+                task.cancel()
+            results = await asyncio.gather(*tasks, return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
+                raise result
+
+    async def _end_phase(self, phase: PhaseSpec, load: PhaseLoad) -> None:
+        ended_at = self.now_wall()
+        status = self.stop_status or "completed"
+        stats = load.stats
+        await self._flush_rows()
+        await self._write_pending_events()
+        await self._report_drops(load, ended_at)
+        await self.writer_thread.call(
+            self.writer.end_phase, phase.name, ended_at=ended_at, status=status,
+            requests_sent=stats.sent, dropped=stats.dropped,
+        )
+        summary = (f"phase {phase.name} {status}: planned {stats.planned}, sent {stats.sent}, "
+                   f"dropped {stats.dropped}, cancelled in flight {stats.cancelled}, "
+                   f"outcomes {dict(sorted(stats.outcomes.items()))}")
+        self.files.load(ended_at, summary)
+        await self._event("phase_end", summary, phase=phase.name, at=ended_at, data={
+            "status": status, "planned": stats.planned, "sent": stats.sent, "dropped": stats.dropped,
+            "cancelled_in_flight": stats.cancelled, "outcomes": dict(stats.outcomes)})
+        self._heartbeat()
+
+    # --- sampling -------------------------------------------------------------------------
+
+    async def _sample_phase(self, phase: PhaseSpec, plan: SamplePlan, flags: Any,
+                            load: PhaseLoad, start: float) -> None:
+        assert plan.interval_s is not None
+        for sample_num in range(1, plan.count + 1):
+            boundary = start + sample_num * plan.interval_s  # absolute: no drift across samples
+            await asyncio.sleep(max(0.0, boundary - self.clock.monotonic()))
+            window_start = self.axis.wall(start + (sample_num - 1) * plan.interval_s)
+            window_end = self.axis.wall(boundary)
+            results = []
+            for source in self.sources:
+                result = await source.sample(window_start, window_end, flags)
+                self.files.raw(self.now_wall(), f"phase={phase.name} sample={sample_num} "
+                               f"source={source.name} window_end={utc_timestamp(window_end)}", result.raw)
+                results.append(result)
+            complete = await wait_for_window_completion(
+                load.oldest_outstanding, boundary, boundary + self.spec.target.timeout + 1.0,
+                self.clock.monotonic)
+            await self._flush_rows()
+            client = await self.writer_thread.call(self.writer.client_window, phase.name,
+                                                   window_start, window_end)
+            await self._store_samples(phase, sample_num, window_start, window_end, results, client,
+                                      complete)
+
+    async def _store_samples(self, phase: PhaseSpec, sample_num: int, window_start: float,
+                             window_end: float, results: list[Any], client: dict, complete: bool) -> None:
+        from phase5site.store.csv_v3 import append_csv_row
+
+        timestamp = utc_timestamp(window_end)
+        if not results:
+            reasons = dict.fromkeys(server_columns(), NO_SOURCE_REASON)
+            rows = [("none", {}, reasons)]
+        else:
+            rows = [(r.source, r.values, r.na_reasons) for r in results]
+        for index, (source, values, reasons) in enumerate(rows):
+            row = sample_row(phase=phase.name, sample_num=sample_num, source=source, timestamp=timestamp,
+                             window_start=window_start, window_end=window_end, values=values,
+                             na_reasons=reasons, client=client)
+            await self.writer_thread.call(self.writer.add_sample, row)
+            if index == 0:
+                await asyncio.to_thread(append_csv_row, self.files.metrics_csv, row)
+            self._log_sample(phase.name, sample_num, row, client, complete)
+            if row["na_reasons"] and source != "none":
+                await self._event("na", f"sample {sample_num} ({source}): {describe_na(row['na_reasons'])}",
+                                  phase=phase.name, data=row["na_reasons"])
+            if self.breaker_on and self.stop_status is None and source != "none":
+                trip = check_server(values, self.spec.circuit_breaker)
+                if trip is not None:
+                    self._trip(trip, side="server")
+
+    def _log_sample(self, phase: str, sample_num: int, row: dict, client: dict, complete: bool) -> None:
+        at = self.now_wall()
+        p95 = client.get("client_p95_ms")
+        self.files.observe(at, (
+            f"phase={phase} sample={sample_num} source={row['source']} window_end={row['timestamp']} "
+            f"server: success={_fmt(row.get('http_success_rate'))} p95_s={_fmt(row.get('p95_latency'))} "
+            f"error_rate={_fmt(row.get('error_rate'))} eff_fallback={_fmt(row.get('effective_fallback_ratio'))} "
+            f"client: requests={client.get('client_requests')} p95_ms={_fmt(p95)} "
+            f"success={_fmt(client.get('client_success_rate'))} dropped={client.get('dropped')}"))
+        if row["na_reasons"]:
+            self.files.observe(at, f"phase={phase} sample={sample_num} {describe_na(row['na_reasons'])}")
+        if not complete:
+            self.files.observe(at, f"phase={phase} sample={sample_num} client columns exclude requests "
+                               "still in flight after timeout + 1s")
+
+    # --- breaker --------------------------------------------------------------------------
+
+    def _on_result(self, done_mono: float, outcome: str) -> None:
+        self.window.record(done_mono, error=is_error(outcome))
+
+    def _trip(self, trip: Trip, *, side: str) -> None:
+        self.request_stop("aborted", f"circuit breaker ({side}): {trip.reason}", "breaker_trip",
+                          {"side": side, **trip.values})
+
+    async def _warn_breaker_off(self) -> None:
+        why = "--no-breaker given" if not self.breaker_flag else "circuit_breaker.enabled is false"
+        message = f"circuit breaker DISABLED ({why}): nothing stops the load if the service suffers"
+        self.files.load(self.now_wall(), f"WARNING {message}")
+        await self._event("warning", message)
+
+    # --- ticker: breaker checks, row flushes, heartbeat ------------------------------------
+
+    async def _tick(self) -> None:
+        next_flush = next_status = self.clock.monotonic()
+        while True:
+            now = self.clock.monotonic()
+            if self.breaker_on and self.stop_status is None and self.live.load is not None:
+                trip = check_client(self.window, now, self.spec.circuit_breaker)
+                if trip is not None:
+                    self._trip(trip, side="client")
+            if now >= next_flush:
+                next_flush = now + FLUSH_EVERY_S
+                await self._flush_rows()
+            if now >= next_status:
+                next_status = now + STATUS_EVERY_S
+                self._heartbeat()
+                await self._write_pending_events()
+            await asyncio.sleep(TICK_S)
+
+    async def _flush_rows(self) -> None:
+        from phase5site.store import RequestRows
+
+        async with self._flush_lock:
+            if len(self.rows) == 0:
+                return
+            batch, self.rows = self.rows, RequestRows()
+            await self.writer_thread.call(self.writer.append_requests, batch)
+
+    async def _report_drops(self, load: PhaseLoad, at: float) -> None:
+        new = load.stats.dropped - self.live.reported_drops
+        if new <= 0:
+            return
+        self.live.reported_drops = load.stats.dropped
+        message = (f"{new} requests dropped in phase {load.phase} (total {load.stats.dropped}): "
+                   f"more than one second of sends ({load.rate:g}) waited for a free slot")
+        self.files.load(at, message)
+        await self._event("drops", message, phase=load.phase, at=at,
+                          data={"new": new, "total": load.stats.dropped})
+
+    def snapshot(self, final_status: str | None = None) -> dict[str, Any]:
+        live, now = self.live, self.clock.monotonic()
+        status: dict[str, Any] = {
+            "run_id": self.run_dir.name, "run_dir": str(self.run_dir), "name": self.spec.name,
+            "status": final_status or "running", "updated_at": utc_timestamp(self.axis.wall(now)) + " UTC",
+            "pid": os.getpid(), "breaker": "on" if self.breaker_on else "off",
+            "phases": [p.name for p in self.phases], "exit_reason": self.exit_reason,
+        }
+        load = live.load
+        if load is None or live.phase is None:
+            return status
+        stats = load.stats
+        dt = now - live.last_at
+        achieved = (stats.sent - live.last_sent) / dt if dt > 0.05 else None
+        if dt > 0.05:
+            live.last_sent, live.last_at = stats.sent, now
+        p95 = stats.latency.quantile(0.95)
+        status.update({
+            "phase": live.phase.name, "phase_index": live.ordinal + 1,
+            "elapsed_s": round(min(now - live.start_mono, live.phase.planned_duration_s), 1),
+            "planned_s": live.phase.planned_duration_s, "target_rate": live.phase.rate,
+            "achieved_rate": None if achieved is None else round(achieved, 1),
+            "in_flight": stats.in_flight, "sent": stats.sent, "completed": stats.completed,
+            "planned_requests": stats.planned, "dropped": stats.dropped,
+            "errors": {k: v for k, v in sorted(stats.outcomes.items()) if k not in ("ok", "dropped")},
+            "outcomes": dict(sorted(stats.outcomes.items())),
+            "client_p95_ms": None if p95 is None else round(p95, 1),
+        })
+        return status
+
+    def _heartbeat(self, final_status: str | None = None) -> None:
+        status = self.snapshot(final_status)
+        self.files.write_status(status)
+        if status.get("phase") and final_status is None:
+            self.files.load(self.axis.wall(self.clock.monotonic()), _status_line(status))
+        if self.progress is not None:
+            self.progress.update(status)
+
+    # --- events and metadata --------------------------------------------------------------
+
+    async def _event(self, kind: str, message: str, *, phase: str | None = None,
+                     at: float | None = None, data: dict | None = None) -> None:
+        await self.writer_thread.call(self.writer.add_event, kind, self.files.clean(message),
+                                      at=self.now_wall() if at is None else at, phase=phase,
+                                      data=_clean_data(data, self.files.clean))
+
+    async def _write_pending_events(self) -> None:
+        pending, self.pending_events = self.pending_events, []
+        for kind, message, at, phase, data in pending:
+            await self._event(kind, message, phase=phase, at=at, data=data)
+        if self.live.load is not None and self.live.load.stats.dropped > self.live.reported_drops:
+            await self._report_drops(self.live.load, self.now_wall())
+
+    def _environment(self, started_at: float) -> dict[str, Any]:
+        try:
+            from phase5site.ops.environment import capture_environment
+
+            return capture_environment(self.loaded, spec_path=self.loaded.path, now_s=started_at)
+        except Exception:  # noqa: BLE001 - environment capture is informative, never fatal
+            return {"tool": {"name": "phase5site", "version": __version__},
+                    "python": {"version": platform.python_version(), "executable": sys.executable},
+                    "os": {"platform": platform.platform()}}
+
+    def _metadata(self, started_at: float, environment: dict[str, Any]) -> dict[str, Any]:
+        target = self.spec.target
+        return {
+            "run_id": self.run_dir.name, "name": self.spec.name,
+            "started_at": started_at, "started_at_utc": utc_timestamp(started_at),
+            "spec_path": str(self.loaded.path), "spec_sha256": self.loaded.sha256,
+            "spec": self.loaded.redacted(),
+            "parameters": {
+                "target": "embedded" if target.embedded else target.base_url,
+                "timeout_s": target.timeout,
+                "bearer_provided": self.bearer is not None,
+                "metrics_source": self.spec.metrics.source,
+                "circuit_breaker": {"active": self.breaker_on, **self.spec.circuit_breaker.model_dump()},
+                "phases": [
+                    {"name": p.name, "rate": p.rate, "concurrency": p.concurrency,
+                     "planned_duration_s": p.planned_duration_s,
+                     "samples": SamplePlan.of(p).count, "interval_s": SamplePlan.of(p).interval_s,
+                     "observe": p.observe, "flags": self.spec.effective_flags(p).model_dump(),
+                     "mix_seed": mix_seed(self.spec.name, p.name)}
+                    for p in self.phases
+                ],
+                "pacing": "open model, absolute schedule t0 + i/rate; backlog of one second, then drops",
+            },
+            "tool_version": __version__,
+            "python": platform.python_version(),
+            "environment": environment,
+        }
+
+
+def _status_line(status: dict[str, Any]) -> str:
+    """One line per second for load.log and for a terminal that is not a TTY."""
+    errors = ",".join(f"{k}={v}" for k, v in status.get("errors", {}).items()) or "0"
+    achieved = status.get("achieved_rate")
+    p95 = status.get("client_p95_ms")
+    return (f"phase={status['phase']} t={status['elapsed_s']:.0f}/{status['planned_s']:g}s "
+            f"rate={'NA' if achieved is None else f'{achieved:.1f}'}/{status['target_rate']:g} "
+            f"sent={status['sent']} in_flight={status['in_flight']} dropped={status['dropped']} "
+            f"errors={errors} p95_ms={'NA' if p95 is None else p95}")
+
+
+def status_line(status: dict[str, Any]) -> str:
+    """Public form of the per-second line (the CLI prints it when stdout is not a TTY)."""
+    if not status.get("phase"):
+        return f"run {status.get('run_id')} {status.get('status')}"
+    return _status_line(status)
+
+
+def _fmt(value: object) -> str:
+    if value is None:
+        return "NA"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _clean_data(data: dict | None, clean: Callable[[str], str]) -> dict | None:
+    if data is None:
+        return None
+    return {key: clean(value) if isinstance(value, str) else value for key, value in data.items()}
+
+
+__all__ = ["ProgressSink", "RunOutcome", "check_allowed_host", "run_spec", "status_line"]

@@ -1,0 +1,105 @@
+"""A minimal HTTP/1.1 server on 127.0.0.1 in a thread, with fixed routes, for engine tests.
+
+Routes: ``/ok`` 200, ``/missing`` 404, ``/fail`` 503, ``/slow`` waits ``delay_s`` then 200,
+``/metrics/prom`` an empty exposition. It counts every request it reads, so a test can
+assert that nothing was sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections import Counter
+
+
+class LoopbackServer:
+    def __init__(self, *, delay_s: float = 1.0) -> None:
+        self.delay_s = delay_s
+        self.paths: Counter[str] = Counter()
+        self.headers_seen: list[dict[str, str]] = []
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self.port = 0
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def request_count(self) -> int:
+        return sum(self.paths.values())
+
+    def __enter__(self) -> LoopbackServer:
+        self._thread.start()
+        self._ready.wait(10)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+
+    def _serve(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        server = self._loop.run_until_complete(asyncio.start_server(self._handle, "127.0.0.1", 0))
+        self.port = server.sockets[0].getsockname()[1]
+        self._ready.set()
+        self._loop.run_forever()
+        server.close()
+        handlers = asyncio.all_tasks(self._loop)
+        for task in handlers:
+            task.cancel()
+        self._loop.run_until_complete(asyncio.gather(*handlers, return_exceptions=True))
+        self._loop.close()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                lines = head.decode("latin-1").split("\r\n")
+                method, target, _ = lines[0].split(" ", 2)
+                headers = {}
+                for line in lines[1:]:
+                    if ":" in line:
+                        key, value = line.split(":", 1)
+                        headers[key.strip().lower()] = value.strip()
+                length = int(headers.get("content-length", "0") or 0)
+                if length:
+                    await reader.readexactly(length)
+                path = target.split("?", 1)[0]
+                self.paths[path] += 1
+                self.headers_seen.append(headers)
+                status, body = await self._route(path)
+                writer.write(
+                    f"HTTP/1.1 {status} X\r\nContent-Length: {len(body)}\r\n"
+                    f"Content-Type: text/plain\r\n\r\n".encode() + body
+                )
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError,
+                asyncio.CancelledError):
+            pass
+        finally:
+            writer.close()
+
+    async def _route(self, path: str) -> tuple[int, bytes]:
+        if path == "/ok":
+            return 200, b"ok"
+        if path == "/missing":
+            return 404, b"missing"
+        if path == "/fail":
+            return 503, b"unavailable"
+        if path == "/slow":
+            await asyncio.sleep(self.delay_s)
+            return 200, b"slow"
+        if path == "/metrics/prom":
+            return 200, b""
+        return 404, b"no route"
+
+
+def free_port() -> int:
+    """A port nobody listens on (bound then released)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

@@ -1,0 +1,118 @@
+"""The runner against a real loopback server (no embedded target): files, rows, samples,
+outcomes over real sockets, allow_hosts refusal, drops, secrets never written."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from phase5site.engine import run_spec
+from phase5site.errors import HostNotAllowed
+from phase5site.spec import parse_spec_text
+from phase5site.store import RunReader
+
+from .helpers import fake_token
+from .loopback import LoopbackServer, free_port
+
+
+def _spec(base_url: str, *, requests: str, phases: str, extra: str = "", timeout: str = "5s"):
+    token = fake_token()
+    text = f"""
+version: 1
+name: loopback-test
+target:
+  base_url: {base_url}
+  allow_hosts: [127.0.0.1]
+  auth: {{bearer: "${{TEST_JWT}}"}}
+  timeout: {timeout}
+  requests:
+{requests}
+{extra}
+phases:
+{phases}
+"""
+    return parse_spec_text(text, "loopback.yaml", {"TEST_JWT": token}), token
+
+
+def test_outcomes_over_real_sockets_samples_files_and_no_secret(tmp_path: Path) -> None:
+    with LoopbackServer(delay_s=2.0) as server:
+        requests = "\n".join(
+            f"    - {{name: {name}, path: {path}, weight: 1}}"
+            for name, path in [("ok", "/ok"), ("missing", "/missing"), ("fail", "/fail"),
+                               ("slow", "/slow")]
+        )
+        loaded, token = _spec(
+            server.base_url, requests=requests, timeout="0.3s",
+            extra="circuit_breaker: {enabled: false}",
+            phases="  - {name: warm, rate: 20, concurrency: 4, duration: 0.5, observe: false}\n"
+                   "  - {name: main, rate: 40, concurrency: 8, samples: 2, interval: 1s}",
+        )
+        outcome = run_spec(loaded, results_dir=tmp_path)
+    assert outcome.status == "completed", outcome.exit_reason
+    reader = RunReader(outcome.run_dir)
+    assert reader.run()["status"] == "completed"
+    counts = reader.outcome_counts("main")
+    assert set(counts) >= {"ok", "http_4xx", "http_5xx", "timeout"}
+    assert reader.request_count("main") == 80 and reader.request_count("warm") == 10
+    assert all(h.get("authorization") == f"Bearer {token}" for h in server.headers_seen)
+    samples = reader.samples(phase="main")
+    assert [s["sample_num"] for s in samples] == [1, 2]
+    assert {s["source"] for s in samples} == {"none"}
+    assert all(s["http_success_rate"] is None for s in samples)
+    assert sum(s["client_requests"] for s in samples) == 80
+    assert reader.samples(phase="warm") == []
+    csv_lines = (outcome.run_dir / "metrics.csv").read_text().splitlines()
+    assert len(csv_lines) == 3 and csv_lines[0].startswith("timestamp,http_success_rate")
+    for name in ("metadata.json", "load.log", "observe.log", "status.json", "run.duckdb"):
+        assert (outcome.run_dir / name).exists(), name
+    assert "metrics source none" in (outcome.run_dir / "observe.log").read_text()
+    for path in outcome.run_dir.rglob("*"):
+        if path.is_file():
+            assert token.encode() not in path.read_bytes(), path
+
+
+def test_refused_port_is_a_connect_error(tmp_path: Path) -> None:
+    loaded, _ = _spec(
+        f"http://127.0.0.1:{free_port()}", requests="    - {name: ok, path: /ok}",
+        extra="circuit_breaker: {enabled: false}",
+        phases="  - {name: main, rate: 20, concurrency: 2, duration: 0.5, observe: false}",
+    )
+    outcome = run_spec(loaded, results_dir=tmp_path)
+    counts = RunReader(outcome.run_dir).outcome_counts()
+    assert {k: v for k, v in counts.items() if v} == {"connect_error": 10}
+
+
+def test_host_not_in_allow_hosts_sends_nothing(tmp_path: Path) -> None:
+    with LoopbackServer() as server:
+        loaded, _ = _spec(server.base_url, requests="    - {name: ok, path: /ok}",
+                          phases="  - {name: main, rate: 50, concurrency: 2, duration: 1}")
+        # The model refuses it at load time; the runner refuses it again before a byte,
+        # whatever path produced the spec.
+        spec = loaded.spec.model_copy(update={"target": loaded.spec.target.model_copy(
+            update={"allow_hosts": ["api.example.internal"]})})
+        refused = type(loaded)(spec=spec, path=loaded.path, secrets=loaded.secrets,
+                               sha256=loaded.sha256, env_refs={}, secret_paths=())
+        with pytest.raises(HostNotAllowed, match="127.0.0.1"):
+            run_spec(refused, results_dir=tmp_path)
+    assert server.request_count == 0
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_concurrency_one_and_a_slow_route_drops_and_counts_without_stalling(tmp_path: Path) -> None:
+    with LoopbackServer(delay_s=0.25) as server:
+        loaded, _ = _spec(server.base_url, requests="    - {name: slow, path: /slow}",
+                          extra="circuit_breaker: {enabled: false}",
+                          phases="  - {name: main, rate: 20, concurrency: 1, samples: 1, interval: 3s}")
+        outcome = run_spec(loaded, results_dir=tmp_path)
+    reader = RunReader(outcome.run_dir)
+    counts = Counter(reader.outcome_counts("main"))
+    assert outcome.status == "completed"
+    assert reader.request_count("main") == 60  # every intended request has a row
+    assert counts["dropped"] > 0 and counts["ok"] > 0
+    phase = reader.phases()[0]
+    assert phase["dropped"] == counts["dropped"]
+    assert [e for e in reader.events(kind="drops")]
+    (sample,) = reader.samples(phase="main")
+    assert sample["dropped"] == counts["dropped"]
