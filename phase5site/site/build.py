@@ -1,0 +1,170 @@
+"""``build_site``: results/ -> generated pages in site_src/ -> ``mkdocs build --strict`` -> site/.
+
+Generated pages go only to ``site_src/runs/`` and ``site_src/generated/`` (both git-ignored);
+they are rewritten from scratch at every build, so a deleted run disappears from the site.
+``mkdocs serve`` from the repository root then browses the same content.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from phase5site.errors import SiteError
+from phase5site.site.assets import static_svg, write_bundle
+from phase5site.site.charts import ChartSpec, build_charts
+from phase5site.site.mkdocs_run import run_mkdocs
+from phase5site.site.page_run import render_run_page
+from phase5site.site.pages import render_comparison, render_completion, render_overview, render_slo
+from phase5site.site.reference import render_reference
+from phase5site.site.rundata import RunData, read_run
+from phase5site.site.verdicts import Evaluator, default_evaluator
+
+DOCS_DIR = "site_src"
+SITE_DIR = "site"
+RUN_DOWNLOADS = {"metrics.csv": "metrics.csv", "production-report.md": "production-report.md.txt"}
+_USE_DEFAULT = object()
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    site_dir: Path
+    runs: int
+    pages: list[Path]  # generated Markdown pages
+    charts: int
+    warnings: list[str] = field(default_factory=list)  # mkdocs warnings (empty when strict passed)
+    duration_s: float = 0.0
+
+
+def find_run_dirs(results_dir: Path) -> list[Path]:
+    """Run folders under ``results_dir`` (those holding a run.duckdb), via the store."""
+    try:
+        from phase5site.store import find_runs  # noqa: PLC0415 - optional until the store lands
+    except ImportError:
+        return sorted(path.parent for path in results_dir.glob("*/run.duckdb"))
+    return [Path(path) for path in find_runs(results_dir)]
+
+
+def _fresh_dir(path: Path, keep: tuple[str, ...] = ()) -> None:
+    path.mkdir(parents=True, exist_ok=True)
+    for child in path.iterdir():
+        if child.name in keep:
+            continue
+        if child.is_dir():
+            shutil.rmtree(child)
+        else:
+            child.unlink()
+
+
+def _write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def write_chart_svgs(run_dir: Path, charts: list[ChartSpec]) -> None:
+    """Static SVG of each chart in ``<run>/charts/`` for the archive; redrawn only when the
+    chart's spec changed (the spec hash is kept in charts/index.json)."""
+    folder = run_dir / "charts"
+    index_path = folder / "index.json"
+    try:
+        index = json.loads(index_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        index = {}
+    fresh: dict[str, str] = {}
+    for chart in charts:
+        digest = hashlib.sha256(json.dumps(chart.spec, sort_keys=True).encode()).hexdigest()
+        fresh[chart.name] = digest
+        target = folder / f"{chart.name}.svg"
+        if index.get(chart.name) == digest and target.exists():
+            continue
+        folder.mkdir(exist_ok=True)
+        target.write_text(static_svg(chart.spec), encoding="utf-8")
+    for stale in set(index) - set(fresh):
+        (folder / f"{stale}.svg").unlink(missing_ok=True)
+    if fresh or index:
+        folder.mkdir(exist_ok=True)
+        index_path.write_text(json.dumps(fresh, indent=2, sort_keys=True), encoding="utf-8")
+
+
+def _run_pages(run: RunData, runs_root: Path) -> tuple[Path, int]:
+    charts = build_charts(run)
+    page_dir = runs_root / run.slug
+    page_dir.mkdir(parents=True, exist_ok=True)
+    downloads = {}
+    for source_name, target_name in RUN_DOWNLOADS.items():
+        source = run.run_dir / source_name
+        if source.is_file():
+            shutil.copyfile(source, page_dir / target_name)
+            downloads[source_name] = target_name
+    try:
+        write_chart_svgs(run.run_dir, charts)
+    except OSError:
+        pass  # an archived (read-only) run folder still gets its page, only not fresh SVGs
+    return _write(page_dir / "index.md", render_run_page(run, charts, downloads)), len(charts)
+
+
+def _slo_pages(results_dir: Path, generated: Path) -> tuple[list[Path], dict[str, list[str]]]:
+    slo_root = results_dir / "slo"
+    docs = sorted(slo_root.rglob("*.md"), key=lambda p: p.name, reverse=True) if slo_root.is_dir() else []
+    downloads: dict[str, list[str]] = {}
+    for doc in docs:
+        names = []
+        for machine in sorted(doc.parent.iterdir()):
+            if machine.suffix in (".yaml", ".yml") and machine.is_file():
+                target = generated / "slo" / doc.stem / machine.name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(machine, target)
+                names.append(f"{doc.stem}/{machine.name}")
+        downloads[doc.name] = names
+    return docs, downloads
+
+
+def generate_pages(results_dir: Path, docs_dir: Path, evaluator: Evaluator | None) -> tuple[list[Path], int, int]:
+    """Write every generated page; returns (pages, run count, chart count)."""
+    runs_root, generated = docs_dir / "runs", docs_dir / "generated"
+    _fresh_dir(runs_root)
+    _fresh_dir(generated, keep=("assets",))
+    runs = [read_run(run_dir, evaluator) for run_dir in find_run_dirs(results_dir)]
+    slugs = [run.slug for run in runs]
+    if len(set(slugs)) != len(slugs):
+        raise SiteError(f"two run folders map to the same page name: {sorted(slugs)}",
+                        "rename one of the run folders under results/")
+    pages, chart_count = [], 0
+    for run in runs:
+        page, count = _run_pages(run, runs_root)
+        pages.append(page)
+        chart_count += count
+    slo_docs, slo_downloads = _slo_pages(results_dir, generated)
+    pages += [
+        _write(generated / "overview.md", render_overview(runs)),
+        _write(generated / "comparison.md", render_comparison(runs)),
+        _write(generated / "slo.md", render_slo(slo_docs, slo_downloads)),
+        _write(generated / "completion.md", render_completion(runs, slo_docs)),
+        _write(generated / "reference.md", render_reference()),
+    ]
+    write_bundle(generated / "assets")
+    return pages, len(runs), chart_count
+
+
+def build_site(results_dir: Path, repo_root: Path, *, strict: bool = True,
+               evaluator: Evaluator | None | object = _USE_DEFAULT) -> BuildResult:
+    """Generate the pages from every run under ``results_dir`` and build ``repo_root/site``.
+
+    Raises ``SiteError`` listing mkdocs' warnings when ``strict`` and any was emitted.
+    """
+    started = time.perf_counter()
+    config = repo_root / "mkdocs.yml"
+    if not config.is_file():
+        raise SiteError(f"no mkdocs.yml in {repo_root}", "run phase5site build from the repository root")
+    if not results_dir.is_dir():
+        raise SiteError(f"results folder {results_dir} does not exist", "pass --results-dir, or run a spec first")
+    chosen = default_evaluator() if evaluator is _USE_DEFAULT else evaluator
+    pages, run_count, chart_count = generate_pages(results_dir, repo_root / DOCS_DIR, chosen)  # type: ignore[arg-type]
+    site_dir = repo_root / SITE_DIR
+    warnings = run_mkdocs(config, site_dir, strict=strict)
+    return BuildResult(site_dir, run_count, pages, chart_count, warnings, time.perf_counter() - started)

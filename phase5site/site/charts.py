@@ -1,0 +1,170 @@
+"""The run page's charts as Vega-Lite specs, built with Altair from aggregated rows.
+
+Every chart shares the time axis (seconds since the run started) and marks phase
+boundaries with dashed rules. A chart whose every value is NA is left out (the page says
+so) rather than drawn empty.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import altair as alt
+
+from phase5site.site.rundata import RunData
+from phase5site.site.series import bucket_seconds, has_values, per_second_rows, sample_rows
+
+HEIGHT_PX = 220
+
+
+@dataclass(frozen=True)
+class ChartSpec:
+    name: str  # file-safe, e.g. "latency"
+    title: str
+    spec: dict[str, Any]  # Vega-Lite
+
+
+def _lines(rows: list[dict[str, Any]], columns: dict[str, str], y_title: str,
+           *, points: bool = False, y_format: str | None = None) -> alt.Chart:
+    """Wide rows folded into one line per column; ``columns`` maps field -> legend label."""
+    renamed = [{"t_s": row["t_s"], **{label: row.get(field) for field, label in columns.items()}}
+               for row in rows]
+    axis = alt.Axis(format=y_format) if y_format else alt.Axis()
+    return (
+        alt.Chart(alt.Data(values=renamed))
+        .transform_fold(list(columns.values()), as_=["series", "value"])
+        .transform_filter("datum.value != null")
+        .mark_line(point=points, strokeWidth=1.5)
+        .encode(
+            x=alt.X("t_s:Q", title="seconds since run start"),
+            y=alt.Y("value:Q", title=y_title, axis=axis),
+            color=alt.Color("series:N", title=None, sort=list(columns.values())),
+            tooltip=[alt.Tooltip("t_s:Q", title="t (s)"), "series:N",
+                     alt.Tooltip("value:Q", format=".4~g")],
+        )
+    )
+
+
+def _thresholds(lines: list[tuple[str, float]]) -> list[alt.Chart]:
+    if not lines:
+        return []
+    data = alt.Data(values=[{"label": label, "y": value} for label, value in lines])
+    rule = alt.Chart(data).mark_rule(color="#c62828", strokeDash=[6, 3]).encode(y="y:Q")
+    text = alt.Chart(data).mark_text(align="left", dx=4, dy=-6, color="#c62828", fontSize=10).encode(
+        y="y:Q", x=alt.value(0), text="label:N")
+    return [rule, text]
+
+
+def _phase_marks(boundaries: list[dict[str, Any]]) -> list[alt.Chart]:
+    data = alt.Data(values=boundaries)
+    rule = alt.Chart(data).mark_rule(color="#757575", strokeDash=[2, 2]).encode(x="t_s:Q")
+    text = alt.Chart(data).mark_text(align="left", baseline="top", dx=3, dy=2, color="#616161",
+                                     fontSize=10).encode(x="t_s:Q", y=alt.value(0), text="phase:N")
+    return [rule, text]
+
+
+def _layer(name: str, title: str, layers: list[alt.Chart], boundaries: list[dict[str, Any]]) -> ChartSpec:
+    chart = alt.layer(*layers, *_phase_marks(boundaries)).properties(
+        title=title, width="container", height=HEIGHT_PX)
+    return ChartSpec(name, title, chart.to_dict(validate=False))
+
+
+def _phase_offsets(run: RunData) -> tuple[dict[str, float], list[dict[str, Any]]]:
+    start = run.started_at or 0.0
+    offsets = {p["name"]: float(p.get("started_at") or start) - start for p in run.phases}
+    marks = [{"t_s": round(offsets[p["name"]], 1), "phase": p["name"]} for p in run.phases]
+    return offsets, marks
+
+
+def build_charts(run: RunData) -> list[ChartSpec]:
+    """Every chart of the run page that has data, in page order."""
+    offsets, marks = _phase_offsets(run)
+    total_s = sum(len(rows) for rows in run.per_second.values())
+    bucket_s = bucket_seconds(total_s)
+    seconds = per_second_rows(run.per_second, offsets, bucket_s)
+    samples = sample_rows(run.samples, run.started_at or 0.0, run.primary_source)
+    slo = run.slo()
+    per = "per second" if bucket_s == 1 else f"per {bucket_s}-s bucket, worst second"
+    charts = [
+        _latency(seconds, samples, slo, per, marks),
+        _rate(run, seconds, samples, per, marks, bucket_s),
+        _errors(seconds, samples, per, marks),
+        _sample_chart("fallback", "Fallback ratio: raw vs effective, by source (per sample)", samples,
+                      {"raw_fallback_ratio": "raw", "effective_fallback_ratio": "effective",
+                       "fb_http_ratio": "http", "fb_message_ratio": "message", "fb_cache_ratio": "cache"},
+                      "ratio", marks, [("effective max", slo.get("effective_fallback_max"))], ".1%"),
+        _sample_chart("cache", "Cache hit rate (per sample)", samples, {"cache_hit_rate": "hit rate"},
+                      "ratio", marks, [("target", slo.get("cache_hit_rate_min", 0.8))], ".0%"),
+        _sample_chart("memory", "Resident memory (per sample)", samples, {"rss_mb": "RSS"}, "MiB",
+                      marks, [("mean RSS max", slo.get("rss_mean_mb_max"))]),
+        _sample_chart("cpu", "CPU (per sample)", samples, {"cpu_percent": "CPU"}, "percent", marks, []),
+        _sample_chart("plugins", "Plugin reload and snapshot durations (per sample)", samples,
+                      {"plugin_reload_p95_ms": "reload p95", "plugin_reload_p99_ms": "reload p99",
+                       "snapshot_operation_p95_ms": "snapshot p95",
+                       "snapshot_operation_p99_ms": "snapshot p99"}, "ms", marks, []),
+    ]
+    return [chart for chart in charts if chart is not None]
+
+
+def _latency(seconds: list[dict[str, Any]], samples: list[dict[str, Any]], slo: dict[str, Any],
+             per: str, marks: list[dict[str, Any]]) -> ChartSpec | None:
+    client = {"p50_ms": "client p50", "p95_ms": "client p95", "p99_ms": "client p99"}
+    server = {"server_p50_ms": "server p50", "server_p95_ms": "server p95", "server_p99_ms": "server p99"}
+    layers = []
+    if has_values(seconds, client):
+        layers.append(_lines(seconds, client, "latency (ms)"))
+    if has_values(samples, server):
+        layers.append(_lines(samples, server, "latency (ms)", points=True))
+    if not layers:
+        return None
+    lines = [(f"P{q} SLO {slo[k]:g} ms", float(slo[k]))
+             for q, k in (("95", "latency_p95_ms"), ("99", "latency_p99_ms")) if slo.get(k) is not None]
+    return _layer("latency", f"Latency: client ({per}) vs server (per sample)",
+                  layers + _thresholds(lines), marks)
+
+
+def _rate(run: RunData, seconds: list[dict[str, Any]], samples: list[dict[str, Any]], per: str,
+          marks: list[dict[str, Any]], bucket_s: int) -> ChartSpec | None:
+    if not seconds:
+        return None
+    offsets = {m["phase"]: m["t_s"] for m in marks}
+    target = []
+    for phase in run.phases:
+        start = offsets.get(phase["name"], 0.0)
+        length = phase.get("planned_duration_s") or 0.0
+        target += [{"t_s": start, "target": phase.get("rate")},
+                   {"t_s": round(start + float(length), 1), "target": phase.get("rate")}]
+    layers = [_lines(seconds, {"achieved_rate": "achieved (client)"}, "requests per second"),
+              _lines(target, {"target": "target"}, "requests per second")]
+    if has_values(samples, ["request_rate"]):
+        layers.append(_lines(samples, {"request_rate": "server"}, "requests per second", points=True))
+    return _layer("rate", f"Request rate: target vs achieved ({per if bucket_s == 1 else f'mean per {bucket_s}-s bucket'})",
+                  layers, marks)
+
+
+def _errors(seconds: list[dict[str, Any]], samples: list[dict[str, Any]], per: str,
+            marks: list[dict[str, Any]]) -> ChartSpec | None:
+    client = {"share_4xx": "client 4xx", "share_5xx": "client 5xx", "share_transport": "client transport"}
+    server = {"error_rate_4xx": "server 4xx", "error_rate_5xx": "server 5xx"}
+    layers = []
+    if has_values(seconds, client):
+        layers.append(_lines(seconds, client, "share of requests", y_format=".1%"))
+    if has_values(samples, server):
+        layers.append(_lines(samples, server, "share of requests", points=True, y_format=".1%"))
+    if not layers:
+        return None
+    title = "Error rate 4xx / 5xx: client (" + per.replace(", worst second", "") + ") and server (per sample)"
+    return _layer("errors", title, layers, marks)
+
+
+def _sample_chart(name: str, title: str, samples: list[dict[str, Any]], columns: dict[str, str],
+                  y_title: str, marks: list[dict[str, Any]], lines: list[tuple[str, Any]],
+                  y_format: str | None = None) -> ChartSpec | None:
+    present = {field: label for field, label in columns.items() if has_values(samples, [field])}
+    if not present:
+        return None
+    fmt = (lambda v: f"{v:.0%}") if y_format and "%" in y_format else (lambda v: f"{v:g}")
+    rules = [(f"{label} {fmt(float(value))}", float(value)) for label, value in lines if value is not None]
+    return _layer(name, title, [_lines(samples, present, y_title, points=True, y_format=y_format),
+                                *_thresholds(rules)], marks)

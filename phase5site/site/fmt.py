@@ -1,0 +1,70 @@
+"""Small formatters shared by the page builders: times, durations, numbers, HTML tables.
+
+Every cell goes through ``html_text`` unless it is a ``Markup`` value built here (icons,
+links with escaped text), so run data can never inject markup.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+
+from markupsafe import Markup
+
+from phase5site.site.escape import html_text
+
+
+def utc(at: float | None) -> str:
+    """Epoch seconds as ``YYYY-MM-DD HH:MM:SS`` UTC; NA for None.
+
+    Example: ``utc(0)`` -> ``'1970-01-01 00:00:00'``.
+    """
+    if at is None:
+        return "NA"
+    return dt.datetime.fromtimestamp(float(at), tz=dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def duration(seconds: float | None) -> str:
+    """Seconds as ``1h 02m 03s`` / ``2m 05s`` / ``4.2s``; NA for None.
+
+    Example: ``duration(3723)`` -> ``'1h 02m 03s'``.
+    """
+    if seconds is None:
+        return "NA"
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    whole = int(round(seconds))
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}h {minutes:02d}m {secs:02d}s" if hours else f"{minutes}m {secs:02d}s"
+
+
+def number(value: float | int | None, digits: int = 4) -> str:
+    """A number with ``digits`` significant digits; NA for None.
+
+    Example: ``number(0.123456)`` -> ``'0.1235'``; ``number(None)`` -> ``'NA'``.
+    """
+    if value is None:
+        return "NA"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return f"{value:.{digits}g}"
+
+
+def link(href: str, text: object) -> Markup:
+    return Markup(f'<a href="{html_text(href)}">{html_text(text)}</a>')
+
+
+def cell(value: object) -> str:
+    if isinstance(value, Markup):
+        return str(value)
+    return html_text("NA" if value is None else value)
+
+
+def table(headers: Sequence[str], rows: Iterable[Sequence[object]], css: str = "") -> Markup:
+    """An HTML table on consecutive lines (a blank line would end Markdown's HTML block)."""
+    head = "".join(f"<th>{html_text(h)}</th>" for h in headers)
+    lines = ["<tr>" + "".join(f"<td>{cell(v)}</td>" for v in row) + "</tr>" for row in rows]
+    klass = f' class="{html_text(css)}"' if css else ""
+    return Markup("\n".join([f"<table{klass}>", f"<thead><tr>{head}</tr></thead>", "<tbody>",
+                              *lines, "</tbody>", "</table>"]))

@@ -1,0 +1,35 @@
+"""Verdict icons as inline SVG, drawn here so the site needs no icon font, CDN or emoji
+extension. Each icon is a 24x24 path filled with ``currentColor``; the colour comes from
+the ``p5-*`` classes in ``site_src/stylesheets/phase5.css``.
+"""
+
+from __future__ import annotations
+
+# A circle with a check mark, a circle with a cross, a circle with a bar, a warning triangle.
+_PATHS: dict[str, str] = {
+    "PASS": "M12 2a10 10 0 1 0 0 20 10 10 0 0 0 0-20zm-1.5 14.5-4.2-4.2 1.4-1.4 2.8 2.8 "
+    "6.1-6.1 1.4 1.4-7.5 7.5z",
+    "FAIL": "M12 2a10 10 0 1 0 0 20 10 10 0 0 0 0-20zm4.2 12.8-1.4 1.4L12 13.4l-2.8 2.8-1.4"
+    "-1.4 2.8-2.8-2.8-2.8 1.4-1.4 2.8 2.8 2.8-2.8 1.4 1.4-2.8 2.8 2.8 2.8z",
+    "NA": "M12 2a10 10 0 1 0 0 20 10 10 0 0 0 0-20zm5 11H7v-2h10v2z",
+    "WARN": "M1 21h22L12 2 1 21zm12-3h-2v-2h2v2zm0-4h-2v-4h2v4z",
+}
+_LABELS = {"PASS": "PASS", "FAIL": "FAIL", "NA": "NA", "WARN": "warning",
+           "GO": "GO", "NO-GO": "NO-GO"}
+_ICON_OF = {"GO": "PASS", "NO-GO": "FAIL"}
+
+
+def icon(kind: str) -> str:
+    """Inline SVG plus its label for a verdict (PASS, FAIL, NA), a decision (GO, NO-GO) or
+    WARN. Unknown kinds render as NA, since an unknown verdict is not a pass.
+
+    Example: ``icon("PASS")`` -> ``'<span class="p5-verdict p5-pass"><svg ...>...</svg> PASS</span>'``.
+    """
+    key = kind if kind in _LABELS else "NA"
+    shape = _PATHS[_ICON_OF.get(key, key)]
+    css = "p5-" + key.lower().replace("-", "")
+    return (
+        f'<span class="p5-verdict {css}"><svg class="p5-icon" viewBox="0 0 24 24" width="18" '
+        f'height="18" aria-hidden="true"><path fill="currentColor" d="{shape}"/></svg> '
+        f"{_LABELS[key]}</span>"
+    )

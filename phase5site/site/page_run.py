@@ -1,0 +1,126 @@
+"""The page of one run: verdicts, charts, phases, events, metadata, environment, downloads."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from markupsafe import Markup
+
+from phase5site.site.charts import ChartSpec
+from phase5site.site.escape import html_text, json_attribute, md_text
+from phase5site.site.fmt import duration, number, table, utc
+from phase5site.site.icons import icon
+from phase5site.site.rundata import RunData
+
+MAX_EVENTS = 300  # a page lists at most this many events; the rest are counted
+
+
+def decision_badge(run: RunData) -> Markup:
+    if run.verdicts.decision is None:
+        return Markup(icon("NA") + " not evaluated")
+    return Markup(icon(run.verdicts.decision))
+
+
+def chart_div(chart: ChartSpec) -> str:
+    """The chart as a div whose spec charts.js hands to vega-embed."""
+    return (f'<div class="vega-chart" id="chart-{html_text(chart.name)}" '
+            f"data-vega-spec='{json_attribute(chart.spec)}'></div>")
+
+
+def _summary(run: RunData) -> str:
+    rows = [
+        ("Decision", decision_badge(run)),
+        ("Status", run.run.get("status")),
+        ("Exit reason", run.run.get("exit_reason") or "—"),
+        ("Started (UTC)", utc(run.started_at)),
+        ("Duration", duration(run.duration_s)),
+        ("Requests", number(run.request_count)),
+        ("Metrics source", run.primary_source or "none"),
+        ("Run id", run.run.get("run_id")),
+        ("Tool version", run.run.get("tool_version")),
+    ]
+    return str(table(["", ""], rows, css="p5-summary"))
+
+
+def _verdicts(run: RunData) -> str:
+    verdicts = run.verdicts
+    if verdicts.unavailable:
+        return f'<p class="p5-note">{icon("NA")} No verdict: {html_text(verdicts.unavailable)}.</p>'
+    rows = [(row.phase or "run", row.category, row.pooled, row.worst_sample, row.target,
+             Markup(icon(row.verdict)), row.note) for row in verdicts.rows]
+    parts = [str(table(["Phase", "Category", "Pooled", "Worst sample", "Target", "Verdict", "Note"],
+                       rows, css="p5-verdicts"))]
+    if verdicts.reasons:
+        items = "".join(f"<li>{html_text(reason)}</li>" for reason in verdicts.reasons)
+        parts.append(f"<ul class=\"p5-reasons\">{items}</ul>")
+    return "\n\n".join(parts)
+
+
+def _phases(run: RunData) -> str:
+    rows = []
+    for phase in run.phases:
+        start, end = phase.get("started_at"), phase.get("ended_at")
+        elapsed = None if start is None or end is None else float(end) - float(start)
+        sent, dropped = phase.get("requests_sent"), phase.get("dropped")
+        achieved = None if sent is None or not elapsed else sent / elapsed
+        offered = None if sent is None or dropped is None or not elapsed else (sent + dropped) / elapsed
+        share = None if sent is None or dropped is None or not (sent + dropped) else dropped / (sent + dropped)
+        rows.append((phase.get("name"), phase.get("status"), number(phase.get("rate")),
+                     number(offered), number(achieved), number(phase.get("concurrency")),
+                     duration(phase.get("planned_duration_s")), duration(elapsed), number(sent),
+                     number(dropped), "NA" if share is None else f"{share:.2%}"))
+    headers = ["Phase", "Status", "Target req/s", "Offered req/s", "Achieved req/s", "In flight max",
+               "Planned", "Actual", "Sent", "Dropped", "Dropped share"]
+    return str(table(headers, rows, css="p5-phases"))
+
+
+def _events(run: RunData) -> str:
+    start = run.started_at or 0.0
+    events = sorted(run.events, key=lambda e: e.get("at") or 0.0)
+    rows = [(f"{float(e['at']) - start:.1f}" if e.get("at") is not None else "NA", e.get("phase") or "—",
+             e.get("kind"), e.get("message")) for e in events[:MAX_EVENTS]]
+    if not rows:
+        return "<p>No events were recorded.</p>"
+    text = str(table(["t (s)", "Phase", "Kind", "Message"], rows, css="p5-events"))
+    if len(events) > MAX_EVENTS:
+        text += f"\n\n<p>{len(events) - MAX_EVENTS} more events are in run.duckdb (table events).</p>"
+    return text
+
+
+def _pre(value: Any) -> str:
+    text = json.dumps(value, indent=2, sort_keys=True, default=str, ensure_ascii=False)
+    return f'<pre class="p5-json"><code>{html_text(text)}</code></pre>'
+
+
+def _downloads(downloads: dict[str, str]) -> str:
+    if not downloads:
+        return "<p>No files to download.</p>"
+    items = "".join(f'<li><a href="{html_text(href)}" download="{html_text(name)}">{html_text(name)}</a></li>'
+                    for name, href in downloads.items())
+    return f"<ul>{items}</ul>"
+
+
+def render_run_page(run: RunData, charts: list[ChartSpec], downloads: dict[str, str]) -> str:
+    """Markdown for ``runs/<slug>/index.md``. ``downloads`` maps a file name to its href."""
+    chart_html = "\n\n".join(chart_div(chart) for chart in charts) or "<p>No chart has data.</p>"
+    description = run.spec.get("description") or ""
+    parts = [
+        f"# Run {md_text(run.name)}",
+        f"<p>{html_text(description)}</p>" if description else "",
+        _summary(run),
+        "## Verdict", _verdicts(run),
+        "## Charts",
+        "<p>Time axis: seconds since the run started; dashed grey lines mark phase starts, dashed red "
+        "lines the SLO targets. Client values come from every request, server values from the "
+        "metrics source, one point per sample.</p>",
+        chart_html,
+        "## Phases", _phases(run),
+        "## Events", _events(run),
+        "## Metadata",
+        "<p>The run spec as stored with the run, secrets replaced by <code>***</code>.</p>",
+        _pre(run.spec),
+        "## Environment", _pre(run.run.get("environment") or {}),
+        "## Downloads", _downloads(downloads),
+    ]
+    return "\n\n".join(part for part in parts if part) + "\n"

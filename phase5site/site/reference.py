@@ -1,0 +1,109 @@
+"""The reference page, generated from the code so it cannot drift: every run-spec key (from
+``RunSpec.model_json_schema()``) and every CLI command with its help and options.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from phase5site.site.escape import html_text, md_text
+from phase5site.site.fmt import table
+
+
+def _resolve(schema: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
+    """Follow ``$ref`` and unwrap ``anyOf [X, null]`` so nested models are walked."""
+    if "$ref" in schema:
+        return defs[schema["$ref"].rsplit("/", 1)[-1]]
+    for key in ("anyOf", "allOf"):
+        for option in schema.get(key, []):
+            if "$ref" in option:
+                return defs[option["$ref"].rsplit("/", 1)[-1]]
+            if option.get("type") == "array" and "$ref" in option.get("items", {}):
+                return {"type": "array", "items": option["items"]}
+    return schema
+
+
+def _type_text(schema: dict[str, Any]) -> str:
+    if "$ref" in schema:
+        return schema["$ref"].rsplit("/", 1)[-1]
+    if "enum" in schema:
+        return " | ".join(json.dumps(v) for v in schema["enum"])
+    if "const" in schema:
+        return json.dumps(schema["const"])
+    if "anyOf" in schema:
+        return " or ".join(_type_text(option) for option in schema["anyOf"])
+    kind = schema.get("type", "any")
+    if kind == "array":
+        return f"list of {_type_text(schema.get('items', {}))}"
+    if kind == "object" and "additionalProperties" in schema:
+        return f"map of {_type_text(schema['additionalProperties'] or {})}"
+    return str(kind)
+
+
+def spec_keys(schema: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any], bool]]:
+    """(dotted key, property schema, required) for every key of the run spec, depth first.
+    List items are written ``phases[].rate``.
+
+    Example: ``RunSpec`` yields ``("version", {...}, True)``, ..., ``("target.auth.bearer", ...)``.
+    """
+    defs = schema.get("$defs", {})
+
+    def walk(node: dict[str, Any], prefix: str) -> Iterator[tuple[str, dict[str, Any], bool]]:
+        required = set(node.get("required", []))
+        for name, prop in node.get("properties", {}).items():
+            key = f"{prefix}{name}"
+            yield key, prop, name in required
+            target = _resolve(prop, defs)
+            if target.get("type") == "array":
+                items = _resolve(target.get("items", {}), defs)
+                if "properties" in items:
+                    yield from walk(items, f"{key}[].")
+            elif "properties" in target:
+                yield from walk(target, f"{key}.")
+
+    yield from walk(schema, "")
+
+
+def _spec_section() -> str:
+    from phase5site.spec.models import RunSpec  # noqa: PLC0415 - keep page building import-light
+
+    schema = RunSpec.model_json_schema()
+    defs = schema.get("$defs", {})
+    rows = []
+    for key, prop, required in spec_keys(schema):
+        description = prop.get("description") or _resolve(prop, defs).get("description", "")
+        default = json.dumps(prop["default"]) if "default" in prop else ("required" if required else "—")
+        rows.append((key, _type_text(prop), default, " ".join(str(description).split())))
+    return str(table(["Key", "Type", "Default", "Meaning"], rows, css="p5-reference"))
+
+
+def _walk_commands(command: Any, path: list[str]) -> Iterator[tuple[list[str], Any]]:
+    yield path, command
+    for name in sorted(getattr(command, "commands", {}) or {}):
+        yield from _walk_commands(command.commands[name], [*path, name])
+
+
+def _command_section() -> str:
+    import click  # noqa: PLC0415 - only the CLI's own structure is read, nothing is run
+
+    from phase5site.cli import cli  # noqa: PLC0415 - lazily: cli imports this package
+
+    parts = []
+    for path, command in _walk_commands(cli, ["phase5site"]):
+        title = " ".join(path)
+        context = click.Context(command, info_name=title)
+        parts.append(f"### {md_text(title)}")
+        parts.append(f'<pre class="p5-help"><code>{html_text(command.get_help(context))}</code></pre>')
+    return "\n\n".join(parts)
+
+
+def render_reference() -> str:
+    return "\n\n".join([
+        "# Reference",
+        "<p>Generated from the code at every build: the run-spec keys come from the spec's JSON "
+        "Schema (<code>phase5site schema</code> prints it), the commands from the CLI itself.</p>",
+        "## Run-spec keys", _spec_section(),
+        "## Commands", _command_section(),
+    ]) + "\n"

@@ -1,0 +1,170 @@
+"""Adapter between ``phase5site.reporting.evaluate_run`` and the pages.
+
+The site never computes a verdict (CONTRACTS.md: "the site uses evaluate_run too; it never
+recomputes a verdict itself"). This module only reshapes whatever ``evaluate_run`` returns
+into the flat rows the templates print. If the reporting part is missing or fails on a run,
+the page says so and every verdict is NA: an unknown verdict is never shown as a pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class VerdictRow:
+    phase: str | None
+    category: str
+    pooled: str
+    worst_sample: str
+    target: str
+    verdict: str  # PASS | FAIL | NA
+    note: str = ""
+    pooled_value: float | None = None
+    ci_low: float | None = None  # confidence interval of the pooled value, when evaluated
+    ci_high: float | None = None
+    key: str = ""  # stable id "category/source", used to line runs up on the comparison page
+    unit: str = ""
+
+
+@dataclass(frozen=True)
+class RunVerdicts:
+    decision: str | None  # GO | NO-GO | None (not evaluated)
+    reasons: list[str] = field(default_factory=list)
+    rows: list[VerdictRow] = field(default_factory=list)
+    unavailable: str | None = None  # why there is no evaluation
+    caveats: list[str] = field(default_factory=list)
+
+
+Evaluator = Callable[[Path], Any]
+
+
+def default_evaluator() -> Evaluator | None:
+    """``evaluate_run`` from the reporting part, or None while it is not installed."""
+    try:
+        from phase5site.reporting import evaluate_run  # noqa: PLC0415 - optional seam
+    except ImportError:
+        return None
+    return evaluate_run  # type: ignore[no-any-return]
+
+
+def evaluate(run_dir: Path, evaluator: Evaluator | None) -> RunVerdicts:
+    """Run the evaluator on one run and flatten its answer; never raises."""
+    if evaluator is None:
+        return RunVerdicts(None, unavailable="the SLO evaluator (phase5site.reporting) is not installed")
+    try:
+        evaluation = evaluator(run_dir)
+    except Exception as error:  # noqa: BLE001 - one broken run must not break the site
+        return RunVerdicts(None, unavailable=f"the SLO evaluation failed: {error}")
+    return flatten(evaluation)
+
+
+def _get(obj: Any, *names: str, default: Any = None) -> Any:
+    for name in names:
+        if isinstance(obj, Mapping) and name in obj:
+            return obj[name]
+        if hasattr(obj, name):
+            return getattr(obj, name)
+    return default
+
+
+def _decision(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "GO" if value else "NO-GO"
+    text = str(getattr(value, "value", value)).upper().replace("_", "-")
+    return {"GO": "GO", "NO-GO": "NO-GO", "NOGO": "NO-GO"}.get(text, text)
+
+
+def value_text(value: float | None, unit: str) -> str:
+    """A measured value with its unit; ratios as percentages; NA for None.
+
+    Example: ``value_text(0.98765, "ratio")`` -> ``'98.77%'``; ``value_text(120.5, "ms")`` -> ``'120.5 ms'``.
+    """
+    if value is None:
+        return "NA"
+    if unit == "ratio":
+        return f"{value:.2%}"
+    return f"{value:.4g} {unit}".strip()
+
+
+def _interval(raw: Any) -> tuple[float | None, float | None]:
+    interval = _get(raw, "interval")
+    if interval is None:
+        return _number(_get(raw, "ci_low")), _number(_get(raw, "ci_high"))
+    return _number(_get(interval, "low")), _number(_get(interval, "high"))
+
+
+def _source_row(phase: str | None, category: Any, raw: Any) -> VerdictRow:
+    """One SourceRow of the SLO evaluation (phase5site.slo.models) as a table row."""
+    unit = str(_get(raw, "unit", default="") or "")
+    pooled = _number(_get(raw, "pooled"))
+    worst_num, worst_value = _get(raw, "worst_sample"), _number(_get(raw, "worst_value"))
+    worst = "NA" if worst_value is None else f"{value_text(worst_value, unit)} (sample {worst_num})"
+    threshold = _number(_get(raw, "threshold"))
+    comparison = str(_get(raw, "comparison", default="") or "")
+    target = "NA" if threshold is None else f"{comparison} {value_text(threshold, unit)}".strip()
+    title = _get(category, "title", "category", default=_get(raw, "category", default="?"))
+    source = _get(raw, "source")
+    notes = [str(_get(raw, "na_reason"))] if _get(raw, "na_reason") else []
+    notes += [str(note) for note in _get(raw, "notes", default=[]) or []]
+    share = _number(_get(raw, "share_within"))
+    if share is not None:
+        notes.append(f"{share:.3%} of requests within the threshold")
+    if not _get(category, "mandatory", default=True):
+        notes.append("optional: NA is neutral")
+    low, high = _interval(raw)
+    verdict = str(_get(raw, "verdict", default="NA")).upper()
+    return VerdictRow(
+        phase=phase,
+        category=f"{title} ({source})" if source else str(title),
+        pooled=value_text(pooled, unit),
+        worst_sample=worst,
+        target=target,
+        verdict=verdict if verdict in ("PASS", "FAIL", "NA") else "NA",
+        note="; ".join(notes),
+        pooled_value=pooled,
+        ci_low=low,
+        ci_high=high,
+        key=f"{_get(category, 'category', default=title)}/{source}",
+        unit=unit,
+    )
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _phase_rows(phase: Any) -> list[VerdictRow]:
+    name = _get(phase, "phase", "name")
+    label = None if name is None else str(name)
+    judged = _get(phase, "evaluation", default=None) or phase  # PhaseReport wraps PhaseEvaluation
+    rows = []
+    for category in _get(judged, "categories", default=[]) or []:
+        for raw in _get(category, "rows", default=[]) or []:
+            rows.append(_source_row(label, category, raw))
+    return rows
+
+
+def flatten(evaluation: Any) -> RunVerdicts:
+    """Reshape a ``RunEvaluation`` (object or mapping) into ``RunVerdicts``."""
+    phases = _get(evaluation, "phases", default=None)
+    if isinstance(phases, Mapping):
+        phases = list(phases.values())
+    rows: list[VerdictRow] = []
+    for phase in phases or []:
+        rows.extend(_phase_rows(phase))
+    if not phases and _get(evaluation, "categories") is not None:
+        rows.extend(_phase_rows(evaluation))
+    reasons = [str(reason) for reason in _get(evaluation, "reasons", default=[]) or []]
+    caveats = [str(c) for c in _get(evaluation, "caveats", default=[]) or []]
+    return RunVerdicts(
+        decision=_decision(_get(evaluation, "decision", "go_no_go", "verdict")),
+        reasons=reasons,
+        rows=rows,
+        caveats=caveats,
+    )
