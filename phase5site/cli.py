@@ -134,6 +134,72 @@ def schema(indent: int) -> None:
 
 # --- run, status, target (engine) ----------------------------------------------------------
 
+
+def run_exit_code(outcome: Any) -> int:
+    """Exit code of a finished run: 0 completed, 4 breaker, 130/143 signal, 1 failed."""
+    import signal as signals
+
+    if outcome.status == "completed":
+        return EXIT_GO
+    if outcome.status == "aborted":
+        return EXIT_ABORTED
+    if outcome.status == "interrupted":
+        return EXIT_SIGTERM if outcome.signal == signals.SIGTERM else EXIT_SIGINT
+    return EXIT_RUNTIME_ERROR
+
+
+@cli.command()
+@click.argument("spec", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--results-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("results"),
+              show_default=True, help="Folder that receives the run folder <name>-<UTC time>/.")
+@click.option("--phase", "phases", multiple=True, metavar="NAME",
+              help="Run only these phases (repeatable); default: every enabled phase.")
+@click.option("--no-breaker", is_flag=True, help="Disable the circuit breaker (loudly logged; "
+              "nothing then stops the load if the service suffers).")
+@click.option("--env-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Read variables from this dotenv file first (default: .env.phase5 if present).")
+@handle_errors
+def run(spec: Path, results_dir: Path, phases: tuple[str, ...], no_breaker: bool,
+        env_file: Path | None) -> None:
+    """Send the spec's paced load, sample metrics and store everything in a run folder.
+
+    Shows live progress (one line per second when stdout is not a terminal). Exits 0 when
+    every phase completed, 4 when the circuit breaker stopped the load, 130/143 on
+    SIGINT/SIGTERM (the run folder stays readable, status 'interrupted'), 1 on failure.
+
+    Example:
+
+        phase5site run runspecs/demo.yaml --results-dir results
+    """
+    from phase5site.engine.display import run_with_progress
+
+    if no_breaker:
+        click.echo("WARNING: circuit breaker disabled (--no-breaker): nothing stops the load "
+                   "if the service suffers.", err=True)
+    outcome = run_with_progress(load_spec_with_env(spec, env_file), results_dir=results_dir,
+                                only_phases=list(phases) or None, breaker=not no_breaker,
+                                tty=sys.stdout.isatty())
+    reason = f" ({outcome.exit_reason})" if outcome.exit_reason else ""
+    click.echo(f"run {outcome.status}{reason}: {outcome.run_dir}", err=outcome.status != "completed")
+    sys.exit(run_exit_code(outcome))
+
+
+@cli.command()
+@click.argument("run_dir", required=False, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--results-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("results"),
+              show_default=True, help="Where to look for the latest run when RUN_DIR is not given.")
+@handle_errors
+def status(run_dir: Path | None, results_dir: Path) -> None:
+    """Print status.json (the once-a-second heartbeat) of a run, by default the latest.
+
+    Example:
+
+        phase5site status results/demo-20261127T034500Z
+    """
+    from phase5site.engine.display import read_status
+
+    click.echo(json.dumps(read_status(run_dir, results_dir), indent=2, sort_keys=True))
+
 # --- export, import (metrics / store) ------------------------------------------------------
 
 

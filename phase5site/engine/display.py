@@ -1,0 +1,124 @@
+"""Progress on the terminal: a rich live panel on a TTY, one plain line per second otherwise.
+
+Both are ``ProgressSink``s fed with the status.json snapshot every second, so what the
+screen shows is exactly what the heartbeat file says.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, TextIO
+
+from phase5site.engine.runner import status_line
+from phase5site.errors import StoreError
+
+
+class PlainProgress:
+    """One line per second, for logs and pipes."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream or sys.stdout
+
+    def update(self, status: dict[str, Any]) -> None:
+        if status.get("phase"):
+            print(status_line(status), file=self.stream, flush=True)
+
+    def __enter__(self) -> PlainProgress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+class LiveProgress:
+    """A rich Live table: phase, elapsed/planned, target vs achieved rate, in flight,
+    dropped, errors by outcome, client p95 so far."""
+
+    def __init__(self) -> None:
+        from rich.console import Console
+        from rich.live import Live
+
+        self._console = Console()
+        self._live = Live(self._render({}), console=self._console, refresh_per_second=4,
+                          transient=False)
+
+    def _render(self, status: dict[str, Any]) -> Any:
+        from rich.table import Table
+
+        table = Table(title=f"phase5site run {status.get('run_id', '')}", show_header=False)
+        table.add_column("what", style="bold")
+        table.add_column("value")
+        if not status.get("phase"):
+            table.add_row("status", str(status.get("status", "starting")))
+            return table
+        phases = status.get("phases") or []
+        achieved = status.get("achieved_rate")
+        p95 = status.get("client_p95_ms")
+        errors = ", ".join(f"{k} {v}" for k, v in status.get("errors", {}).items()) or "none"
+        table.add_row("phase", f"{status['phase']} ({status.get('phase_index')}/{len(phases)})")
+        table.add_row("elapsed", f"{status['elapsed_s']:.0f} s of {status['planned_s']:g} s")
+        table.add_row("rate", f"{'NA' if achieved is None else f'{achieved:.1f}'} of "
+                              f"{status['target_rate']:g} req/s")
+        table.add_row("sent", f"{status['sent']} of {status['planned_requests']}")
+        table.add_row("in flight", str(status["in_flight"]))
+        table.add_row("dropped", str(status["dropped"]))
+        table.add_row("errors", errors)
+        table.add_row("client p95", "NA" if p95 is None else f"{p95:.1f} ms")
+        table.add_row("breaker", str(status.get("breaker")))
+        table.add_row("status", str(status.get("status")))
+        return table
+
+    def update(self, status: dict[str, Any]) -> None:
+        self._live.update(self._render(status))
+
+    def __enter__(self) -> LiveProgress:
+        self._live.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._live.stop()
+
+
+def make_progress(tty: bool) -> LiveProgress | PlainProgress:
+    return LiveProgress() if tty else PlainProgress()
+
+
+def latest_run_dir(results_dir: Path) -> Path:
+    """The most recently started run folder (one holding status.json) under ``results_dir``."""
+    candidates = [p.parent for p in Path(results_dir).glob("*/status.json")]
+    if not candidates:
+        raise StoreError(
+            f"no run with a status.json under {results_dir}",
+            hint="start one with 'phase5site run SPEC', or give the run folder",
+        )
+    return max(candidates, key=lambda p: (p / "status.json").stat().st_mtime)
+
+
+def read_status(run_dir: Path | None, results_dir: Path) -> dict[str, Any]:
+    """status.json of ``run_dir``, or of the latest run under ``results_dir``."""
+    folder = Path(run_dir) if run_dir is not None else latest_run_dir(results_dir)
+    path = folder / "status.json"
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise StoreError(f"{path} does not exist", hint="give a run folder made by 'phase5site run'") from None
+    except json.JSONDecodeError as error:
+        raise StoreError(f"{path} is not valid JSON ({error})") from None
+
+
+def run_with_progress(
+    loaded: Any,
+    *,
+    results_dir: Path,
+    only_phases: list[str] | None,
+    breaker: bool,
+    tty: bool,
+) -> Any:
+    """``run_spec`` with the terminal display that suits stdout (the CLI's single call)."""
+    from phase5site.engine.runner import run_spec
+
+    with make_progress(tty) as progress:
+        return run_spec(loaded, results_dir=results_dir, only_phases=only_phases, breaker=breaker,
+                        progress=progress)
