@@ -1,0 +1,133 @@
+"""client_window against hand-computed values, and per_second aggregates."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from phase5site.columns import CLIENT_COLUMNS
+from phase5site.store import RequestRows, RunReader
+
+from .helpers import T0, begin, new_writer, request
+
+# 20 requests intended at T0 + 0.5 i (i = 1..20) fall in the window (T0, T0 + 10];
+# i = 0 (exactly T0) and i = 21 do not. Latency of request i is i ms, except:
+SPECIAL = {3: ("http_4xx", 3.0), 7: ("http_5xx", 7.0), 11: ("timeout", 5000.0),
+           13: ("connect_error", None), 17: ("dropped", None)}
+
+
+def _window_run(run_dir: Path):
+    writer = new_writer(run_dir)
+    begin(writer)
+    rows = RequestRows()
+    for i in range(22):
+        outcome, latency = SPECIAL.get(i, ("ok", float(i)))
+        request(rows, i, T0 + 0.5 * i, outcome, latency, send_delay_s=0.2)
+    writer.append_requests(rows)
+    return writer
+
+
+def test_client_window_matches_hand_computed_values(tmp_path: Path) -> None:
+    with _window_run(tmp_path / "r") as writer:
+        window = writer.client_window("baseline", T0, T0 + 10)
+    # Sorted latencies of the 18 sent requests that have one:
+    # 1 2 3 4 5 6 7 8 9 10 12 14 15 16 18 19 20 5000 (13 has none, 17 was dropped)
+    # nearest rank: p50 -> 9th = 9, p90 -> ceil(16.2) = 17th = 20, p95/p99 -> 18th = 5000.
+    assert window == {
+        "client_requests": 19,
+        "client_ok": 15,
+        "client_4xx": 1,
+        "client_5xx": 1,
+        "client_transport_errors": 2,
+        "client_p50_ms": 9.0,
+        "client_p90_ms": 20.0,
+        "client_p95_ms": 5000.0,
+        "client_p99_ms": 5000.0,
+        "client_success_rate": 15 / 19,
+        "client_error_rate": 4 / 19,
+        "client_error_rate_4xx": 1 / 19,
+        "client_error_rate_5xx": 1 / 19,
+        # sends in (T0, T0+10]: request 0 (sent T0+0.2) and 1..19 minus the dropped 17.
+        "achieved_rate": 19 / 10,
+        "dropped": 1,
+    }
+    assert tuple(window) == CLIENT_COLUMNS
+
+
+def test_reader_window_equals_writer_window(tmp_path: Path) -> None:
+    _window_run(tmp_path / "r").close()
+    with RunReader(tmp_path / "r") as reader:
+        window = reader.client_window("baseline", T0, T0 + 10)
+    assert (window["client_requests"], window["client_p50_ms"]) == (19, 9.0)
+
+
+def test_empty_window_is_na_except_counts(tmp_path: Path) -> None:
+    with _window_run(tmp_path / "r") as writer:
+        window = writer.client_window("baseline", T0 + 100, T0 + 110)
+        other_phase = writer.client_window("warmup", T0, T0 + 10)
+    assert window == other_phase
+    counts = {"client_requests", "client_ok", "client_4xx", "client_5xx",
+              "client_transport_errors", "dropped"}
+    assert {k: v for k, v in window.items() if k in counts} == dict.fromkeys(counts, 0)
+    assert all(window[k] is None for k in CLIENT_COLUMNS if k not in counts)
+
+
+def test_window_with_only_dropped_requests(tmp_path: Path) -> None:
+    with new_writer(tmp_path / "r") as writer:
+        begin(writer)
+        rows = RequestRows()
+        for i in range(1, 4):
+            request(rows, i, T0 + i, "dropped")
+        writer.append_requests(rows)
+        window = writer.client_window("baseline", T0, T0 + 5)
+    assert (window["client_requests"], window["dropped"]) == (0, 3)
+    assert window["client_success_rate"] is None and window["client_p99_ms"] is None
+    assert window["achieved_rate"] == 0.0, "load was intended but nothing was sent"
+
+
+def test_per_second_aggregates_in_duckdb(tmp_path: Path) -> None:
+    with new_writer(tmp_path / "r") as writer:
+        begin(writer, "warmup", ordinal=1, started_at=T0 - 5)
+        begin(writer, "baseline", ordinal=2, started_at=T0)
+        rows = RequestRows()
+        request(rows, 0, T0 - 4.5, latency_ms=1.0, phase="warmup")
+        # second 0 of baseline: four requests intended, latencies 10 20 30 40 ms, one 5xx;
+        # the last one is sent only in second 1 (send delay 0.7 s).
+        request(rows, 0, T0 + 0.0, latency_ms=10.0)
+        request(rows, 1, T0 + 0.25, latency_ms=20.0)
+        request(rows, 2, T0 + 0.5, "http_5xx", latency_ms=30.0)
+        request(rows, 3, T0 + 0.75, latency_ms=40.0, send_delay_s=0.7)
+        # second 2: one timeout and one drop; second 1 has only the late send.
+        request(rows, 4, T0 + 2.0, "timeout", latency_ms=5000.0)
+        request(rows, 5, T0 + 2.5, "dropped")
+        writer.append_requests(rows)
+    with RunReader(tmp_path / "r") as reader:
+        baseline = reader.per_second("baseline")
+        everything = reader.per_second()
+    assert [(r["second"], r["intended"], r["sends"]) for r in baseline] == [
+        (0, 4, 3), (1, 0, 1), (2, 2, 1)]
+    first = baseline[0]
+    assert (first["p50_ms"], first["p90_ms"], first["p95_ms"], first["p99_ms"]) == (
+        20.0, 40.0, 40.0, 40.0)
+    assert (first["ok"], first["http_5xx"], first["achieved_rate"], first["at"]) == (
+        3, 1, 3.0, T0)
+    assert baseline[1]["p50_ms"] is None and baseline[1]["ok"] == 0
+    assert (baseline[2]["timeout"], baseline[2]["dropped"], baseline[2]["p99_ms"]) == (
+        1, 1, 5000.0)
+    assert [(r["phase"], r["second"]) for r in everything] == [
+        ("warmup", 0), ("baseline", 0), ("baseline", 1), ("baseline", 2)]
+
+
+@pytest.mark.parametrize("phase", ["baseline", None])
+def test_per_second_never_returns_raw_rows(tmp_path: Path, phase: str | None) -> None:
+    with new_writer(tmp_path / "r") as writer:
+        begin(writer)
+        rows = RequestRows()
+        for i in range(500):  # 50 per second for 10 s
+            request(rows, i, T0 + i / 50)
+        writer.append_requests(rows)
+    with RunReader(tmp_path / "r") as reader:
+        seconds = reader.per_second(phase)
+    assert len(seconds) == 10
+    assert all(r["intended"] == 50 and r["sends"] == 50 for r in seconds)

@@ -1,0 +1,83 @@
+"""Schema creation, version bookkeeping and refusal of files the store cannot read."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from phase5site.columns import CLIENT_COLUMNS, CSV_V3_COLUMNS, SERVER_COUNT_COLUMNS
+from phase5site.errors import StoreError
+from phase5site.store import SCHEMA_VERSION, RunReader, migrate
+from phase5site.store.schema import MIGRATIONS, schema_version
+
+from .helpers import new_writer
+
+
+def test_new_file_has_every_table_and_the_current_version(tmp_path: Path) -> None:
+    new_writer(tmp_path / "run").close()
+    con = duckdb.connect(str(tmp_path / "run" / "run.duckdb"), read_only=True)
+    tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    assert tables == {"meta", "runs", "phases", "requests", "samples", "events"}
+    assert schema_version(con) == SCHEMA_VERSION == 1
+    sample_columns = [r[0] for r in con.execute("DESCRIBE samples").fetchall()]
+    con.close()
+    expected = (
+        ["phase", "sample_num", "source"]
+        + [c for c in CSV_V3_COLUMNS if c != "sample_num"]
+        + list(SERVER_COUNT_COLUMNS)
+        + list(CLIENT_COLUMNS)
+        + ["window_start", "window_end", "window_s", "na_reasons"]
+    )
+    assert sample_columns == expected
+
+
+def test_migrate_is_a_no_op_on_a_current_file(tmp_path: Path) -> None:
+    new_writer(tmp_path / "run").close()
+    con = duckdb.connect(str(tmp_path / "run" / "run.duckdb"))
+    assert migrate(con) == SCHEMA_VERSION
+    assert schema_version(con) == SCHEMA_VERSION
+    con.close()
+
+
+def test_migrate_runs_registered_steps_in_order(tmp_path: Path, monkeypatch) -> None:
+    # A pretend older file (version 0) with a registered step 0 -> 1.
+    new_writer(tmp_path / "run").close()
+    con = duckdb.connect(str(tmp_path / "run" / "run.duckdb"))
+    con.execute("UPDATE meta SET value = '0' WHERE key = 'schema_version'")
+    monkeypatch.setitem(
+        MIGRATIONS, 0, lambda c: c.execute("INSERT INTO meta VALUES ('migrated', 'yes')")
+    )
+    assert migrate(con) == 0
+    assert schema_version(con) == 1
+    assert con.execute("SELECT value FROM meta WHERE key = 'migrated'").fetchone() == ("yes",)
+    con.close()
+
+
+def test_a_file_from_a_newer_version_is_refused(tmp_path: Path) -> None:
+    new_writer(tmp_path / "run").close()
+    con = duckdb.connect(str(tmp_path / "run" / "run.duckdb"))
+    con.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
+    con.close()
+    with pytest.raises(StoreError, match="schema version 99, newer"):
+        RunReader(tmp_path / "run")
+
+
+def test_a_duckdb_file_that_is_not_a_run_is_refused(tmp_path: Path) -> None:
+    other = tmp_path / "other.duckdb"
+    duckdb.connect(str(other)).close()
+    with pytest.raises(StoreError, match="not a phase5site run file"):
+        RunReader(other)
+
+
+def test_a_damaged_file_is_a_store_error(tmp_path: Path) -> None:
+    (tmp_path / "run.duckdb").write_bytes(b"this is not a database" * 100)
+    with pytest.raises(StoreError, match="cannot read"):
+        RunReader(tmp_path)
+
+
+def test_a_second_run_in_the_same_folder_is_refused(tmp_path: Path) -> None:
+    new_writer(tmp_path / "run").close()
+    with pytest.raises(StoreError, match="already exists"):
+        new_writer(tmp_path / "run")
