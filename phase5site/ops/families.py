@@ -1,4 +1,4 @@
-"""Which metric families the MetaSheet profile reads, and which CSV v3 columns need each.
+"""Which metric families a profile reads, and which CSV v3 columns need each.
 
 The names are series names as Prometheus stores them (a histogram is seen through its
 ``_bucket`` series). Source: DESIGN.md "MetaSheet profile" and CSV_V3.md.
@@ -7,6 +7,8 @@ The names are series names as Prometheus stores them (a histogram is seen throug
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+
+from phase5site.metrics.profile import required_families
 
 # series name -> CSV v3 columns computed from it
 METASHEET_FAMILIES: dict[str, tuple[str, ...]] = {
@@ -41,20 +43,20 @@ METASHEET_FAMILIES: dict[str, tuple[str, ...]] = {
 
 
 def required_series(profile: str, overrides: Iterable[str] = ()) -> dict[str, tuple[str, ...]]:
-    """Series the profile needs, minus columns the spec overrides with its own query.
+    """Series the profile needs (``phase5site.metrics.required_families``), each with the
+    columns it feeds, minus columns the spec overrides with its own query.
 
     >>> sorted(required_series("metasheet", overrides=["rss_mb"]))[:2]
     ['cache_hits_total', 'cache_miss_total']
     >>> "process_resident_memory_bytes" in required_series("metasheet", overrides=["rss_mb"])
     False
     """
-    if profile != "metasheet":
-        raise ValueError(f"unknown metrics profile {profile!r} (known: metasheet)")
     overridden = set(overrides)
     needed = {}
-    for series, columns in METASHEET_FAMILIES.items():
+    for series in required_families(profile):
+        columns = METASHEET_FAMILIES.get(series, ())
         kept = tuple(column for column in columns if column not in overridden)
-        if kept:
+        if kept or not columns:
             needed[series] = kept
     return needed
 

@@ -9,7 +9,7 @@ import httpx
 import jsonschema
 import pytest
 
-from phase5site.ops.families import METASHEET_FAMILIES
+from phase5site.ops.families import METASHEET_FAMILIES, required_series
 from phase5site.ops.report import CheckResult, VerifyReport, load_report_schema
 from phase5site.ops.verify import _guard, parse_flag, verify_spec
 
@@ -92,7 +92,7 @@ def test_missing_families_are_listed_with_their_na_columns(tmp_path: Path) -> No
     result = report.get("families:prometheus")
     assert result.status == "WARN"
     assert result.reason == (
-        f"2 of {len(METASHEET_FAMILIES)} metric families missing (cache_hits_total, "
+        f"2 of {len(required_series('metasheet'))} metric families missing (cache_hits_total, "
         "process_resident_memory_bytes): their columns will be NA"
     )
     assert set(result.details["missing"]) == {"cache_hits_total", "process_resident_memory_bytes"}
@@ -263,3 +263,34 @@ def test_schema_rejects_an_unknown_status() -> None:
            "checks": [{"check": "env", "status": "GOOD", "reason": "r", "details": {}}]}
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(bad, schema, cls=jsonschema.Draft202012Validator)
+
+
+def test_declared_family_without_series_is_ok_with_a_note() -> None:
+    from phase5site.ops.verify import _families_result
+
+    needed = {"a_total": ("col_a",), "h_seconds_bucket": ("col_h",)}
+    result = _families_result("families:scrape", needed, {"a_total"}, declared={"a_total", "h_seconds"})
+    assert result.status == "OK"
+    assert result.reason == ("all 2 metric families are exported; no series yet for h_seconds_bucket "
+                             "(NA until the service records one)")
+    result = _families_result("families:scrape", needed, {"a_total"}, declared={"a_total"})
+    assert result.status == "WARN"
+
+
+def test_env_file_merge_process_values_win(tmp_path: Path) -> None:
+    from phase5site.ops.envfile import merged_environment
+
+    (tmp_path / ".env.phase5").write_text("PROD_JWT=from-file\nMETRICS_URL=http://prom:9090  # note\n")
+    merged = merged_environment(None, {"PROD_JWT": "from-shell"}, cwd=tmp_path)
+    assert merged == {"PROD_JWT": "from-shell", "METRICS_URL": "http://prom:9090"}
+    assert merged_environment(None, {"A": "1"}, cwd=tmp_path / "elsewhere") == {"A": "1"}
+
+
+def test_env_template_holds_only_variables_phase5site_reads() -> None:
+    from phase5site.ops.envfile import load_env_file
+
+    template = Path(__file__).parents[2] / ".env.phase5.template"
+    values = load_env_file(template)
+    assert values == {"LOAD_BASE_URL": "", "PROD_JWT": "", "METRICS_URL": "",
+                      "COUNT_CACHE_MISS_AS_FALLBACK": "false", "ENABLE_PHASE5_INTERNAL": "false",
+                      "ENABLE_FALLBACK_TEST": "false"}

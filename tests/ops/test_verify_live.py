@@ -1,0 +1,156 @@
+"""verify against the real embedded target (its own process) and a real Prometheus."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import jsonschema
+import pytest
+from click.testing import CliRunner
+
+from phase5site.cli import cli
+from phase5site.ops.families import required_series
+from phase5site.ops.report import load_report_schema
+from phase5site.ops.verify import verify_spec
+from phase5site.spec.models import EmbeddedSpec
+from phase5site.target import start_target
+
+from .helpers import load, make_jwt, spec_text
+from .prometheus import free_port, running_prometheus, wait_for_names
+
+SHORT_PHASES = "  - {name: baseline, rate: 5, concurrency: 2, samples: 2, interval: 5s}\n"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return not Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
+
+
+def test_embedded_target_scrape_source_is_all_ok(tmp_path: Path) -> None:
+    token = make_jwt()
+    text = spec_text(embedded=True, allow_hosts=(), metrics="{source: scrape}", phases=SHORT_PHASES)
+    loaded = load(text, {"PROD_JWT": token})
+    report = verify_spec(loaded, env={"PROD_JWT": token}, results_dir=tmp_path / "results")
+    statuses = {check.check: check.status for check in report.checks}
+    assert statuses == {
+        "env": "OK", "token": "OK", "flag:COUNT_CACHE_MISS_AS_FALLBACK": "OK", "flag:ENABLE_PHASE5_INTERNAL": "OK",
+        "flag:ENABLE_FALLBACK_TEST": "OK", "allow_hosts": "OK", "target": "OK", "health": "OK",
+        "metrics:scrape": "OK", "families:scrape": "OK", "results_dir": "OK", "disk_space": "OK", "wall_time": "INFO",
+    }, report.format_text()
+    assert report.exit_code == 0
+    assert not _alive(report.get("target").details["pid"])  # started briefly, then stopped
+    assert token not in report.to_json() and token not in report.format_text()
+
+
+@pytest.fixture
+def live_target():  # type: ignore[no-untyped-def]
+    token = make_jwt()
+    target = start_target(EmbeddedSpec(), bearer=token)
+    try:
+        yield target, token
+    finally:
+        target.stop()
+
+
+def _production_env(target_url: str, token: str, metrics_url: str) -> dict[str, str]:
+    return {"LOAD_BASE_URL": target_url, "PROD_JWT": token, "METRICS_URL": metrics_url}
+
+
+def _production_spec(env: dict[str, str]):  # type: ignore[no-untyped-def]
+    return load(spec_text(allow_hosts=("127.0.0.1",), phases=SHORT_PHASES), env)
+
+
+@pytest.mark.prometheus
+def test_production_like_with_real_prometheus_is_all_ok(tmp_path: Path, live_target) -> None:  # type: ignore[no-untyped-def]
+    target, token = live_target
+    with running_prometheus(tmp_path, scrape_url=target.metrics_url) as prometheus_url:
+        wait_for_names(prometheus_url, set(required_series("metasheet")) | {"up"})
+        env = _production_env(target.base_url, token, prometheus_url)
+        report = verify_spec(_production_spec(env), env=env, results_dir=tmp_path / "results")
+    assert {c.status for c in report.checks if c.check != "wall_time"} == {"OK"}, report.format_text()
+    assert report.get("metrics:prometheus").reason == 'Prometheus answers up{job="metasheet-api"}: 1 target(s) up'
+
+
+@pytest.mark.prometheus
+def test_missing_family_in_real_prometheus_is_listed(tmp_path: Path) -> None:
+    token = make_jwt()
+    target = start_target(EmbeddedSpec(disable_families=["cache_hits_total"]), bearer=token)
+    try:
+        with running_prometheus(tmp_path, scrape_url=target.metrics_url) as prometheus_url:
+            wait_for_names(prometheus_url, {"up", "http_requests_total", "cache_miss_total"})
+            env = _production_env(target.base_url, token, prometheus_url)
+            report = verify_spec(_production_spec(env), env=env, results_dir=tmp_path)
+    finally:
+        target.stop()
+    families = report.get("families:prometheus")
+    assert families.status == "WARN"
+    assert "cache_hits_total" in families.details["missing"]
+
+
+def test_wrong_token_fails_health_with_401(tmp_path: Path, live_target) -> None:  # type: ignore[no-untyped-def]
+    target, _token = live_target
+    wrong = make_jwt()
+    env = _production_env(target.base_url, wrong, f"http://127.0.0.1:{free_port()}")
+    report = verify_spec(_production_spec(env), env=env, results_dir=tmp_path)
+    assert report.get("health").status == "FAIL"
+    assert report.get("health").reason == f"token rejected: {target.base_url}/health answered 401"
+    assert wrong not in report.to_json()
+
+
+def test_prometheus_down_fails_metrics_and_the_rest_still_runs(tmp_path: Path, live_target) -> None:  # type: ignore[no-untyped-def]
+    target, token = live_target
+    closed = f"http://127.0.0.1:{free_port()}"
+    env = _production_env(target.base_url, token, closed)
+    report = verify_spec(_production_spec(env), env=env, results_dir=tmp_path)
+    statuses = {check.check: check.status for check in report.checks}
+    assert statuses["metrics:prometheus"] == "FAIL"
+    assert report.get("metrics:prometheus").reason == f"cannot connect to {closed}/api/v1/query (connection refused)"
+    assert statuses["health"] == "OK"
+    assert list(statuses)[-3:] == ["results_dir", "disk_space", "wall_time"]
+    assert report.exit_code == 1
+
+
+def _write_spec(tmp_path: Path, flags: str = "{}") -> Path:
+    path = tmp_path / "demo.yaml"
+    path.write_text(spec_text(embedded=True, allow_hosts=(), metrics="{source: scrape}",
+                              phases=SHORT_PHASES, flags=flags))
+    return path
+
+
+def test_cli_verify_json_exit_0_and_schema(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # no stray .env.phase5 of the work tree is read
+    token = make_jwt()
+    spec = _write_spec(tmp_path)
+    result = CliRunner().invoke(cli, ["verify", str(spec), "--json", "--results-dir", str(tmp_path / "r")],
+                                env={"PROD_JWT": token})
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    jsonschema.validate(report, load_report_schema(), cls=jsonschema.Draft202012Validator)
+    assert report["ok"] is True and report["counts"]["FAIL"] == 0
+    assert token not in result.output
+
+
+def test_cli_verify_exit_1_on_a_forbidden_flag_from_the_env_file(tmp_path: Path) -> None:
+    token = make_jwt()
+    spec = _write_spec(tmp_path)
+    env_file = tmp_path / ".env.phase5"
+    env_file.write_text(f"PROD_JWT={token}\nENABLE_PHASE5_INTERNAL=true\n")
+    result = CliRunner().invoke(cli, ["verify", str(spec), "--env-file", str(env_file),
+                                      "--results-dir", str(tmp_path / "r")], env={"PROD_JWT": None})
+    assert result.exit_code == 1, result.output
+    assert "FAIL  flag:ENABLE_PHASE5_INTERNAL" in result.output
+    assert "ENABLE_PHASE5_INTERNAL=true in environment: internal Phase 5 endpoints must be off" in result.output
+    assert result.output.rstrip().splitlines()[-1].endswith("NOT ready: fix every FAIL above")
+    assert token not in result.output
+
+
+def test_cli_verify_of_an_invalid_spec_exits_2(tmp_path: Path) -> None:
+    spec = tmp_path / "bad.yaml"
+    spec.write_text("version: 1\nname: x\n")
+    result = CliRunner().invoke(cli, ["verify", str(spec)])
+    assert result.exit_code == 2
