@@ -347,6 +347,61 @@ def summary(run_dir: Path, partial: bool, as_json: bool, junit: Path | None, out
 
 # --- build, publish (site) -----------------------------------------------------------------
 
+
+@cli.command()
+@click.option("--results-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("results"),
+              show_default=True, help="Folder holding one sub-folder per run (and slo/ for SLO documents).")
+@click.option("--repo-root", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
+              show_default=True, help="Folder with mkdocs.yml; pages go to its site_src/, the site to its site/.")
+@click.option("--strict/--no-strict", default=True, show_default=True,
+              help="Fail on any mkdocs warning (--no-strict prints them and keeps the site).")
+@click.option("--site-url", default=None,
+              help="Address the site will be served from (overrides mkdocs.yml / PHASE5_SITE_URL).")
+@handle_errors
+def build(results_dir: Path, repo_root: Path, strict: bool, site_url: str | None) -> None:
+    """Generate the report pages from every run and build the static site into site/.
+
+    Example:
+
+        phase5site build --results-dir results
+    """
+    from phase5site.site import build_site
+
+    result = build_site(results_dir, repo_root, strict=strict, site_url=site_url)
+    for warning in result.warnings:
+        click.echo(warning, err=True)
+    click.echo(f"Built {result.site_dir} from {result.runs} runs ({len(result.pages)} pages, "
+               f"{result.charts} charts) in {result.duration_s:.1f}s")
+
+
+@cli.command()
+@click.option("--to", "target", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Docs-host folder to publish into; its current content is kept as DIR.previous.")
+@click.option("--site-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("site"),
+              show_default=True, help="The built site to publish.")
+@click.option("--dry-run", is_flag=True, help="Only list the files that would be added, changed or removed.")
+@handle_errors
+def publish(target: Path, site_dir: Path, dry_run: bool) -> None:
+    """Copy the built site into a docs-host folder atomically, keeping the previous version.
+
+    Example:
+
+        phase5site publish --to /srv/docs/phase5 --dry-run
+    """
+    from phase5site.site import publish_site
+
+    result = publish_site(site_dir, target, dry_run=dry_run)
+    for mark, names in (("+", result.added), ("~", result.changed), ("-", result.removed)):
+        for name in names:
+            click.echo(f"{mark} {name}")
+    summary = f"{len(result.added)} added, {len(result.changed)} changed, {len(result.removed)} removed"
+    if dry_run:
+        click.echo(f"Dry run: {summary}; nothing was copied.")
+    else:
+        kept = f"; previous version kept in {result.previous}" if result.previous else ""
+        click.echo(f"Published {site_dir} to {target}: {summary}{kept}")
+
+
 # --- verify, archive, demo (ops) -----------------------------------------------------------
 
 
