@@ -1,8 +1,8 @@
 """Server-side metrics: exposition parsing, window arithmetic, profiles, sources.
 
 Pure parts (no IO): ``parse_exposition``, ``counter_increase``, ``histogram_quantile``,
-``parse_selector``, ``scrape_window_columns``, ``required_families``. Sources (IO) live in
-``phase5site.metrics.sources``.
+``parse_selector``, ``scrape_window_columns``, ``required_families``. Sources (IO):
+``make_sources`` → ``ScrapeSource`` / ``PrometheusSource`` (``phase5site.metrics.sources``).
 """
 
 from __future__ import annotations
@@ -13,10 +13,26 @@ from phase5site.metrics.profile import get_profile, required_families
 from phase5site.metrics.quantile import histogram_quantile
 from phase5site.metrics.scrape_window import scrape_window_columns
 from phase5site.metrics.selectors import LabelMatcher, matches_all, parse_selector
+from phase5site.metrics.sources import (
+    MetricsSource,
+    PrometheusSource,
+    SampleResult,
+    ScrapeSource,
+    check_families,
+    check_prometheus_families,
+    make_sources,
+)
 
 __all__ = [
     "LabelMatcher",
     "Measured",
+    "MetricsSource",
+    "PrometheusSource",
+    "SampleResult",
+    "ScrapeSource",
+    "check_families",
+    "check_prometheus_families",
+    "make_sources",
     "Scrape",
     "counter_increase",
     "get_profile",

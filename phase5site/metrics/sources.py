@@ -1,0 +1,314 @@
+"""Metrics sources used by the engine's sampler (docs-dev/CONTRACTS.md, "Metrics").
+
+* ``ScrapeSource`` scrapes the service's metrics page at ``open()`` and at every
+  ``sample()`` and diffs each scrape with the previous one.
+* ``PrometheusSource`` asks the Prometheus HTTP API for the window ending at
+  ``window_end``. Prometheus stores a scrape only after it happened, so the source first
+  waits until ``window_end + settle_s`` on its (injectable) clock.
+
+Neither raises for an unreachable or broken endpoint: every affected column is None with
+a reason, and every raw answer is returned for raw-metrics.txt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import httpx
+
+from phase5site.errors import MetricsError
+from phase5site.metrics.columns import SOURCE_COLUMNS, split_values
+from phase5site.metrics.counters import Measured
+from phase5site.metrics.exposition import Scrape, parse_exposition
+from phase5site.metrics.profile import Profile, get_profile, required_families
+from phase5site.metrics.prometheus_window import Presence, WindowPlan, prometheus_window_columns
+from phase5site.metrics.promapi import Answer, PrometheusClient, QueryAnswer
+from phase5site.metrics.scrape_window import check_overrides, scrape_window_columns
+from phase5site.metrics.selectors import LabelMatcher, parse_selector
+from phase5site.spec.models import FlagsSpec, MetricsSpec
+
+Clock = Callable[[], float]
+Sleep = Callable[[float], Awaitable[None]]
+DEFAULT_SETTLE_S = 2.0
+
+
+@dataclass
+class SampleResult:
+    source: str  # 'prometheus' | 'scrape'
+    values: dict[str, object]  # SOURCE_COLUMNS; None = NA
+    na_reasons: dict[str, str]  # column -> reason, for every None
+    raw: list[str] = field(default_factory=list)  # raw answers, for raw-metrics.txt
+
+
+class MetricsSource(Protocol):
+    name: str
+
+    async def open(self, at: float) -> list[str]: ...
+
+    async def sample(self, window_start: float, window_end: float, flags: FlagsSpec) -> SampleResult: ...
+
+    async def aclose(self) -> None: ...
+
+
+def all_na(source: str, reason: str, raw: list[str]) -> SampleResult:
+    measured = {column: Measured.na(reason) for column in SOURCE_COLUMNS}
+    values, reasons = split_values(measured)
+    return SampleResult(source, values, reasons, raw)
+
+
+def _result(source: str, measured: dict[str, Measured], raw: list[str]) -> SampleResult:
+    values, reasons = split_values(measured)
+    return SampleResult(source, values, reasons, raw)
+
+
+# --- scrape -------------------------------------------------------------------------------
+
+
+@dataclass
+class _ScrapeOutcome:
+    scrape: Scrape | None
+    error: str | None
+    raw: str
+
+
+class ScrapeSource:
+    """Diff of two scrapes of the metrics page (``/metrics/prom``) per window."""
+
+    name = "scrape"
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        profile: Profile,
+        selector: tuple[LabelMatcher, ...] = (),
+        overrides: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+        timeout_s: float = 5.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.url = url
+        self.profile = profile
+        self.selector = selector
+        self.overrides = dict(overrides or {})
+        check_overrides(self.overrides)
+        self._client = httpx.AsyncClient(timeout=timeout_s, transport=transport, headers=headers or {})
+        self._previous: Scrape | None = None
+        self._previous_error: str | None = "no baseline scrape (open() was not called)"
+
+    async def _scrape(self) -> _ScrapeOutcome:
+        try:
+            response = await self._client.get(self.url)
+        except httpx.HTTPError as error:
+            message = f"scrape of {self.url} failed: {error!r}"
+            return _ScrapeOutcome(None, message, f"# GET {self.url} -> {message}")
+        header = f"# GET {self.url} -> HTTP {response.status_code} ({len(response.content)} bytes)"
+        if response.status_code != 200:
+            message = f"scrape of {self.url} answered HTTP {response.status_code}"
+            return _ScrapeOutcome(None, message, f"{header}\n{response.text[:2000]}")
+        scrape = parse_exposition(response.text)
+        if scrape.skipped_lines:
+            header += f"; skipped {len(scrape.skipped_lines)} non-exposition line(s)"
+        return _ScrapeOutcome(scrape, None, f"{header}\n{response.text}")
+
+    async def open(self, at: float) -> list[str]:
+        outcome = await self._scrape()
+        self._previous, self._previous_error = outcome.scrape, outcome.error
+        return [outcome.raw]
+
+    async def sample(self, window_start: float, window_end: float, flags: FlagsSpec) -> SampleResult:
+        outcome = await self._scrape()
+        previous, previous_error = self._previous, self._previous_error
+        self._previous, self._previous_error = outcome.scrape, outcome.error
+        if outcome.scrape is None:
+            return all_na(self.name, outcome.error or "scrape failed", [outcome.raw])
+        if previous is None:
+            return all_na(self.name, f"no scrape at window start: {previous_error}", [outcome.raw])
+        measured = scrape_window_columns(
+            self.profile, previous, outcome.scrape, window_s=window_end - window_start,
+            selector=self.selector, overrides=self.overrides,
+            count_cache_miss=flags.COUNT_CACHE_MISS_AS_FALLBACK,
+        )
+        return _result(self.name, measured, [outcome.raw])
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+
+# --- prometheus ---------------------------------------------------------------------------
+
+
+class PrometheusSource:
+    """PromQL over the window, evaluated at its end, after a settle delay."""
+
+    name = "prometheus"
+
+    def __init__(
+        self,
+        client: PrometheusClient,
+        *,
+        profile: Profile,
+        selector: tuple[LabelMatcher, ...] = (),
+        overrides: dict[str, str] | None = None,
+        settle_s: float = DEFAULT_SETTLE_S,
+        clock: Clock = time.time,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        self.client = client
+        self.profile = profile
+        self.selector = selector
+        self.overrides = dict(overrides or {})
+        check_overrides(self.overrides)
+        self.settle_s = settle_s
+        self.clock = clock
+        self.sleep = sleep
+
+    async def open(self, at: float) -> list[str]:
+        answer = await self.client.instant(f"up{_braced(self.selector)}", at)
+        return [_record(answer)]
+
+    async def _settle(self, window_end: float) -> None:
+        remaining = window_end + self.settle_s - self.clock()
+        if remaining > 0:
+            await self.sleep(remaining)
+
+    async def _presence(self, plan: WindowPlan, window_start: float, window_end: float,
+                        raw: list[str]) -> Presence:
+        query = plan.presence_query()
+        start, end, metadata = await asyncio.gather(
+            self.client.instant(query, window_start), self.client.instant(query, window_end),
+            self.client.metadata())
+        raw.extend(_record(answer) for answer in (start, end))
+        raw.append(_record(metadata, body=False))
+        errors = [a.error for a in (start, end, metadata) if a.error]
+        declared = metadata.data if metadata.ok and isinstance(metadata.data, dict) else {}
+        return Presence(
+            at_start=frozenset(labels.get("__name__", "") for labels, _ in start.vector),
+            at_end=frozenset(labels.get("__name__", "") for labels, _ in end.vector),
+            declared=frozenset(declared), error="; ".join(errors) or None)
+
+    async def _ask(self, queries: dict[str, str], at: float, raw: list[str]) -> dict[str, QueryAnswer]:
+        answers = await asyncio.gather(*(self.client.instant(expr, at) for expr in queries.values()))
+        raw.extend(_record(answer) for answer in answers)
+        return dict(zip(queries, answers))
+
+    async def sample(self, window_start: float, window_end: float, flags: FlagsSpec) -> SampleResult:
+        await self._settle(window_end)
+        plan = WindowPlan(self.profile, self.selector, window_end - window_start, self.overrides)
+        raw: list[str] = []
+        presence = await self._presence(plan, window_start, window_end, raw)
+        quantities = await self._ask(plan.quantity_queries(), window_end, raw)
+        quantiles = await self._ask(plan.quantile_queries(), window_end, raw)
+        overrides = await self._ask(plan.override_queries(presence), window_end, raw)
+        measured = prometheus_window_columns(
+            plan, quantities, quantiles, overrides, presence,
+            count_cache_miss=flags.COUNT_CACHE_MISS_AS_FALLBACK)
+        return _result(self.name, measured, raw)
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+
+def _braced(selector: tuple[LabelMatcher, ...]) -> str:
+    return "{" + ",".join(m.promql() for m in selector) + "}" if selector else ""
+
+
+def _record(answer: Answer, *, body: bool = True) -> str:
+    status = "ok" if answer.ok else f"error: {answer.error}"
+    text = f"# prometheus {answer.request} -> {status}"
+    # The metadata answer lists every family of every target: kept short in the record.
+    return f"{text}\n{answer.raw}" if body and answer.raw else text
+
+
+# --- factory ------------------------------------------------------------------------------
+
+
+def _scrape_url(metrics: MetricsSpec, scrape_url: str | None) -> str:
+    if metrics.scrape_url:
+        return metrics.scrape_url
+    if metrics.source == "scrape" and metrics.url:
+        return metrics.url
+    if scrape_url:
+        return scrape_url
+    raise MetricsError(
+        f"metrics source {metrics.source!r} needs the service's metrics page URL",
+        hint="set metrics.scrape_url (e.g. http://host:8900/metrics/prom) or use an embedded target",
+    )
+
+
+def make_sources(
+    metrics: MetricsSpec,
+    *,
+    scrape_url: str | None,
+    headers: dict[str, str],
+    transport: httpx.AsyncBaseTransport | None = None,
+    clock: Clock | None = None,
+    sleep: Sleep | None = None,
+    settle_s: float = DEFAULT_SETTLE_S,
+) -> list[MetricsSource]:
+    """The sources ``metrics.source`` asks for: [], [scrape], [prometheus] or both.
+
+    ``headers`` (e.g. the bearer token) go to the service's metrics page only, never to
+    Prometheus. Raises MetricsError for a bad selector, profile, override or missing URL.
+    """
+    if metrics.source == "none":
+        return []
+    profile = get_profile(metrics.profile)
+    selector = parse_selector(metrics.selector)
+    sources: list[MetricsSource] = []
+    if metrics.source in ("scrape", "both"):
+        sources.append(ScrapeSource(
+            _scrape_url(metrics, scrape_url), profile=profile, selector=selector,
+            overrides=dict(metrics.overrides), headers=headers, timeout_s=metrics.timeout,
+            transport=transport))
+    if metrics.source in ("prometheus", "both"):
+        assert metrics.url is not None  # MetricsSpec validates this
+        client = PrometheusClient(metrics.url, timeout_s=metrics.timeout, transport=transport)
+        sources.append(PrometheusSource(
+            client, profile=profile, selector=selector, overrides=dict(metrics.overrides),
+            settle_s=settle_s, clock=clock or time.time, sleep=sleep or asyncio.sleep))
+    return sources
+
+
+def check_families(source: str | Scrape, profile: str = "metasheet") -> list[str]:
+    """Required sample names missing from a metrics page (text or parsed), for ``verify``.
+
+    A family declared by HELP/TYPE without samples counts as present.
+    """
+    scrape = parse_exposition(source) if isinstance(source, str) else source
+    return [name for name in required_families(profile) if not scrape.has_family(name)]
+
+
+async def check_prometheus_families(
+    url: str,
+    *,
+    selector: str = "",
+    profile: str = "metasheet",
+    at: float | None = None,
+    timeout_s: float = 5.0,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> tuple[list[str], str | None]:
+    """(missing sample names, error) for a Prometheus server, for ``verify``.
+
+    A name is present when it has a series matching ``selector`` now, or when
+    ``/api/v1/metadata`` lists its family. On an API error the list is empty and the
+    error says why.
+    """
+    plan = WindowPlan(get_profile(profile), parse_selector(selector), 60.0)
+    client = PrometheusClient(url, timeout_s=timeout_s, transport=transport)
+    try:
+        now = time.time() if at is None else at
+        answer, metadata = await asyncio.gather(
+            client.instant(plan.presence_query(), now), client.metadata())
+    finally:
+        await client.aclose()
+    if not answer.ok:
+        return [], answer.error
+    found = {labels.get("__name__", "") for labels, _ in answer.vector}
+    declared = set(metadata.data) if metadata.ok and isinstance(metadata.data, dict) else set()
+    presence = Presence(frozenset(found), frozenset(found), frozenset(declared))
+    return [n for n in required_families(profile) if not presence.present(n)], None
