@@ -135,6 +135,58 @@ def schema(indent: int) -> None:
 # --- run, status, target (engine) ----------------------------------------------------------
 
 
+@cli.command()
+@click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True,
+              help="Port to listen on; 0 picks a free one.")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Loopback address to listen on (127.0.0.1, localhost or ::1).")
+@click.option("--fault", "faults", multiple=True, metavar="KIND:AT:DURATION[:PARAM]",
+              help="Schedule a fault from start (repeatable): error_burst (PARAM share), "
+              "latency_stall (PARAM delay_ms), outage, memory_growth (PARAM mb_per_s).")
+@click.option("--cache-hit-ratio", type=click.FloatRange(0, 1), default=0.9, show_default=True,
+              help="Share of cache lookups that hit.")
+@click.option("--seed", type=int, default=1, show_default=True, help="Random seed of the simulator.")
+@click.option("--bearer-env", metavar="VAR", default=None,
+              help="Require 'Authorization: Bearer <token>' with the token read from this "
+              "environment variable (never pass a token on the command line).")
+@handle_errors
+def target(port: int, host: str, faults: tuple[str, ...], cache_hit_ratio: float, seed: int,
+           bearer_env: str | None) -> None:
+    """Run the embedded MetaSheet-like target in the foreground until Ctrl-C.
+
+    Example:
+
+        phase5site target --port 8900 --fault error_burst:30s:10s:0.2 --fault outage:60s:5s
+    """
+    import secrets
+
+    from phase5site.errors import UsageError
+    from phase5site.spec.models import EmbeddedSpec
+    from phase5site.target import TargetConfig, parse_fault_option, run_foreground
+    from phase5site.target.config import check_loopback
+
+    try:
+        check_loopback(host)
+    except Phase5Error as error:
+        raise UsageError(f"--host: {error.message}", hint=error.hint) from error
+    bearer = os.environ.get(bearer_env) if bearer_env else None
+    if bearer_env and not bearer:
+        raise UsageError(f"--bearer-env: environment variable {bearer_env} is not set or empty")
+    embedded = EmbeddedSpec(seed=seed, cache_hit_ratio=cache_hit_ratio,
+                            faults=[parse_fault_option(text) for text in faults])
+    admin_token = secrets.token_urlsafe(24)
+    config = TargetConfig(embedded=embedded, bearer=bearer, admin_token=admin_token,
+                          host=host, port=port)
+
+    def announce(bound_host: str, bound_port: int) -> None:
+        base_url = f"http://{'[' + bound_host + ']' if ':' in bound_host else bound_host}:{bound_port}"
+        click.echo(f"embedded target: {base_url}  (metrics: {base_url}/metrics/prom)")
+        click.echo(f"admin: curl -H 'X-Phase5-Admin-Token: {admin_token}' {base_url}/__phase5/admin/state")
+        click.echo("Press Ctrl-C to stop.")
+
+    run_foreground(config, on_ready=announce)
+
+
 def run_exit_code(outcome: Any) -> int:
     """Exit code of a finished run: 0 completed, 4 breaker, 130/143 signal, 1 failed."""
     import signal as signals
@@ -343,6 +395,73 @@ def summary(run_dir: Path, partial: bool, as_json: bool, junit: Path | None, out
 
         out = (run_dir if run_dir.is_dir() else run_dir.parent) / SUMMARY_NAME
     _finish_report(write_report(run_dir, out=out, junit=junit, partial=partial), as_json)
+
+
+@cli.group()
+def slo() -> None:
+    """Propose SLO targets from baselines and write the finalized SLO documents.
+
+    Files go to results/slo/ by default (git-ignored, like every generated file):
+    slo-draft.yaml from `recommend`; SLO_v<version>.md, openslo.yaml and
+    prometheus-rules.yml from `finalize`.
+    """
+
+
+@slo.command("recommend")
+@click.argument("run_dirs", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Draft file to write (YAML; default results/slo/slo-draft.yaml).")
+@click.option("--headroom", type=float, default=0.2, show_default=True, help="Share added to the worst latency/memory sample before rounding up (0.2 = 20%).")
+@handle_errors
+def slo_recommend(run_dirs: tuple[Path, ...], out: Path | None, headroom: float) -> None:
+    """Propose SLO targets from one or more baseline runs (pooled) as a YAML draft.
+
+    Per category: observed pooled value, worst sample, proposed target (availability
+    rounded down to 0.1%, latency rounded up to the next 50 ms from the worst sample plus
+    headroom), valid samples, coverage and a confidence note (low below 12 samples). Edit
+    the draft if needed, then run `slo finalize`. RUN_DIRS may also be legacy metrics.csv
+    files.
+
+    Example:
+
+        phase5site slo recommend results/day1-* results/day2-* --out results/slo/slo-draft.yaml
+    """
+    from phase5site.reporting.slo_files import recommend_runs
+
+    result = recommend_runs(list(run_dirs), out=out, headroom=headroom)
+    for proposal in result.draft.proposals:
+        target = "NA" if proposal.proposed_target is None else f"{proposal.proposed_target:g}"
+        click.echo(f"{proposal.category:24} {proposal.comparison} {target:>8}  "
+                   f"(n={proposal.n_valid_samples}, confidence {proposal.confidence})")
+    click.echo(f"draft: {result.path}")
+
+
+@slo.command("finalize")
+@click.option("--version", "version", required=True, help="Release the SLOs are for, e.g. 2.5.0 (names SLO_v<version>.md).")
+@click.option("--from", "draft", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Draft from `slo recommend` (default: <out-dir>/slo-draft.yaml if it exists, else the release criteria).")
+@click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), default=None, help="Folder for the documents (default results/slo/).")
+@click.option("--openslo-schema", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None, help="Folder of the OpenSLO v1 JSON schemas: validate openslo.yaml before writing.")
+@handle_errors
+def slo_finalize(version: str, draft: Path | None, out_dir: Path | None, openslo_schema: Path | None) -> None:
+    """Write SLO_v<version>.md, openslo.yaml and prometheus-rules.yml from a draft.
+
+    The Markdown follows the SRE Workbook layout (header with form fields for status, date
+    and approvers; SLIs; rationale; error budget; caveats). The rules hold recording rules
+    per SLI and window and multi-window multi-burn-rate alerts; an alert that can never
+    fire (factor x budget > 1) is omitted with a warning.
+
+    Example:
+
+        phase5site slo finalize --version 2.5.0 --from results/slo/slo-draft.yaml
+    """
+    from phase5site.reporting.slo_files import finalize
+
+    result = finalize(version, draft_path=draft, out_dir=out_dir, openslo_schema=openslo_schema)
+    if result.draft_path is None:
+        click.echo("no draft: targets are the release criteria of DESIGN.md")
+    for warning in result.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    for path in (result.markdown_path, result.openslo_path, result.rules_path):
+        click.echo(f"wrote {path}")
 
 
 # --- build, publish (site) -----------------------------------------------------------------
