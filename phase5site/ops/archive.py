@@ -230,7 +230,7 @@ def count_samples(run_dir: Path) -> tuple[int | None, str | None]:
 def run_verdict(run_dir: Path) -> tuple[str | None, str | None]:
     """GO / NO-GO from ``phase5site.reporting.evaluate_run``, or None with the reason."""
     try:
-        from phase5site.reporting import evaluate_run  # type: ignore[attr-defined]
+        from phase5site.reporting import evaluate_run
     except ImportError:
         return None, "verdict not evaluated: phase5site.reporting is not available"
     try:

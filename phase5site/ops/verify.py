@@ -6,6 +6,7 @@ check never stops the others: even a check that crashes is reported as a FAIL li
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -48,6 +49,7 @@ FLAG_CONSEQUENCE: dict[str, str] = {
     "ENABLE_PHASE5_INTERNAL": "internal Phase 5 endpoints must be off in production",
     "ENABLE_FALLBACK_TEST": "forced fallback testing must be off in production",
 }
+_WITH_DEFAULT = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*):-")
 _TRUE = frozenset({"true", "1", "yes", "on"})
 _FALSE = frozenset({"false", "0", "no", "off", ""})
 
@@ -104,16 +106,37 @@ def _guard(name: str, run: Callable[[], list[CheckResult]]) -> list[CheckResult]
 
 
 def check_env(loaded: LoadedSpec, env: Mapping[str, str]) -> CheckResult:
-    """Every variable the spec interpolates is set and not empty (names only, never values)."""
+    """Every variable the spec interpolates is set (names only, never values).
+
+    A spec that loaded has every variable without default set, but maybe to ``""`` (as an
+    empty ``PROD_JWT=`` line of the template leaves it): that is a WARN. An unset or empty
+    variable with a ``${VAR:-default}`` is fine: the default is used and named.
+    """
     refs = dict(getattr(loaded, "env_refs", {}) or {})
     if not refs:
         return CheckResult("env", "OK", "the spec references no environment variables", {"variables": {}})
-    unset = {name: line for name, line in refs.items() if not env.get(name)}
-    details = {"variables": {name: {"line": line, "set": name not in unset} for name, line in refs.items()}}
-    if unset:
-        where = ", ".join(f"{name} (line {line})" for name, line in unset.items())
-        return CheckResult("env", "WARN", f"unset or empty, the spec's default is used: {where}", details)
-    return CheckResult("env", "OK", f"{len(refs)} variable(s) set: {', '.join(refs)}", details)
+    with_default = names_with_default(loaded.path)
+    defaulted = [name for name in refs if not env.get(name) and name in with_default]
+    empty = [name for name in refs if not env.get(name) and name not in with_default]
+    set_names = [name for name in refs if env.get(name)]
+    details = {"variables": {name: {"line": line, "set": bool(env.get(name)), "default_used": name in defaulted}
+                             for name, line in refs.items()}}
+    parts = [f"{len(set_names)} variable(s) set" + (f": {', '.join(set_names)}" if set_names else "")]
+    if defaulted:
+        parts.append(f"spec defaults used for {', '.join(defaulted)}")
+    if empty:
+        where = ", ".join(f"{name} (line {refs[name]})" for name in empty)
+        return CheckResult("env", "WARN", f"set but empty, without default: {where}; " + "; ".join(parts), details)
+    return CheckResult("env", "OK", "; ".join(parts), details)
+
+
+def names_with_default(spec_path: Path) -> set[str]:
+    """Variables written as ``${VAR:-default}`` somewhere in the spec file (empty if unreadable)."""
+    try:
+        text = spec_path.read_text(encoding="utf-8")
+    except OSError:
+        return set()
+    return set(_WITH_DEFAULT.findall(text))
 
 
 def check_token(spec: RunSpec, token: str | None, *, now_s: float) -> CheckResult:

@@ -174,15 +174,26 @@ def test_missing_token_warns(tmp_path: Path) -> None:
     assert report.get("health").status == "OK"
 
 
-def test_empty_variable_with_default_warns_with_its_line(tmp_path: Path) -> None:
+def test_unset_variable_with_default_is_named_and_ok(tmp_path: Path) -> None:
     token = make_jwt()
     transport, _ = mock_world(token=token)
     text = spec_text(base_url="${LOAD_BASE_URL:-http://api.test:8900}")
+    spec_path = tmp_path / "spec.yaml"
+    spec_path.write_text(text)
     env = _env(token)
     env.pop("LOAD_BASE_URL")
-    report = _verify(text, env, transport, tmp_path)
+    report = verify_spec(load(text, env, path=spec_path), env=env, transport=transport, results_dir=tmp_path)
+    assert report.get("env").status == "OK"
+    assert report.get("env").reason == "2 variable(s) set: PROD_JWT, METRICS_URL; spec defaults used for LOAD_BASE_URL"
+
+
+def test_empty_variable_without_default_warns_with_its_line(tmp_path: Path) -> None:
+    transport, _ = mock_world(token=None)
+    report = _verify(spec_text(), _env(""), transport, tmp_path)
     assert report.get("env").status == "WARN"
-    assert report.get("env").reason == "unset or empty, the spec's default is used: LOAD_BASE_URL (line 4)"
+    assert report.get("env").reason == ("set but empty, without default: PROD_JWT (line 5); "
+                                        "2 variable(s) set: LOAD_BASE_URL, METRICS_URL")
+    assert report.get("token").status == "WARN"  # and no token at all
 
 
 def test_results_dir_that_is_a_file_fails(tmp_path: Path) -> None:
