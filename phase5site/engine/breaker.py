@@ -1,9 +1,11 @@
 """The circuit breaker: stop the load when the service suffers.
 
-Client side, a rolling window of ``window_s`` seconds kept as per-second buckets of
-(requests, errors): recording a completion is O(1), and the window total is kept as a
-running sum, so checking is O(1) too. The window at second ``s`` covers buckets
-``s - window_s + 1 .. s`` (the current, partly filled second included).
+Client side, a rolling window of ``window_s`` seconds kept as buckets of ``bucket_s``
+(0.1 s) holding (requests, errors): recording a completion is O(1), and the window total is
+kept as a running sum, so checking is O(1) too. The window at time ``t`` covers the buckets
+of ``(t - window_s, t]`` rounded to whole buckets, so it spans between
+``window_s - bucket_s`` and ``window_s`` (whole-second buckets would shorten a 2 s window to
+as little as 1 s and trip on too few requests).
 
 Server side, each sample's ``error_rate`` and ``effective_fallback_ratio`` are compared with
 the spec's thresholds. Both checks are pure; the runner decides what a trip does.
@@ -28,43 +30,45 @@ class Trip:
 
 @dataclass
 class RollingErrorWindow:
-    """Error share over the last ``window_s`` seconds in per-second buckets.
+    """Error share over the last ``window_s`` seconds, in buckets of ``bucket_s``.
 
-    >>> window = RollingErrorWindow(window_s=3)
+    >>> window = RollingErrorWindow(window_s=3, bucket_s=1.0)
     >>> for second in (10.1, 10.5, 11.2):
     ...     window.record(second, error=False)
     >>> window.record(12.0, error=True)
     >>> window.totals(12.5)
     (4, 1)
-    >>> window.totals(14.0)      # seconds 12..14 remain: only the error
+    >>> window.totals(14.0)      # buckets 12..14 remain: only the error
     (1, 1)
     """
 
     window_s: float
-    _buckets: deque[list[int]] = field(default_factory=deque, init=False)  # [second, n, errors]
+    bucket_s: float = 0.1
+    _buckets: deque[list[int]] = field(default_factory=deque, init=False)  # [bucket, n, errors]
     _requests: int = field(default=0, init=False)
     _errors: int = field(default=0, init=False)
 
     def __post_init__(self) -> None:
-        self._span = max(1, math.ceil(self.window_s))
+        self._span = max(1, round(self.window_s / self.bucket_s))
+
+    def _bucket(self, at_s: float) -> int:
+        return math.floor(at_s / self.bucket_s)
 
     def record(self, at_s: float, *, error: bool) -> None:
-        second = math.floor(at_s)
-        if self._buckets and self._buckets[-1][0] == second:
-            bucket = self._buckets[-1]
-        elif self._buckets and self._buckets[-1][0] > second:
-            bucket = self._buckets[-1]  # late report of an earlier second: count it in the newest
+        index = self._bucket(at_s)
+        if self._buckets and self._buckets[-1][0] >= index:
+            bucket = self._buckets[-1]  # same bucket, or a late report counted in the newest
         else:
-            bucket = [second, 0, 0]
+            bucket = [index, 0, 0]
             self._buckets.append(bucket)
         bucket[1] += 1
         bucket[2] += int(error)
         self._requests += 1
         self._errors += int(error)
-        self._expire(second)
+        self._expire(index)
 
-    def _expire(self, now_second: int) -> None:
-        oldest_kept = now_second - self._span + 1
+    def _expire(self, now_index: int) -> None:
+        oldest_kept = now_index - self._span + 1
         while self._buckets and self._buckets[0][0] < oldest_kept:
             _, requests, errors = self._buckets.popleft()
             self._requests -= requests
@@ -72,7 +76,7 @@ class RollingErrorWindow:
 
     def totals(self, now_s: float) -> tuple[int, int]:
         """(requests, errors) completed in the window ending at ``now_s``."""
-        self._expire(math.floor(now_s))
+        self._expire(self._bucket(now_s))
         return self._requests, self._errors
 
 
