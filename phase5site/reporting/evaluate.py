@@ -16,6 +16,7 @@ from phase5site.slo.models import GO, INSUFFICIENT_DATA, NO_GO
 from phase5site.spec.models import SloSpec
 
 SERVER_SOURCES = ("prometheus", "scrape", "import")
+NOTABLE_EVENTS = ("warning", "breaker", "error", "signal")
 
 
 @contextmanager
@@ -36,7 +37,10 @@ def opened_run(path: Path) -> Iterator[Path]:
         yield path
         return
     if path.suffix.lower() == ".csv" and path.is_file():
-        from phase5site.store import import_legacy
+        try:
+            from phase5site.store import import_legacy  # type: ignore[attr-defined]
+        except ImportError:  # exported from the package later; the module has it now
+            from phase5site.store.legacy import import_legacy
 
         metadata = path.with_name("metadata.json")
         with tempfile.TemporaryDirectory(prefix="phase5site-import-") as results_dir:
@@ -98,9 +102,35 @@ def _throughput(phase: Mapping[str, Any]) -> PhaseThroughput:
     )
 
 
+def mask_legacy_values(rows: list[dict[str, Any]]) -> list[str]:
+    """NA out imported values that are not measurements; returns one note per masked column.
+
+    The old observer wrote placeholders (e.g. success 0.99 in every row) when a metric was
+    missing, and cumulative totals instead of per-sample counts; the store's importer
+    detects both (``store.legacy_checks``). Judging on them would repeat the old defect.
+    """
+    from phase5site.store.legacy_checks import PLACEHOLDERS, cumulative_columns, placeholder_columns
+
+    present = sorted({key for row in rows for key, value in row.items() if value is not None})
+    notes: list[str] = []
+    masks = [(c, f"placeholder of the old observer ({PLACEHOLDERS[c]:g} in every row), not a measurement")
+             for c in placeholder_columns(rows, present)]
+    masks += [(c, "never decreases: a cumulative total since process start, not a per-sample count")
+              for c in cumulative_columns(rows, present)]
+    for column, reason in masks:
+        for row in rows:
+            row[column] = None
+            reasons = row.get("na_reasons") if isinstance(row.get("na_reasons"), dict) else {}
+            row["na_reasons"] = {**reasons, column: reason}
+        notes.append(f"{column} treated as NA: {reason}")
+    return notes
+
+
 def _phase_data(reader: Any, phase: Mapping[str, Any], server_source: str | None, metrics_none: bool) -> PhaseData:
     name = phase["name"]
     all_rows = [dict(row) for row in reader.samples(phase=name)]
+    if server_source == "import":
+        mask_legacy_values(all_rows)
     server_rows = [row for row in all_rows if server_source and row.get("source") == server_source]
     server_rows.sort(key=lambda row: row.get("sample_num") or 0)
     latencies = None
@@ -184,7 +214,12 @@ def _evaluate(reader: Any, run_dir: Path, slo: SloSpec | None) -> RunEvaluation:
         reasons.append(f"no phase has samples: {INSUFFICIENT_DATA}")
     caveats = [f"{r.phase}: {caveat}" for r in evaluated for caveat in r.evaluation.caveats]  # type: ignore[union-attr]
     if run.get("source") == "import":
-        caveats.append("imported legacy CSV: no client requests; values as the old scripts recorded them")
+        caveats.append("imported legacy CSV: no client requests; placeholder values and cumulative totals of the old scripts are treated as NA")
+    caveats += [
+        f"{event['kind']}: {event['message']}"
+        for event in reader.events()
+        if event.get("kind") in NOTABLE_EVENTS
+    ]
     return RunEvaluation(
         run_id=str(run.get("run_id") or run_dir.name),
         name=run.get("name"),
