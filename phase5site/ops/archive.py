@@ -157,6 +157,9 @@ def archive_run(
     if not run_dir.is_dir():
         raise ArchiveError(f"run folder {run_dir} does not exist", hint="Runs are under results/; see `ls results`.")
     target = dest / run_dir.resolve().name
+    if dest.resolve().is_relative_to(run_dir.resolve()):
+        raise ArchiveError(f"--dest {dest} is inside the run folder {run_dir}",
+                           hint="Archive next to results/, e.g. --dest final-artifacts.")
     if target.exists():
         raise ArchiveError(f"{target} already exists: an archive is never overwritten",
                            hint="Verify it with `phase5site archive --verify`, or choose another --dest.")
@@ -196,11 +199,12 @@ def make_readonly(path: Path) -> None:
 def describe_run(run_dir: Path, archived: Path, *, archived_at: float) -> dict[str, Any]:
     """Content of ``archive-metadata.json``; the verdict is None (with a reason) when unknown."""
     files = list_files(archived)
-    samples, samples_reason = count_samples(run_dir)
+    samples, status, samples_reason = read_store(run_dir)
     verdict, verdict_reason = run_verdict(run_dir)
     return {
         "source": str(run_dir.resolve()),
         "archived_at": datetime.fromtimestamp(archived_at, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "run_status": status,
         "samples": samples,
         "samples_reason": samples_reason,
         "files": len(files) + 1,  # + archive-metadata.json itself
@@ -210,21 +214,19 @@ def describe_run(run_dir: Path, archived: Path, *, archived_at: float) -> dict[s
     }
 
 
-def count_samples(run_dir: Path) -> tuple[int | None, str | None]:
-    """Number of samples (distinct phase and sample number) in the run's store."""
-    database = run_dir / "run.duckdb"
-    if not database.exists():
-        return None, f"no run.duckdb in {run_dir}"
-    try:
-        import duckdb
+def read_store(run_dir: Path) -> tuple[int | None, str | None, str | None]:
+    """Samples (distinct phase and sample number: a sample stored for two sources counts
+    once), the run's status, and why they are NA when the store cannot be read."""
+    if not (run_dir / "run.duckdb").exists():
+        return None, None, f"no run.duckdb in {run_dir}"
+    from phase5site.store import RunReader
 
-        with duckdb.connect(str(database), read_only=True) as connection:
-            row = connection.execute(
-                "SELECT count(*) FROM (SELECT DISTINCT phase, sample_num FROM samples)"
-            ).fetchone()
-    except Exception as error:  # noqa: BLE001 -- duckdb raises many types; the count is NA then
-        return None, f"cannot read samples from {database}: {type(error).__name__}: {error}"
-    return (int(row[0]) if row else 0), None
+    try:
+        with RunReader(run_dir) as reader:
+            windows = {(row["phase"], row["sample_num"]) for row in reader.samples()}
+            return len(windows), reader.effective_status(), None
+    except Exception as error:  # noqa: BLE001 -- a locked or damaged store makes the count NA
+        return None, None, f"cannot read {run_dir / 'run.duckdb'}: {type(error).__name__}: {error}"
 
 
 def run_verdict(run_dir: Path) -> tuple[str | None, str | None]:

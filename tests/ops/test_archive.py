@@ -71,6 +71,7 @@ def test_metadata_counts_samples_once_per_window_and_has_a_verdict(tmp_path: Pat
     assert metadata["source"] == str(run_dir.resolve())
     assert metadata["archived_at"] == "2025-11-24T16:00:00Z"
     assert metadata["samples"] == 4 and metadata["samples_reason"] is None
+    assert metadata["run_status"] == "completed"
     assert metadata["files"] == 5  # run.duckdb, metadata.json, metrics.csv, logs/load.log, itself
     # evaluate_run judges this thin run (no latency, fallback, memory data): insufficient data
     assert (metadata["verdict"], metadata["verdict_reason"]) == ("NO-GO", None)
@@ -105,6 +106,12 @@ def test_an_archive_is_never_overwritten(tmp_path: Path) -> None:
     archive_run(run_dir, dest=tmp_path / "final")
     with pytest.raises(ArchiveError, match="already exists: an archive is never overwritten"):
         archive_run(run_dir, dest=tmp_path / "final")
+
+
+def test_dest_inside_the_run_folder_is_refused(tmp_path: Path) -> None:
+    run_dir = make_run_dir(tmp_path)
+    with pytest.raises(ArchiveError, match="is inside the run folder"):
+        archive_run(run_dir, dest=run_dir / "archive")
 
 
 def test_missing_run_folder_is_an_archive_error(tmp_path: Path) -> None:
@@ -143,3 +150,17 @@ def test_cli_verify_of_a_folder_without_checksums_exits_1(tmp_path: Path) -> Non
     result = CliRunner().invoke(cli, ["archive", "--verify", str(tmp_path)])
     assert result.exit_code == 1
     assert f"cannot read {tmp_path / CHECKSUMS}" in result.output
+
+
+def test_a_run_still_being_written_has_na_samples_with_reason(tmp_path: Path) -> None:
+    from phase5site.store import RunWriter
+
+    run_dir = tmp_path / "live-run"
+    writer = RunWriter.create(run_dir, run_id="live", name="live", spec_path=None, spec_sha256=None,
+                              spec_redacted={}, environment={}, tool_version="test", started_at=T0)
+    try:
+        metadata = archive_run(run_dir, dest=tmp_path / "final").metadata
+    finally:
+        writer.close()
+    assert metadata["samples"] is None and metadata["run_status"] is None
+    assert metadata["samples_reason"].startswith(f"cannot read {run_dir / 'run.duckdb'}: ")
