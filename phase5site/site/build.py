@@ -151,9 +151,12 @@ def generate_pages(results_dir: Path, docs_dir: Path, evaluator: Evaluator | Non
     return pages, len(runs), chart_count
 
 
-def build_site(results_dir: Path, repo_root: Path, *, strict: bool = True,
+def build_site(results_dir: Path, repo_root: Path, *, strict: bool = True, site_url: str | None = None,
                evaluator: Evaluator | None | object = _USE_DEFAULT) -> BuildResult:
     """Generate the pages from every run under ``results_dir`` and build ``repo_root/site``.
+
+    ``site_url`` overrides mkdocs.yml's (the address the site is served from: Material's
+    instant navigation only intercepts links on that host and port).
 
     Raises ``SiteError`` listing mkdocs' warnings when ``strict`` and any was emitted.
     """
@@ -166,5 +169,5 @@ def build_site(results_dir: Path, repo_root: Path, *, strict: bool = True,
     chosen = default_evaluator() if evaluator is _USE_DEFAULT else evaluator
     pages, run_count, chart_count = generate_pages(results_dir, repo_root / DOCS_DIR, chosen)  # type: ignore[arg-type]
     site_dir = repo_root / SITE_DIR
-    warnings = run_mkdocs(config, site_dir, strict=strict)
+    warnings = run_mkdocs(config, site_dir, strict=strict, site_url=site_url)
     return BuildResult(site_dir, run_count, pages, chart_count, warnings, time.perf_counter() - started)

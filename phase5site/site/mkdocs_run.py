@@ -22,7 +22,7 @@ class _Collect(logging.Handler):
         self.messages.append(f"{record.levelname}: {record.getMessage()}")
 
 
-def run_mkdocs(config_file: Path, site_dir: Path, *, strict: bool) -> list[str]:
+def run_mkdocs(config_file: Path, site_dir: Path, *, strict: bool, site_url: str | None = None) -> list[str]:
     """Build the site; return the warnings (non-strict) or raise ``SiteError`` listing them."""
     from mkdocs import exceptions  # noqa: PLC0415 - mkdocs is heavy; import on use
     from mkdocs.commands.build import build
@@ -32,7 +32,8 @@ def run_mkdocs(config_file: Path, site_dir: Path, *, strict: bool) -> list[str]:
     collector = _Collect()
     logger.addHandler(collector)
     try:
-        config = load_config(config_file=str(config_file), strict=strict, site_dir=str(site_dir))
+        overrides = {"site_url": site_url} if site_url else {}
+        config = load_config(config_file=str(config_file), strict=strict, site_dir=str(site_dir), **overrides)
         build(config)
     except (exceptions.Abort, exceptions.ConfigurationError, exceptions.BuildError) as error:
         listed = "\n".join(f"  {m}" for m in collector.messages) or f"  {error}"

@@ -106,6 +106,8 @@ def render_run_page(run: RunData, charts: list[ChartSpec], downloads: dict[str, 
     chart_html = "\n\n".join(chart_div(chart) for chart in charts) or "<p>No chart has data.</p>"
     description = run.spec.get("description") or ""
     parts = [
+        # mkdocs copies the title into <title> unescaped: give it the file-safe slug only.
+        f"---\ntitle: Run {run.slug}\n---",
         f"# Run {md_text(run.name)}",
         f"<p>{html_text(description)}</p>" if description else "",
         _summary(run),

@@ -47,7 +47,7 @@ def run_slug(run_dir: Path) -> str:
 
     Example: ``run_slug(Path("results/day1 <x>-20261127T033000Z"))`` -> ``'day1-x-20261127T033000Z'``.
     """
-    slug = _SLUG_UNSAFE.sub("-", run_dir.name).strip("-.")
+    slug = re.sub(r"-{2,}", "-", _SLUG_UNSAFE.sub("-", run_dir.name)).strip("-.")
     return slug or "run"
 
 

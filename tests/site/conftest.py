@@ -3,7 +3,10 @@ from synthetic runs, shared by the tests of this folder (a build takes a few sec
 
 from __future__ import annotations
 
+import functools
+import http.server
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,9 +45,28 @@ class BuiltSite:
         return self.result.site_dir
 
 
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
+        pass
+
+
 @pytest.fixture(scope="session")
-def built_site(tmp_path_factory: pytest.TempPathFactory) -> BuiltSite:
-    base = tmp_path_factory.mktemp("sitebuild")
+def site_httpd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[http.server.ThreadingHTTPServer]:
+    """A bound (not yet serving) local server: the site is built for its address, since
+    Material's instant navigation only follows links whose host and port match site_url."""
+    folder = tmp_path_factory.mktemp("sitebuild") / "repo" / "site"
+    handler = functools.partial(_QuietHandler, directory=str(folder))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    httpd.site_folder = folder  # type: ignore[attr-defined]
+    try:
+        yield httpd
+    finally:
+        httpd.server_close()
+
+
+@pytest.fixture(scope="session")
+def built_site(site_httpd: http.server.ThreadingHTTPServer) -> BuiltSite:
+    base = site_httpd.site_folder.parents[1]  # type: ignore[attr-defined]
     root = copy_repo(base / "repo")
     results = base / "results"
     results.mkdir()
@@ -57,5 +79,5 @@ def built_site(tmp_path_factory: pytest.TempPathFactory) -> BuiltSite:
         encoding="utf-8")
     (slo / "openslo.yaml").write_text("apiVersion: openslo/v1\nkind: SLO\n", encoding="utf-8")
     (slo / "prometheus-rules.yml").write_text("groups: []\n", encoding="utf-8")
-    result = build_site(results, root)
+    result = build_site(results, root, site_url=f"http://127.0.0.1:{site_httpd.server_address[1]}/")
     return BuiltSite(root, results, result, token)

@@ -42,6 +42,8 @@ class RunPlan:
     error_share: float = 0.004
     seed: int = 7
     extra_events: list[tuple[str, str]] = field(default_factory=list)
+    dir_name: str | None = None  # folder name when ``name`` is not file-safe
+    report: bool = True  # write production-report.md through the reporting part
 
 
 def _buckets(latencies_s: list[float]) -> list[list[Any]]:
@@ -130,7 +132,7 @@ def make_run(results_dir: Path, plan: RunPlan) -> Path:
     from phase5site.store.csv_v3 import export_csv  # noqa: PLC0415
 
     stamp = plan.started_at
-    run_dir = results_dir / f"{plan.name}-{int(stamp)}"
+    run_dir = results_dir / f"{plan.dir_name or plan.name}-{int(stamp)}"
     rng = random.Random(plan.seed)
     environment = {"host": "test-box", "python": "3.11", "authorization_header": plan.bearer or "***"}
     writer = RunWriter.create(run_dir, run_id=run_dir.name, name=plan.name, spec_path="runspecs/x.yaml",
@@ -158,15 +160,22 @@ def make_run(results_dir: Path, plan: RunPlan) -> Path:
         writer.finish("completed", ended_at=t)
     with RunReader(run_dir) as reader:
         export_csv(reader, run_dir / "metrics.csv")
+    if plan.report:
+        from phase5site.reporting import write_report  # noqa: PLC0415
+
+        write_report(run_dir)
     return run_dir
 
 
 def standard_runs(results_dir: Path, bearer: str) -> list[Path]:
-    """A day-1 baseline and a day-2 extended run, small enough for fast tests."""
+    """A day-1 baseline, a day-2 extended run and an older run whose name and phase are
+    hostile markup (as a legacy import could carry), small enough for fast tests."""
     day1 = RunPlan("day1-production-baseline", 1_795_000_000.0,
                    [PhasePlan("warmup", 20, 20), PhasePlan("baseline", 40, 120, samples=4)],
                    bearer=bearer, extra_events=[("breaker_trip", f"error rate 3% > 2% {HOSTILE}"),
                                                 ("na", "fb_message_ratio: no RPC attempts")])
     day2 = RunPlan("day2-extended", 1_795_090_000.0, [PhasePlan("extended", 40, 90, samples=3)],
                    bearer=bearer, seed=11)
-    return [make_run(results_dir, day1), make_run(results_dir, day2)]
+    hostile = RunPlan(f"imported{HOSTILE}", 1_794_900_000.0, [PhasePlan(f"p{HOSTILE}", 10, 30, samples=1)],
+                      bearer=bearer, seed=3, dir_name="imported-hostile", report=False)
+    return [make_run(results_dir, day1), make_run(results_dir, day2), make_run(results_dir, hostile)]

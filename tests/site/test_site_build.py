@@ -1,0 +1,140 @@
+"""The site built from synthetic runs: strict mkdocs build, escaping, secrets, downloads,
+documentation completeness, page budget."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import BuiltSite, copy_repo
+from site_synthetic import HOSTILE, PhasePlan, RunPlan, make_run, make_token
+
+from phase5site.errors import SiteError
+from phase5site.site import build_site
+from phase5site.site.reference import spec_keys
+
+PAGE_BUDGET_BYTES = 1_500_000
+
+
+def _html_files(site: Path) -> list[Path]:
+    return sorted(site.rglob("*.html"))
+
+
+def test_strict_build_has_no_warnings_and_every_page(built_site: BuiltSite) -> None:
+    assert built_site.result.warnings == []
+    assert built_site.result.runs == 3
+    site = built_site.site
+    for page in ("index.html", "generated/overview.html", "generated/comparison.html", "generated/slo.html",
+                 "generated/completion.html", "generated/reference.html", "how-to-read.html", "publishing.html"):
+        assert (site / page).is_file(), page
+    assert len(list(site.glob("runs/*/index.html"))) == 3
+
+
+def test_hostile_names_render_as_text(built_site: BuiltSite) -> None:
+    escaped = "&lt;script&gt;alert(1)&lt;/script&gt;"
+    for page in _html_files(built_site.site):
+        text = page.read_text(encoding="utf-8")
+        assert HOSTILE not in text, f"{page} holds live markup from run data"
+    run_page = next(built_site.site.glob("runs/imported-hostile-*/index.html")).read_text(encoding="utf-8")
+    assert escaped in run_page  # the name is shown, as text
+    assert "<title>Run imported-hostile-" in run_page
+
+
+def test_no_secret_reaches_the_site(built_site: BuiltSite) -> None:
+    # The token was planted as the bearer, a secret header and an environment value.
+    spec = (built_site.results / next(built_site.results.glob("day1-*")).name / "run.duckdb").read_bytes()
+    assert built_site.token.encode() in spec  # the planted secret really is in the run file
+    for path in built_site.site.rglob("*"):
+        if path.is_file():
+            assert built_site.token.encode() not in path.read_bytes(), f"secret leaked into {path}"
+
+
+def test_run_page_sections_downloads_and_archive_svgs(built_site: BuiltSite) -> None:
+    page_dir = next(built_site.site.glob("runs/day1-production-baseline-*"))
+    text = (page_dir / "index.html").read_text(encoding="utf-8")
+    for heading in ("Verdict", "Charts", "Phases", "Events", "Metadata", "Environment", "Downloads"):
+        assert f'id="{heading.lower()}"' in text, heading
+    assert text.count('class="vega-chart"') >= 7
+    assert "breaker_trip" in text and "GO</span>" in text
+    assert (page_dir / "metrics.csv").read_text().startswith("timestamp,")
+    assert (page_dir / "production-report.md.txt").is_file()
+    assert 'download="production-report.md"' in text
+    run_dir = next(built_site.results.glob("day1-*"))
+    svgs = sorted(p.name for p in (run_dir / "charts").glob("*.svg"))
+    assert "latency.svg" in svgs and "rate.svg" in svgs
+    assert (run_dir / "charts" / "latency.svg").read_text().lstrip().startswith("<svg")
+
+
+def test_overview_comparison_slo_and_completion(built_site: BuiltSite) -> None:
+    site = built_site.site
+    overview = (site / "generated/overview.html").read_text(encoding="utf-8")
+    assert overview.count("../runs/") >= 6 and "day2-extended" in overview
+    comparison = (site / "generated/comparison.html").read_text(encoding="utf-8")
+    assert "Baseline vs extended" in comparison and "Confidence intervals overlap" in comparison
+    slo = (site / "generated/slo.html").read_text(encoding="utf-8")
+    assert "availability" in slo and "&lt;script" in slo
+    assert (site / "generated/slo/SLO_v2.5.0/openslo.yaml").is_file()
+    assert 'href="slo/SLO_v2.5.0/prometheus-rules.yml"' in slo
+    completion = (site / "generated/completion.html").read_text(encoding="utf-8")
+    assert "3 runs" in completion and "Open caveats" in completion
+
+
+def test_reference_lists_every_command_and_spec_key(built_site: BuiltSite) -> None:
+    import click
+
+    from phase5site.cli import cli
+    from phase5site.spec.models import RunSpec
+
+    text = (built_site.site / "generated/reference.html").read_text(encoding="utf-8")
+    keys = [key for key, _, _ in spec_keys(RunSpec.model_json_schema())]
+    assert "phases[].rate" in keys and "target.auth.bearer" in keys
+    missing = [key for key in keys if f"<td>{key}</td>" not in text]
+    assert not missing, missing
+
+    def commands(group: click.Command, path: str) -> list[str]:
+        found = [path]
+        for name, sub in getattr(group, "commands", {}).items():
+            found += commands(sub, f"{path} {name}")
+        return found
+
+    names = commands(cli, "phase5site")
+    assert "phase5site build" in names and "phase5site publish" in names
+    assert not [name for name in names if f">{name}<" not in text]
+
+
+def test_pages_stay_within_budget(built_site: BuiltSite) -> None:
+    sizes = {p: p.stat().st_size for p in _html_files(built_site.site)}
+    assert max(sizes.values()) < PAGE_BUDGET_BYTES
+
+
+def test_broken_hand_written_page_fails_strict_build_with_the_warning(tmp_path: Path) -> None:
+    root = copy_repo(tmp_path / "repo")
+    (root / "site_src" / "how-to-read.md").write_text("# How\n\n[gone](missing-page.md)\n", encoding="utf-8")
+    results = tmp_path / "results"
+    results.mkdir()
+    with pytest.raises(SiteError) as caught:
+        build_site(results, root)
+    assert "missing-page.md" in str(caught.value)
+    relaxed = build_site(results, root, strict=False)
+    assert any("missing-page.md" in warning for warning in relaxed.warnings)
+    assert (root / "site" / "index.html").is_file()
+
+
+def test_rebuild_drops_deleted_runs_and_empty_results_build(tmp_path: Path) -> None:
+    root = copy_repo(tmp_path / "repo")
+    results = tmp_path / "results"
+    run_dir = make_run(results, RunPlan("solo", 1_795_000_000.0, [PhasePlan("baseline", 5, 20, samples=2)],
+                                        bearer=make_token(), report=False))
+    assert build_site(results, root).runs == 1
+    assert len(list((root / "site_src/runs").iterdir())) == 1
+    shutil.rmtree(run_dir)
+    result = build_site(results, root)
+    assert result.runs == 0 and not list((root / "site_src/runs").iterdir())
+    assert "No runs yet" in (root / "site/generated/overview.html").read_text(encoding="utf-8")
+
+
+def test_build_without_mkdocs_yml_names_the_folder(tmp_path: Path) -> None:
+    with pytest.raises(SiteError, match=re.escape(str(tmp_path))):
+        build_site(tmp_path, tmp_path)

@@ -1,0 +1,114 @@
+"""Pure helpers of the site: escaping, bucketing, verdict flattening, secret scrubbing."""
+
+from __future__ import annotations
+
+import json
+from html.parser import HTMLParser
+
+import pytest
+
+from phase5site.site.escape import html_text, json_attribute, md_text
+from phase5site.site.pages import ci_overlap, embed_markdown
+from phase5site.site.rundata import run_slug, scrub_secrets
+from phase5site.site.series import bucket_seconds, per_second_rows
+from phase5site.site.verdicts import VerdictRow, evaluate, flatten, value_text
+
+
+class _Attr(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.value: str | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.value = dict(attrs)["data-vega-spec"]
+
+
+@pytest.mark.parametrize("payload", [{"a": "<script>alert('x')</script>"}, {"b": "it's & \"q\""},
+                                     {"c": [1.5, None, "</div>"]}])
+def test_json_attribute_round_trips_through_an_html_parser(payload: object) -> None:
+    markup = f"<div data-vega-spec='{json_attribute(payload)}'></div>"
+    assert "<script" not in markup and "</div>\"" not in markup
+    parser = _Attr()
+    parser.feed(markup)
+    assert json.loads(parser.value or "") == payload
+
+
+def test_html_and_markdown_text() -> None:
+    assert html_text('<b>"x"</b>') == "&lt;b&gt;&quot;x&quot;&lt;/b&gt;"
+    assert html_text(None) == ""
+    assert md_text("a_b <i>") == "a\\_b &lt;i&gt;"
+
+
+@pytest.mark.parametrize(("total_s", "bucket_s"), [(0, 1), (900, 1), (901, 2), (7800, 9), (62_500, 70)])
+def test_bucket_seconds(total_s: float, bucket_s: int) -> None:
+    assert bucket_seconds(total_s) == bucket_s
+
+
+def test_per_second_rows_pool_counts_and_keep_the_worst_second() -> None:
+    def second(n: int, intended: int, http_5xx: int, p95: float | None) -> dict[str, object]:
+        return {"second": n, "intended": intended, "sends": intended, "ok": intended - http_5xx,
+                "http_4xx": 0, "http_5xx": http_5xx, "timeout": 0, "connect_error": 0, "dropped": 0,
+                "p50_ms": 10.0, "p95_ms": p95, "p99_ms": None}
+
+    rows = per_second_rows({"baseline": [second(0, 10, 1, 40.0), second(1, 30, 1, 90.0), second(2, 5, 0, None)]},
+                           {"baseline": 100.0}, bucket_s=2)
+    assert [r["t_s"] for r in rows] == [100.0, 102.0]
+    assert rows[0]["achieved_rate"] == 20.0 and rows[0]["share_5xx"] == 0.05 and rows[0]["p95_ms"] == 90.0
+    assert rows[1]["p95_ms"] is None and rows[1]["p99_ms"] is None
+
+
+def test_ci_overlap() -> None:
+    def row(low: float | None, high: float | None) -> VerdictRow:
+        return VerdictRow(None, "x", "", "", "", "PASS", ci_low=low, ci_high=high)
+
+    assert ci_overlap(row(0.10, 0.20), row(0.15, 0.30)) == "yes"
+    assert ci_overlap(row(0.10, 0.12), row(0.15, 0.30)) == "no"
+    assert ci_overlap(row(None, 0.12), row(0.15, 0.30)) == "NA"
+    assert ci_overlap(None, row(0.15, 0.30)) == "NA"
+
+
+def test_scrub_secrets_and_slug() -> None:
+    spec = {"target": {"auth": {"bearer": "eyJabc"}, "requests": [
+        {"name": "x", "headers": {"X-Key": "k1", "Accept": "json"}, "secret_headers": ["X-Key"]}]},
+        "env": {"PROD_JWT": "***", "api_key": "zz", "host": "a"}}
+    clean = scrub_secrets(spec)
+    assert clean["target"]["auth"]["bearer"] == "***"
+    assert clean["target"]["requests"][0]["headers"] == {"X-Key": "***", "Accept": "json"}
+    assert clean["env"] == {"PROD_JWT": "***", "api_key": "***", "host": "a"}
+    from pathlib import Path
+
+    assert run_slug(Path("results/day1 <x>-20261127T033000Z")) == "day1-x-20261127T033000Z"
+
+
+def test_flatten_reads_the_reporting_shape_and_never_invents_a_pass() -> None:
+    evaluation = {"decision": "NO-GO", "reasons": ["latency p95 breaks"], "caveats": ["few samples"],
+                  "phases": [{"phase": "baseline", "evaluation": {"categories": [
+                      {"category": "latency_p95", "title": "Latency P95", "mandatory": True, "rows": [
+                          {"source": "client", "unit": "ms", "pooled": 180.0, "threshold": 150.0,
+                           "comparison": "<=", "verdict": "FAIL", "worst_sample": 3, "worst_value": 240.0,
+                           "interval": {"low": 170.0, "high": 190.0}},
+                          {"source": "server", "unit": "ms", "pooled": None, "threshold": 150.0,
+                           "comparison": "<=", "verdict": "maybe", "na_reason": "no histogram"}]}]}}]}
+    verdicts = flatten(evaluation)
+    assert verdicts.decision == "NO-GO" and verdicts.caveats == ["few samples"]
+    first, second = verdicts.rows
+    assert (first.phase, first.category, first.pooled, first.worst_sample, first.target, first.verdict) == (
+        "baseline", "Latency P95 (client)", "180 ms", "240 ms (sample 3)", "<= 150 ms", "FAIL")
+    assert (first.ci_low, first.ci_high, first.key) == (170.0, 190.0, "latency_p95/client")
+    assert second.verdict == "NA" and second.pooled == "NA" and "no histogram" in second.note
+
+
+def test_evaluate_reports_a_failing_evaluator_as_unavailable(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    def broken(run_dir: object) -> object:
+        raise RuntimeError("disk on fire")
+
+    verdicts = evaluate(tmp_path, broken)
+    assert verdicts.decision is None and "disk on fire" in (verdicts.unavailable or "")
+    assert evaluate(tmp_path, None).unavailable
+
+
+def test_value_text_and_embedded_markdown() -> None:
+    assert value_text(0.98765, "ratio") == "98.77%"
+    assert value_text(120.5, "ms") == "120.5 ms"
+    assert value_text(None, "ms") == "NA"
+    assert embed_markdown("# SLO\n<b>x</b>\n```\n<keep>\n```") == "## SLO\n&lt;b>x&lt;/b>\n```\n<keep>\n```"
