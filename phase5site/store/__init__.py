@@ -2,12 +2,15 @@
 
 Public API (see docs-dev/CONTRACTS.md): ``RunWriter``, ``RequestRows``, ``RunReader``,
 ``find_runs``, the CSV v3 helpers ``append_csv_row`` / ``export_csv`` / ``format_timestamp``,
-``export_parquet``, the legacy importer ``import_legacy``, and ``nearest_rank`` (the one
-client quantile definition).
+``export_parquet``, the legacy importer ``import_legacy`` (``import_legacy_run`` also returns
+the warnings), and ``nearest_rank`` (the one client quantile definition).
 """
 
 from __future__ import annotations
 
+from phase5site.store.csv_v3 import append_csv_row, export_csv, format_timestamp
+from phase5site.store.legacy import ImportResult, import_legacy, import_legacy_run
+from phase5site.store.parquet import export_parquet
 from phase5site.store.quantiles import nearest_rank
 from phase5site.store.reader import RunReader
 from phase5site.store.rows import RequestRows
@@ -18,10 +21,17 @@ from phase5site.store.writer import RunWriter
 __all__ = [
     "DB_FILENAME",
     "SCHEMA_VERSION",
+    "ImportResult",
     "RequestRows",
     "RunReader",
     "RunWriter",
+    "append_csv_row",
+    "export_csv",
+    "export_parquet",
     "find_runs",
+    "format_timestamp",
+    "import_legacy",
+    "import_legacy_run",
     "migrate",
     "nearest_rank",
 ]
