@@ -154,3 +154,16 @@ def test_cli_verify_of_an_invalid_spec_exits_2(tmp_path: Path) -> None:
     spec.write_text("version: 1\nname: x\n")
     result = CliRunner().invoke(cli, ["verify", str(spec)])
     assert result.exit_code == 2
+
+
+def test_embedded_target_that_cannot_start_fails_and_the_rest_still_runs(tmp_path: Path) -> None:
+    text = spec_text(embedded=True, allow_hosts=(), metrics="{source: scrape}", phases=SHORT_PHASES,
+                     bearer=None).replace("{profile: metasheet}", "{profile: metasheet, disable_families: [no_such_total]}")
+    report = verify_spec(load(text, {}), env={}, results_dir=tmp_path)
+    statuses = {check.check: check.status for check in report.checks}
+    assert statuses["target"] == "FAIL"
+    assert report.get("target").reason.startswith(
+        "the embedded target could not start: disable_families names unknown metric families: no_such_total Hint: ")
+    assert statuses["health"] == "FAIL" and report.get("health").reason == "not checked: the embedded target did not start"
+    assert statuses["metrics:scrape"] == "FAIL"
+    assert list(statuses)[-3:] == ["results_dir", "disk_space", "wall_time"]
