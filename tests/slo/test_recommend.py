@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from phase5site.slo import PhaseData
+from phase5site.slo.recommend import ceil_step, confidence_note, floor_step, recommend
+from .test_evaluate import sample
+
+
+def proposal(draft: Any, category: str) -> Any:
+    return next(p for p in draft.proposals if p.category == category)
+
+
+@pytest.mark.parametrize(
+    ("value", "step", "down", "up"),
+    [(0.99568, 0.001, 0.995, 0.996), (0.995, 0.001, 0.995, 0.995), (187.3, 50.0, 150.0, 200.0), (200.0, 50.0, 200.0, 200.0)],
+)
+def test_rounding(value: float, step: float, down: float, up: float) -> None:
+    assert floor_step(value, step) == pytest.approx(down)
+    assert ceil_step(value, step) == pytest.approx(up)
+
+
+def test_targets_follow_the_rules() -> None:
+    rows = [sample(i, server_ok=996, client_p95_ms=100.0 + i, rss_mb=300.0 + i) for i in range(1, 13)]
+    rows[4]["client_p95_ms"] = 187.0
+    data = PhaseData("baseline", rows, rows, sorted([20.0] * 1000))
+    draft = recommend([("run-a / baseline", data)], headroom=0.2)
+    success = proposal(draft, "success_rate")
+    # server pooled 0.996 and client pooled 0.998: the lower (stricter to meet) one is used
+    assert success.observed_pooled == pytest.approx(0.996)
+    assert success.proposed_target == pytest.approx(0.996)
+    p95 = proposal(draft, "latency_p95")
+    assert p95.worst_sample.value == 187.0 and p95.worst_sample.label == "run-a / baseline #5"
+    assert p95.proposed_target == 250.0  # 187 * 1.2 = 224.4 -> next 50 ms
+    memory = proposal(draft, "memory")
+    assert memory.proposed_target == 400.0  # 312 * 1.2 = 374.4 -> next 50 MiB
+    errors = proposal(draft, "error_rate")
+    assert errors.proposed_target == pytest.approx(0.005)  # server (3 + 2)/1000, already on the 0.1% grid
+    assert success.n_valid_samples == 12 and success.coverage == 1.0 and success.confidence == "adequate"
+
+
+def test_perfect_availability_is_capped_below_one() -> None:
+    rows = [sample(i, server_ok=1000, server_4xx=0, server_5xx=0, client_ok=1000, client_4xx=0, client_5xx=0) for i in (1, 2)]
+    draft = recommend([("r / p", PhaseData("p", rows, rows, [10.0]))])
+    assert proposal(draft, "success_rate").proposed_target == pytest.approx(0.999)
+    assert proposal(draft, "error_rate").proposed_target == pytest.approx(0.001)
+
+
+def test_few_samples_low_confidence_and_coverage() -> None:
+    rows = [sample(i) for i in range(1, 6)]
+    rows[0]["rss_mb"] = None
+    draft = recommend([("r / p", PhaseData("p", rows, rows, [10.0]))])
+    memory = proposal(draft, "memory")
+    assert memory.n_valid_samples == 4 and memory.n_samples == 5
+    assert memory.coverage == pytest.approx(0.8)
+    assert memory.confidence == "low"
+    assert "1 - q^n" in memory.confidence_note
+
+
+def test_confidence_note_numbers() -> None:
+    level, note = confidence_note(12)
+    assert level == "adequate"
+    assert "77.9%" in note  # 0.05 ** (1/12)
+    assert "71.8%" in note  # 1 - 0.9 ** 12
+    assert confidence_note(0)[0] == "none"
+
+
+def test_multiple_runs_are_pooled() -> None:
+    first = [sample(i, server_requests=100, server_ok=100) for i in (1, 2)]
+    second = [sample(i, server_requests=1000, server_ok=980) for i in (1, 2)]
+    draft = recommend([("a / p", PhaseData("p", first, [])), ("b / p", PhaseData("p", second, []))])
+    success = proposal(draft, "success_rate")
+    assert success.observed_pooled == pytest.approx((200 + 1960) / 2200)
+    assert success.worst_sample.label.startswith("b / p")
+    assert success.n_valid_samples == 4
+    assert draft.measured_request_rate == pytest.approx(2200 / 240)
+
+
+def test_nothing_measured_gives_no_target() -> None:
+    rows = [sample(1, cache_hits_raw=None, cache_misses_raw=None)]
+    draft = recommend([("r / p", PhaseData("p", rows, rows, [10.0]))])
+    cache = proposal(draft, "cache_hit_rate")
+    assert cache.proposed_target is None and cache.observed_pooled is None
