@@ -71,15 +71,24 @@ def bench_rate(root: Path, total_rows: int, rate: int) -> None:
         if rss_at_10pct is None and batch_start >= total_rows // 10:
             rss_at_10pct = rss_mib()
     elapsed = time.perf_counter() - started
+    window_s = 600.0  # one baseline sample
+    t = time.perf_counter()
+    writer.client_window("baseline", T0, T0 + window_s)
+    window_ms = (time.perf_counter() - t) * 1000
     writer.close()
     with RunReader(run_dir) as reader:
         stored = reader.request_count()
+        t = time.perf_counter()
+        seconds = len(reader.per_second("baseline"))
+        per_second_ms = (time.perf_counter() - t) * 1000
     size_mib = (run_dir / "run.duckdb").stat().st_size / 2**20
     batches = -(-total_rows // rate)
     print(f"rate {rate:>5}/s: {stored:,} rows in {batches:,} batches of {rate}: "
           f"{total_rows / elapsed:,.0f} rows/s overall, {total_rows / insert_s:,.0f} rows/s "
           f"in the insert alone ({insert_s / batches * 1000:.2f} ms per flush); "
           f"file {size_mib:.1f} MiB")
+    print(f"             client_window over {window_s:.0f} s: {window_ms:.1f} ms; "
+          f"per_second ({seconds:,} rows out): {per_second_ms:.0f} ms")
     print(f"             RSS {rss_start:.0f} MiB at start -> {rss_at_10pct:.0f} MiB after 10% "
           f"-> {rss_mib():.0f} MiB at end; peak RSS so far {peak_rss_mib():.0f} MiB")
 

@@ -86,7 +86,12 @@ def import_legacy_run(
             sample["window_start"] = sample["window_end"] - window_s
         sample["window_s"] = window_s
     run_dir = _new_run_dir(Path(results_dir), csv_path)
-    _write_run(run_dir, csv_path, table, metadata, meta_path, samples, window_s, warnings, clock)
+    try:
+        _write_run(run_dir, csv_path, table, metadata, meta_path, samples, window_s, warnings,
+                   clock)
+    except BaseException:
+        shutil.rmtree(run_dir, ignore_errors=True)  # never leave a half-imported run behind
+        raise
     return ImportResult(run_dir=run_dir, samples=len(samples), warnings=tuple(warnings))
 
 

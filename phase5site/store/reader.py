@@ -92,10 +92,17 @@ class RunReader:
         return "interrupted" if status == "running" else status
 
     def phases(self) -> list[dict[str, Any]]:
-        """Phases in run order, ``flags`` parsed."""
+        """Phases in run order, ``flags`` parsed, plus ``effective_status``.
+
+        ``effective_status`` reads a phase left 'running' (its run was cut short) as
+        'interrupted', like ``RunReader.effective_status``.
+        """
         phases = self._dicts("SELECT * FROM phases ORDER BY ordinal, started_at, name")
         for phase in phases:
             phase["flags"] = load_json(phase["flags"])
+            phase["effective_status"] = (
+                "interrupted" if phase["status"] == "running" else phase["status"]
+            )
         return phases
 
     def events(self, kind: str | None = None) -> list[dict[str, Any]]:

@@ -58,6 +58,8 @@ def test_sigkill_keeps_every_flushed_row_and_reads_as_interrupted(tmp_path: Path
         assert reader.request_count() == 240, "flushed batches survive, the unflushed one is lost"
         assert reader.run()["status"] == "running"
         assert reader.effective_status() == "interrupted"
+        phase = reader.phases()[0]
+        assert (phase["status"], phase["effective_status"]) == ("running", "interrupted")
         assert reader.samples()[0]["p99_latency"] == 0.125
         assert len(reader.per_second("baseline")) == 3
 

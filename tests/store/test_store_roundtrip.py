@@ -66,6 +66,7 @@ def test_round_trip_of_every_table(tmp_path: Path) -> None:
         assert baseline["flags"] == {"COUNT_CACHE_MISS_AS_FALLBACK": False}
         assert (baseline["status"], baseline["requests_sent"], baseline["dropped"]) == (
             "aborted", 3, 1)
+        assert baseline["effective_status"] == "aborted"
         assert reader.request_count() == 5
         assert reader.request_count("baseline") == 4
         assert reader.outcome_counts("baseline") == {
