@@ -47,14 +47,10 @@ def handle_errors(func: F) -> F:
 
 def load_spec_with_env(spec: Path, env_file: Path | None) -> Any:
     """Load ``spec`` with the process environment overlaid on the dotenv file, if any."""
-    from phase5site.envfile import read_env_file
+    from phase5site.ops.envfile import merged_environment
     from phase5site.spec import load_spec
 
-    env = dict(os.environ)
-    path = env_file if env_file is not None else Path(".env.phase5")
-    if env_file is not None or path.exists():
-        env = {**read_env_file(path), **env}
-    return load_spec(spec, env)
+    return load_spec(spec, merged_environment(env_file))
 
 
 def _check_phase_names(loaded: Any, phases: tuple[str, ...]) -> None:
