@@ -166,7 +166,8 @@ def _missing(spec: Mapping[str, Any], phases: list[PhaseReport], status: str | N
 
 
 def evaluate_run(run_dir: Path, slo: SloSpec | None = None) -> RunEvaluation:
-    """Evaluate every observed phase of a run; GO iff every evaluated phase is GO.
+    """Evaluate every observed phase of a run; GO iff the run completed and every evaluated
+    phase is GO (an interrupted or aborted run is NO-GO: incomplete evidence).
 
     Example: a run with warmup (observe: false) and baseline (12 samples, all PASS) ->
     decision 'GO', warmup listed with evaluation None.
@@ -212,6 +213,9 @@ def _evaluate(reader: Any, run_dir: Path, slo: SloSpec | None) -> RunEvaluation:
     reasons = [f"{r.phase}: {reason}" for r in evaluated for reason in r.evaluation.reasons]  # type: ignore[union-attr]
     if not evaluated:
         reasons.append(f"no phase has samples: {INSUFFICIENT_DATA}")
+    if run.get("status") not in (None, "completed"):
+        # A cut-short run is incomplete evidence: it can inform, never release.
+        reasons.append(f"run {run.get('status')}: incomplete evidence ({run.get('exit_reason') or 'no reason recorded'})")
     caveats = [f"{r.phase}: {caveat}" for r in evaluated for caveat in r.evaluation.caveats]  # type: ignore[union-attr]
     if run.get("source") == "import":
         caveats.append("imported legacy CSV: no client requests; placeholder values and cumulative totals of the old scripts are treated as NA")

@@ -41,7 +41,7 @@ class PhaseReport:
 
 @dataclass(frozen=True)
 class RunEvaluation:
-    """Verdict of a run: GO iff every observed phase is GO (each phase judged alone)."""
+    """Verdict of a run: GO iff it completed and every evaluated phase is GO (each judged alone)."""
 
     run_id: str
     name: str | None
