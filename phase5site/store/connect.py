@@ -56,6 +56,12 @@ def open_readonly(db_path: Path) -> duckdb.DuckDBPyConnection:
             f"cannot read {db_path}: {text}",
             hint="the file may be damaged or not a DuckDB database",
         ) from error
+    except duckdb.ConnectionException as error:
+        # Same process: DuckDB refuses a read-only connection beside the open writer.
+        raise StoreError(
+            f"{db_path} is open for writing in this process (the run is in progress)",
+            hint="close the RunWriter before reading the run",
+        ) from error
     except duckdb.Error as error:
         raise StoreError(
             f"cannot read {db_path}: {error}",

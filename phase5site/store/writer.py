@@ -40,6 +40,17 @@ def _clean_number(value: Any) -> Any:
     return value
 
 
+def _sample_value(column: str, value: Any) -> Any:
+    if column not in JSON_SAMPLE_COLUMNS:
+        return _clean_number(value)
+    try:
+        return dump_json(value)
+    except ValueError as error:
+        raise StoreError(
+            f"add_sample: column {column} takes a list/dict or JSON text (got {value!r:.80})"
+        ) from error
+
+
 class RunWriter:
     """Writes one run file. Create it with ``RunWriter.create``; close it (or use ``with``)."""
 
@@ -178,9 +189,7 @@ class RunWriter:
             if row.get(required) is None:
                 raise StoreError(f"add_sample: {required!r} is required (got {row!r:.200})")
         names = list(row)
-        values = [
-            dump_json(row[n]) if n in JSON_SAMPLE_COLUMNS else _clean_number(row[n]) for n in names
-        ]
+        values = [_sample_value(n, row[n]) for n in names]
         quoted = ", ".join(f'"{n}"' for n in names)
         marks = ", ".join("?" for _ in names)
         try:

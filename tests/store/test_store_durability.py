@@ -99,6 +99,17 @@ def test_reader_in_another_process_is_refused_while_the_writer_holds_the_file(
         assert reader.effective_status() == "interrupted"
 
 
+def test_reader_in_the_writing_process_is_refused_until_the_writer_closes(
+    tmp_path: Path,
+) -> None:
+    writer = new_writer(tmp_path / "r")
+    with pytest.raises(StoreError, match="open for writing in this process"):
+        RunReader(tmp_path / "r")
+    writer.close()
+    with RunReader(tmp_path / "r") as reader:
+        assert reader.run()["run_id"] == "r"
+
+
 def test_missing_run_is_a_store_error_naming_the_path(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match=f"no run found at {tmp_path / 'nope'}"):
         RunReader(tmp_path / "nope")

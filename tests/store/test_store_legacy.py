@@ -208,3 +208,16 @@ def test_importing_twice_makes_two_runs(tmp_path: Path) -> None:
     second = import_legacy(source, results_dir=tmp_path)
     assert (first.name, second.name) == ("phase5-20251124-200917-import",
                                          "phase5-20251124-200917-import-2")
+
+
+def test_a_failed_import_leaves_no_half_written_run(tmp_path: Path, monkeypatch) -> None:
+    from phase5site.store.writer import RunWriter
+
+    def broken(self, row):  # a disk error half way through the samples
+        raise OSError("disk full")
+
+    monkeypatch.setattr(RunWriter, "add_sample", broken)
+    with pytest.raises(OSError, match="disk full"):
+        import_legacy(FIXTURES / "phase5-20251124-200917" / "metrics.csv",
+                      results_dir=tmp_path / "results")
+    assert list((tmp_path / "results").iterdir()) == []

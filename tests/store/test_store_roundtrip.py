@@ -136,3 +136,21 @@ def test_find_runs_lists_only_folders_with_a_run_file(tmp_path: Path) -> None:
     (tmp_path / "README.md").write_text("x")
     assert find_runs(tmp_path) == [tmp_path / "a-run", tmp_path / "b-run"]
     assert find_runs(tmp_path / "missing") == []
+
+
+def test_empty_flush_writes_nothing(tmp_path: Path) -> None:
+    with new_writer(tmp_path / "r") as writer:
+        assert writer.append_requests(RequestRows()) == 0
+    with RunReader(tmp_path / "r") as reader:
+        assert reader.request_count() == 0
+
+
+def test_json_columns_take_text_only_if_it_is_json(tmp_path: Path) -> None:
+    with new_writer(tmp_path / "r") as writer:
+        writer.add_sample({"phase": "p", "sample_num": 1, "source": "scrape",
+                           "na_reasons": '{"rss_mb": "absent"}'})
+        with pytest.raises(StoreError, match="column na_reasons takes a list/dict or JSON text"):
+            writer.add_sample({"phase": "p", "sample_num": 2, "source": "scrape",
+                               "na_reasons": "rss_mb absent"})
+    with RunReader(tmp_path / "r") as reader:
+        assert [s["na_reasons"] for s in reader.samples()] == [{"rss_mb": "absent"}]
