@@ -129,11 +129,18 @@ class PhaseLoad:
         self.on_result = on_result
         self.pacer: Pacer | None = None
         self._outstanding: dict[int, float] = {}  # seq -> intended (monotonic), queued or in flight
+        self._transports: list[Transport] = []
         self.stats = LoadStats(phase=phase, rate=rate, planned=0)
 
     def oldest_outstanding(self) -> float | None:
         """Intended time (monotonic) of the oldest request still queued or in flight."""
         return min(self._outstanding.values(), default=None)
+
+    def prepare(self) -> None:
+        """Create the workers' transports before the phase clock starts (an httpx client
+        takes milliseconds to build; built inside the phase it would delay the first sends)."""
+        if not self._transports:
+            self._transports = [self.transport_factory() for _ in range(self.concurrency)]
 
     async def run(self, start_mono: float) -> None:
         """Send the phase's requests from ``start_mono``; returns when all have completed."""
@@ -142,7 +149,8 @@ class PhaseLoad:
         queue: asyncio.Queue[tuple[int, float, PreparedRequest]] = asyncio.Queue(
             maxsize=backlog_capacity(self.rate)
         )
-        transports = [self.transport_factory() for _ in range(self.concurrency)]
+        self.prepare()
+        transports, self._transports = self._transports, []
         workers = [asyncio.create_task(self._work(queue, t)) for t in transports]
         try:
             await self._pace(self.pacer, queue)

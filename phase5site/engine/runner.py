@@ -11,6 +11,7 @@ stops pacing and in-flight sends at once.
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import platform
 import signal
@@ -36,7 +37,8 @@ from phase5site.engine.sampler import (
     server_columns,
     wait_for_window_completion,
 )
-from phase5site.engine.transport import TransportFactory, httpx_factory
+from phase5site.engine.rawhttp import raw_factory
+from phase5site.engine.transport import TransportFactory
 from phase5site.engine.writer import WriterThread
 from phase5site.errors import HostNotAllowed, Phase5Error, UsageError
 from phase5site.spec import LoadedSpec
@@ -154,7 +156,9 @@ class _Run:
         self.breaker_on = breaker and self.spec.circuit_breaker.enabled
         self.breaker_flag = breaker
         self.progress = progress
-        self.transport_factory = transport_factory or httpx_factory(self.spec.target.timeout)
+        # The lean asyncio transport is the default: httpx costs ~1 ms of CPU per request
+        # (bench/load_fidelity.py); httpx_factory stays available through transport_factory.
+        self.transport_factory = transport_factory or raw_factory(self.spec.target.timeout)
         self.clock = SystemClock()
         self.axis = WallAxis()
         self.window = RollingErrorWindow(window_s=self.spec.circuit_breaker.window)
@@ -203,6 +207,10 @@ class _Run:
                 await self._warn_breaker_off()
             await self._start_target()
             self.sources = self._make_sources()
+            # Everything allocated so far (imports, spec, DuckDB, pyarrow) lives for the whole
+            # run; freezing it keeps full garbage collections from scanning it, which otherwise
+            # pause the event loop for milliseconds and show up as send lag.
+            gc.freeze()
             ticker = asyncio.create_task(self._tick())
             for ordinal, phase in enumerate(self.phases):
                 if self.stop_status is not None:
@@ -220,6 +228,7 @@ class _Run:
             if ticker is not None:
                 ticker.cancel()
                 await asyncio.gather(ticker, return_exceptions=True)
+            gc.unfreeze()
             await self._finish(status)
             restore_signals()
         return RunOutcome(self.run_dir, status, self.exit_reason, self.signal)
@@ -334,6 +343,7 @@ class _Run:
             sink_provider=lambda: self.rows, axis=self.axis, clock=self.clock,
             on_result=self._on_result,
         )
+        load.prepare()
         if plan.count:
             for source in self.sources:
                 opened_at = self.now_wall()

@@ -1,7 +1,8 @@
 """A minimal HTTP/1.1 server on 127.0.0.1 in a thread, with fixed routes, for engine tests.
 
 Routes: ``/ok`` 200, ``/missing`` 404, ``/fail`` 503, ``/slow`` waits ``delay_s`` then 200,
-``/metrics/prom`` an empty exposition. It counts every request it reads, so a test can
+``/metrics/prom`` an empty exposition, ``/chunked`` a chunked body, ``/close`` a body that
+runs until the server closes the connection. It counts every request it reads, so a test can
 assert that nothing was sent.
 """
 
@@ -17,6 +18,8 @@ class LoopbackServer:
         self.delay_s = delay_s
         self.paths: Counter[str] = Counter()
         self.headers_seen: list[dict[str, str]] = []
+        self.bodies: list[bytes] = []
+        self.connections = 0
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._serve, daemon=True)
@@ -53,6 +56,7 @@ class LoopbackServer:
         self._loop.close()
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
         try:
             while True:
                 head = await reader.readuntil(b"\r\n\r\n")
@@ -65,10 +69,19 @@ class LoopbackServer:
                         headers[key.strip().lower()] = value.strip()
                 length = int(headers.get("content-length", "0") or 0)
                 if length:
-                    await reader.readexactly(length)
+                    self.bodies.append(await reader.readexactly(length))
                 path = target.split("?", 1)[0]
                 self.paths[path] += 1
                 self.headers_seen.append(headers)
+                if path == "/chunked":
+                    writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                 b"5\r\nhello\r\n6;x=1\r\n world\r\n0\r\n\r\n")
+                    await writer.drain()
+                    continue
+                if path == "/close":
+                    writer.write(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nuntil-close")
+                    await writer.drain()
+                    break
                 status, body = await self._route(path)
                 writer.write(
                     f"HTTP/1.1 {status} X\r\nContent-Length: {len(body)}\r\n"

@@ -1,0 +1,107 @@
+"""``phase5site run`` as a subprocess: SIGTERM mid-run, exit codes, status command."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from phase5site.cli import cli
+from phase5site.store import RunReader
+
+from .helpers import fake_token
+
+TINY = """
+version: 1
+name: sigterm
+target:
+  embedded: {seed: 2}
+  auth: {bearer: "${SIGTERM_TEST_JWT}"}
+phases:
+  - {name: main, rate: 20, concurrency: 4, duration: 30, observe: false}
+"""
+
+
+def _wait_for_sends(results: Path, deadline_s: float) -> Path:
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        for status_path in results.glob("*/status.json"):
+            try:
+                status = json.loads(status_path.read_text())
+            except (OSError, ValueError):
+                continue
+            if status.get("sent", 0) >= 10:
+                return status_path.parent
+        time.sleep(0.1)
+    raise AssertionError("the run never reported 10 sends")
+
+
+def test_sigterm_mid_run_leaves_an_interrupted_readable_run_and_exits_143(tmp_path: Path) -> None:
+    spec = tmp_path / "tiny.yaml"
+    spec.write_text(TINY)
+    results = tmp_path / "results"
+    token = fake_token()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "phase5site", "run", str(spec), "--results-dir", str(results)],
+        env={**os.environ, "SIGTERM_TEST_JWT": token}, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, cwd=tmp_path,
+    )
+    try:
+        run_dir = _wait_for_sends(results, 60)
+        process.send_signal(signal.SIGTERM)
+        stdout, stderr = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 143, stderr.decode()
+    assert b"interrupted" in stderr
+    with RunReader(run_dir) as reader:
+        run = reader.run()
+        assert run["status"] == "interrupted"
+        assert "SIGTERM" in (run["exit_reason"] or "")
+        assert 10 <= reader.request_count("main") < 600
+        assert reader.phases()[0]["status"] == "interrupted"
+        assert [e["kind"] for e in reader.events(kind="signal")] == ["signal"]
+    # Not a TTY: one plain progress line per second.
+    assert b"phase=main" in stdout
+    assert json.loads((run_dir / "status.json").read_text())["status"] == "interrupted"
+    for path in run_dir.rglob("*"):
+        if path.is_file():
+            assert token.encode() not in path.read_bytes(), path
+
+
+def test_status_command_prints_the_latest_status(tmp_path: Path) -> None:
+    older = tmp_path / "a-20260101T000000Z"
+    newer = tmp_path / "b-20260101T000001Z"
+    for folder, state in ((older, "completed"), (newer, "running")):
+        folder.mkdir()
+        (folder / "status.json").write_text(json.dumps({"status": state, "run_id": folder.name}))
+        time.sleep(0.02)
+    result = CliRunner().invoke(cli, ["status", "--results-dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["run_id"] == newer.name
+    result = CliRunner().invoke(cli, ["status", str(older)])
+    assert json.loads(result.output)["status"] == "completed"
+
+
+def test_status_without_runs_is_a_clear_error(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["status", "--results-dir", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "no run with a status.json under" in result.output
+
+
+def test_unknown_phase_is_a_usage_error(tmp_path: Path) -> None:
+    spec = tmp_path / "tiny.yaml"
+    spec.write_text(TINY)
+    result = CliRunner().invoke(cli, ["run", str(spec), "--phase", "nope", "--results-dir",
+                                      str(tmp_path / "r")], env={"SIGTERM_TEST_JWT": fake_token()})
+    assert result.exit_code == 2
+    assert "unknown phase 'nope'" in result.output
+    assert not (tmp_path / "r").exists()
