@@ -45,6 +45,25 @@ def handle_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def workflow_exit_code(result: Any) -> int:
+    """0 GO, 3 NO-GO, 4 aborted by the breaker, 130/143 interrupted, 1 otherwise."""
+    import signal as signals
+
+    if result.status == "completed":
+        return {"GO": EXIT_GO, "NO-GO": EXIT_NO_GO}.get(result.decision, EXIT_RUNTIME_ERROR)
+    if result.status == "aborted":
+        return EXIT_ABORTED
+    if result.status == "interrupted":
+        return EXIT_SIGTERM if result.signal == signals.SIGTERM else EXIT_SIGINT
+    return EXIT_RUNTIME_ERROR
+
+
+def _finish_workflow(result: Any) -> None:
+    for problem in result.problems:
+        click.echo(f"Warning: {problem}", err=True)
+    sys.exit(workflow_exit_code(result))
+
+
 def load_spec_with_env(spec: Path, env_file: Path | None) -> Any:
     """Load ``spec`` with the process environment overlaid on the dotenv file, if any."""
     from phase5site.ops.envfile import merged_environment
@@ -608,6 +627,35 @@ def archive(path: Path, dest: Path, readonly: bool, make_tar: bool, verify_only:
         click.echo(f"tarball: {result.tar_path}")
     verdict = result.metadata.get("verdict") or f"NA ({result.metadata.get('verdict_reason')})"
     click.echo(f"samples: {result.metadata.get('samples')}, verdict: {verdict}")
+
+
+@cli.command()
+@click.option("--spec", "spec_path", type=click.Path(dir_okay=False, path_type=Path),
+              default=Path("runspecs/demo.yaml"), show_default=True,
+              help="An embedded-target spec to run the chain with.")
+@click.option("--results-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("results"),
+              show_default=True, help="Folder that receives the run folder.")
+@click.option("--slo-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("results/slo"),
+              show_default=True, help="Folder for the SLO draft and the finalized documents.")
+@click.option("--version", "version", default="2.5.0", show_default=True,
+              help="Release version of the finalized SLO document.")
+@handle_errors
+def demo(spec_path: Path, results_dir: Path, slo_dir: Path, version: str) -> None:
+    """Run the whole production chain against the embedded simulator in about a minute.
+
+    verify -> run (warmup, baseline, extended) -> report -> slo recommend -> slo finalize
+    -> archive -> build, each step printing where its output is. No environment and no
+    network beyond 127.0.0.1 are needed. Exits like `run`: 0 GO, 3 NO-GO, 4 aborted.
+
+    Example:
+
+        phase5site demo
+    """
+    from phase5site.workflow import run_demo
+
+    result = run_demo(spec_path, results_dir=results_dir, site_root=Path.cwd(), slo_dir=slo_dir,
+                      version=version, tty=sys.stdout.isatty(), echo=click.echo)
+    _finish_workflow(result)
 
 
 def main() -> None:

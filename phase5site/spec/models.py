@@ -43,6 +43,13 @@ LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
+def _check_slug(name: str) -> str:
+    """Names become folder names and page slugs, so they stay simple."""
+    if not _NAME.match(name):
+        raise ValueError(f"must be letters, digits, '-', '_' or '.' (got {name!r})")
+    return name
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -236,12 +243,7 @@ class PhaseSpec(_Model):
     enabled: bool = Field(True, description="A disabled phase is skipped.")
     flags: PhaseFlagsSpec = Field(default_factory=PhaseFlagsSpec, description="Flag overrides.")
 
-    @field_validator("name")
-    @classmethod
-    def _name_is_slug(cls, name: str) -> str:
-        if not _NAME.match(name):
-            raise ValueError(f"must be letters, digits, '-', '_' or '.' (got {name!r})")
-        return name
+    _name_is_slug = field_validator("name")(_check_slug)
 
     @model_validator(mode="after")
     def _duration_or_samples(self) -> PhaseSpec:
@@ -280,12 +282,7 @@ class RunSpec(_Model):
     circuit_breaker: CircuitBreakerSpec = Field(default_factory=CircuitBreakerSpec)
     phases: list[PhaseSpec] = Field(min_length=1)
 
-    @field_validator("name")
-    @classmethod
-    def _name_is_slug(cls, name: str) -> str:
-        if not _NAME.match(name):
-            raise ValueError(f"must be letters, digits, '-', '_' or '.' (got {name!r})")
-        return name
+    _name_is_slug = field_validator("name")(_check_slug)
 
     @model_validator(mode="after")
     def _unique_phase_names(self) -> RunSpec:

@@ -1,0 +1,146 @@
+"""The chains a user runs as one command: pre-flight, run, report and site; and the demo.
+
+Each step is a library call of its own part; this module only orders them and decides what
+a failure of a later step means for the evidence of an earlier one: a run that finished is
+never lost because its report or the site could not be written (both can be redone with
+``phase5site report`` and ``phase5site build``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from phase5site.errors import Phase5Error, RunError
+from phase5site.spec import LoadedSpec
+
+Echo = Callable[[str], None]
+
+
+@dataclass
+class WorkflowResult:
+    run_dir: Path | None
+    status: str  # completed | interrupted | aborted | failed | refused
+    signal: int | None = None
+    decision: str | None = None  # GO | NO-GO (None when no report could be made)
+    report_path: Path | None = None
+    site_dir: Path | None = None
+    problems: list[str] = field(default_factory=list)  # later steps that failed
+
+
+def preflight(loaded: LoadedSpec, env: Mapping[str, str], results_dir: Path,
+              only_phases: list[str] | None, echo: Echo) -> None:
+    """Run ``verify``'s checks; refuse to start on any FAIL (RunError lists them)."""
+    from phase5site.ops.verify import verify_spec
+
+    report = verify_spec(loaded, env=env, results_dir=results_dir, only_phases=only_phases)
+    failed = [check for check in report.checks if check.status == "FAIL"]
+    for check in report.checks:
+        if check.status in ("WARN", "FAIL"):
+            echo(f"verify {check.status} {check.check}: {check.reason}")
+    if failed:
+        raise RunError(
+            f"pre-flight failed ({len(failed)} check(s)): "
+            + "; ".join(f"{check.check}: {check.reason}" for check in failed),
+            hint="fix them (see `phase5site verify SPEC`), or pass --skip-verify for staging",
+        )
+    echo(f"verify: {len(report.checks)} checks, none failed")
+
+
+def report_and_site(run_dir: Path, status: str, site_root: Path | None, results_dir: Path,
+                    echo: Echo) -> tuple[Any, Path | None, list[str]]:
+    """Write the report (a partial summary unless completed) and build the site."""
+    from phase5site.reporting.write import write_report
+
+    problems: list[str] = []
+    result = None
+    try:
+        result = write_report(run_dir, partial=status != "completed")
+        echo(f"report: {result.report_path}")
+    except Phase5Error as error:
+        problems.append(f"report not written: {error.message}")
+    site_dir = None
+    if site_root is not None:
+        site_dir = _build_site(results_dir, site_root, echo, problems)
+    return result, site_dir, problems
+
+
+def _build_site(results_dir: Path, site_root: Path, echo: Echo, problems: list[str]) -> Path | None:
+    from phase5site.site.build import build_site
+
+    if not (site_root / "mkdocs.yml").is_file():
+        problems.append(f"site not built: no mkdocs.yml in {site_root} (run `phase5site build` "
+                        "from the repository root)")
+        return None
+    try:
+        built = build_site(results_dir, site_root)
+    except Phase5Error as error:
+        problems.append(f"site not built: {error.message}")
+        return None
+    echo(f"site: {built.site_dir}/index.html ({built.runs} runs, {built.duration_s:.1f} s); "
+         "browse with `mkdocs serve`")
+    return built.site_dir
+
+
+def run_workflow(
+    loaded: LoadedSpec,
+    *,
+    env: Mapping[str, str],
+    results_dir: Path,
+    only_phases: list[str] | None,
+    breaker: bool,
+    verify: bool,
+    site_root: Path | None,
+    tty: bool,
+    echo: Echo,
+) -> WorkflowResult:
+    """verify -> run -> report -> site, as ``phase5site run`` does."""
+    from phase5site.engine.display import run_with_progress
+
+    if verify:
+        preflight(loaded, env, results_dir, only_phases, echo)
+    outcome = run_with_progress(loaded, results_dir=results_dir, only_phases=only_phases,
+                                breaker=breaker, tty=tty)
+    result = WorkflowResult(run_dir=outcome.run_dir, status=outcome.status, signal=outcome.signal)
+    reason = f" ({outcome.exit_reason})" if outcome.exit_reason else ""
+    echo(f"run {outcome.status}{reason}: {outcome.run_dir}")
+    if outcome.run_dir is None:
+        return result
+    report, result.site_dir, result.problems = report_and_site(
+        outcome.run_dir, outcome.status, site_root, results_dir, echo)
+    if report is not None:
+        result.report_path = report.report_path
+        result.decision = report.evaluation.decision
+        reasons = "; ".join(report.evaluation.reasons)
+        echo(f"verdict: {result.decision}" + (f" ({reasons})" if reasons else ""))
+    return result
+
+
+def run_demo(spec_path: Path, *, results_dir: Path, site_root: Path, slo_dir: Path,
+             version: str, tty: bool, echo: Echo) -> WorkflowResult:
+    """The whole production chain against the embedded target, in about a minute."""
+    from phase5site.ops.archive import archive_run
+    from phase5site.reporting.slo_files import finalize, recommend_runs
+    from phase5site.spec import load_spec
+
+    loaded = load_spec(spec_path, {})
+    if loaded.spec.target.embedded is None:
+        raise RunError(f"{spec_path} does not use the embedded target",
+                       hint="the demo never sends load to a real service; use `phase5site run`")
+    result = run_workflow(loaded, env={}, results_dir=results_dir, only_phases=None, breaker=True,
+                          verify=True, site_root=None, tty=tty, echo=echo)
+    if result.run_dir is None or result.status != "completed":
+        return result
+    draft = recommend_runs([result.run_dir], out=slo_dir / "slo-draft.yaml")
+    echo(f"slo recommend: {draft.path}")
+    final = finalize(version, draft_path=draft.path, out_dir=slo_dir)
+    for path in (final.markdown_path, final.openslo_path, final.rules_path):
+        echo(f"slo finalize: {path}")
+    for warning in final.warnings:
+        echo(f"slo finalize warning: {warning}")
+    archived = archive_run(result.run_dir, dest=results_dir.parent / "final-artifacts")
+    echo(f"archive: {archived.path} ({archived.files} files, checksums.txt)")
+    result.site_dir = _build_site(results_dir, site_root, echo, result.problems)
+    return result
