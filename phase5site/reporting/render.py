@@ -141,8 +141,12 @@ def _optional(categories: list[CategoryVerdict]) -> list[str]:
             continue
         row = category.rows[0]
         counts = f"{_count(row.good)} good of {_count(row.total)}" if row.total is not None else "no events counted"
+        durations = ""
+        if "p95_ms" in row.breakdown:
+            durations = (f"; duration P95 {fmt_value(row.breakdown.get('p95_ms'), 'ms')}, "
+                         f"P99 {fmt_value(row.breakdown.get('p99_ms'), 'ms')} (pooled histogram)")
         lines.append(f"- {category.title}: **{category.verdict}**, {fmt_value(row.pooled, row.unit)} ({counts})"
-                     + (f"; {row.na_reason}" if row.na_reason else ""))
+                     + durations + (f"; {row.na_reason}" if row.na_reason else ""))
     return lines
 
 

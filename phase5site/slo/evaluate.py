@@ -358,7 +358,21 @@ def _add_breakdown(category: Category, row: SourceRow, samples: Sequence[Row]) -
         return replace(row, breakdown=_error_breakdown(row.source, samples))
     if category.name == "effective_fallback":
         return replace(row, breakdown=_fallback_breakdown(samples))
+    if category.name == "plugin_reload_success":
+        return replace(row, breakdown=_duration_breakdown(samples, "plugin_reload_buckets"))
+    if category.name == "snapshot_success":
+        return replace(row, breakdown=_duration_breakdown(samples, "snapshot_buckets"))
     return row
+
+
+def _duration_breakdown(samples: Sequence[Row], column: str) -> dict[str, float | None]:
+    """P95/P99 in ms of an operation's duration, from its histogram pooled over the phase."""
+    pooled = quantiles.pool_buckets(quantiles.parse_buckets(row.get(column)) for row in samples)
+    result: dict[str, float | None] = {}
+    for label, q in (("p95_ms", 0.95), ("p99_ms", 0.99)):
+        value_s = quantiles.histogram_quantile(q, pooled)
+        result[label] = None if value_s is None else value_s * 1000.0
+    return result
 
 
 def evaluate_category(category: Category, data: PhaseData, slo: SloSpec) -> CategoryVerdict:

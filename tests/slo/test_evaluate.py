@@ -206,3 +206,15 @@ def test_judge() -> None:
     assert judge(0.975, 0.98, ">=") == "FAIL"
     assert judge(None, 0.98, ">=") == "NA"
     assert judge(150.0, 150.0, "<=") == "PASS"
+
+
+def test_plugin_reload_and_snapshot_durations_from_pooled_histograms() -> None:
+    rows = [
+        sample(1, plugin_reload_buckets=[[0.5, 1], [1.0, 2], ["+Inf", 2]]),
+        sample(2, plugin_reload_buckets=[[0.5, 0], [1.0, 2], ["+Inf", 2]]),
+    ]
+    evaluation = evaluate_phase(phase(rows), SloSpec())
+    durations = evaluation.category("plugin_reload_success").rows[0].breakdown
+    # pooled: 1 of 4 <= 0.5 s, 4 <= 1 s; P95 rank 3.8 -> 0.5 + 0.5 * 2.8/3 s
+    assert durations["p95_ms"] == pytest.approx((0.5 + 0.5 * 2.8 / 3) * 1000)
+    assert evaluation.category("snapshot_success").rows[0].breakdown == {"p95_ms": None, "p99_ms": None}
