@@ -178,18 +178,28 @@ def _empty_reason(category: Category, source: Source, rows: Sequence[Row], count
     return "counts not measured in any sample"
 
 
-def _ratio_breakdown(rows: Sequence[Row], parts: dict[str, tuple[tuple[str, ...], str | None]]) -> dict[str, float | None]:
-    """Pooled part ratios, e.g. {'4xx': sum(server_4xx)/sum(server_requests)}."""
+def _ratio_breakdown(
+    rows: Sequence[Row], parts: dict[str, tuple[tuple[str, ...], str | None]], ratio_columns: Mapping[str, str] | None = None
+) -> dict[str, float | None]:
+    """Pooled part ratios, e.g. {'4xx': sum(server_4xx)/sum(server_requests)}.
+
+    Where the counts were not stored (legacy CSV), the part is ``ratio column x requests``
+    with requests reconstructed as request_rate x window_s, as for the category itself.
+    """
     result: dict[str, float | None] = {}
     for label, (numerators, denominator) in parts.items():
         num = den = 0.0
+        ratio_column = (ratio_columns or {}).get(label)
         for row in rows:
-            top = sum(number(row, column) or 0.0 for column in numerators)
+            top: float | None = sum(number(row, column) or 0.0 for column in numerators)
             if denominator is None:
-                bottom, _ = server_requests(row)
+                bottom, reconstructed = server_requests(row)
             else:
-                bottom = number(row, denominator)
-            if bottom and all(number(row, column) is not None for column in numerators):
+                bottom, reconstructed = number(row, denominator), False
+            if not all(number(row, column) is not None for column in numerators):
+                ratio = number(row, ratio_column) if ratio_column and reconstructed else None
+                top = None if ratio is None or bottom is None else ratio * bottom
+            if bottom and top is not None:
                 num += top
                 den += bottom
         result[label] = num / den if den > 0 else None
@@ -198,7 +208,11 @@ def _ratio_breakdown(rows: Sequence[Row], parts: dict[str, tuple[tuple[str, ...]
 
 def _error_breakdown(source: Source, rows: Sequence[Row]) -> dict[str, float | None]:
     if source == "server":
-        return _ratio_breakdown(rows, {"4xx": (("server_4xx",), None), "5xx": (("server_5xx",), None)})
+        return _ratio_breakdown(
+            rows,
+            {"4xx": (("server_4xx",), None), "5xx": (("server_5xx",), None)},
+            {"4xx": "error_rate_4xx", "5xx": "error_rate_5xx"},
+        )
     return _ratio_breakdown(
         rows,
         {
@@ -213,7 +227,7 @@ def _fallback_breakdown(rows: Sequence[Row]) -> dict[str, float | None]:
     return _ratio_breakdown(
         rows,
         {
-            "raw": (("raw_fallback_total",), None),
+            "raw": (("raw_fallback_total",), None),  # counts only: raw_fallback_ratio may be a placeholder
             "http": (("fallback_http",), "http_adapter_ops"),
             "message": (("fallback_message",), "message_bus_rpc_attempts"),
             "cache": (("fallback_cache",), "cache_get_attempts"),

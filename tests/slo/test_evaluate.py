@@ -218,3 +218,16 @@ def test_plugin_reload_and_snapshot_durations_from_pooled_histograms() -> None:
     # pooled: 1 of 4 <= 0.5 s, 4 <= 1 s; P95 rank 3.8 -> 0.5 + 0.5 * 2.8/3 s
     assert durations["p95_ms"] == pytest.approx((0.5 + 0.5 * 2.8 / 3) * 1000)
     assert evaluation.category("snapshot_success").rows[0].breakdown == {"p95_ms": None, "p99_ms": None}
+
+
+def test_error_classes_from_ratio_columns_when_counts_were_not_stored() -> None:
+    rows = [
+        {"sample_num": 1, "window_s": 60.0, "request_rate": 10.0, "error_rate": 0.01,
+         "error_rate_4xx": 0.01, "error_rate_5xx": 0.0},
+        {"sample_num": 2, "window_s": 60.0, "request_rate": 30.0, "error_rate": 0.02,
+         "error_rate_4xx": 0.0, "error_rate_5xx": 0.02},
+    ]
+    errors = evaluate_phase(PhaseData("p", rows, []), SloSpec()).category("error_rate")
+    server = errors.rows[0]
+    assert server.pooled == pytest.approx((6 + 36) / 2400)
+    assert server.breakdown == pytest.approx({"4xx": 6 / 2400, "5xx": 36 / 2400})
