@@ -350,7 +350,6 @@ class _Run:
                 answers = await source.open(opened_at)
                 self.files.raw(opened_at, f"phase={phase.name} baseline source={source.name}", answers)
         start = self.clock.monotonic()
-        self.live = _Live(load=load, phase=phase, ordinal=ordinal, start_mono=start, last_at=start)
         await self.writer_thread.call(
             self.writer.begin_phase, phase.name, ordinal=ordinal, rate=phase.rate,
             concurrency=phase.concurrency, planned_duration_s=phase.planned_duration_s,
@@ -361,6 +360,7 @@ class _Run:
                    f"{phase.planned_duration_s:g}s, {plan.count} samples")
         self.files.load(self.axis.wall(start), message)
         await self._event("phase_start", message, phase=phase.name, at=self.axis.wall(start))
+        self.live = _Live(load=load, phase=phase, ordinal=ordinal, start_mono=start, last_at=start)
         # Sends start half a period after the phase start, so no request is intended exactly
         # on a sample boundary: each window (t_{k-1}, t_k] holds exactly rate x interval requests.
         tasks = [asyncio.create_task(load.run(start + 0.5 / phase.rate))]

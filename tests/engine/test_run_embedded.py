@@ -142,3 +142,27 @@ phases:
     for path in outcome.run_dir.rglob("*"):
         if path.is_file():
             assert token.encode() not in path.read_bytes(), path
+
+
+def test_server_side_breaker_trips_on_a_sample_with_high_effective_fallback(tmp_path: Path) -> None:
+    text = """
+version: 1
+name: server-breaker
+target:
+  embedded: {seed: 4, cache_hit_ratio: 0.0, disable_families: [metasheet_fallback_effective_total]}
+metrics: {source: scrape}
+flags: {COUNT_CACHE_MISS_AS_FALLBACK: true}
+circuit_breaker: {effective_fallback: 0.05, error_rate: 0.5}
+phases:
+  - {name: main, rate: 20, concurrency: 4, samples: 4, interval: 1s}
+"""
+    outcome = run_spec(parse_spec_text(text, "server-breaker.yaml", {}), results_dir=tmp_path)
+    assert outcome.status == "aborted", outcome.exit_reason
+    with RunReader(outcome.run_dir) as reader:
+        (trip,) = reader.events(kind="breaker_trip")
+        assert trip["data"]["side"] == "server"
+        assert trip["data"]["effective_fallback_ratio"] > 0.05
+        samples = reader.samples(phase="main")
+        assert 1 <= len(samples) < 4  # stopped before the planned end
+        assert samples[-1]["effective_fallback_ratio"] > 0.05
+        assert reader.request_count("main") < 80
