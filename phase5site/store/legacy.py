@@ -198,6 +198,30 @@ def _new_run_dir(results_dir: Path, csv_path: Path) -> Path:
     return candidate
 
 
+def _run_span(
+    metadata: dict[str, Any] | None, samples: list[dict[str, Any]], window_s: float | None
+) -> tuple[float | None, float | None]:
+    """(started_at, ended_at) of an imported run; None where nothing says.
+
+    Start: metadata ``start_time`` when it has a zone, else the first window's start
+    (first window end minus window_s), else the first window end. End: the last window end.
+
+    >>> _run_span(None, [{"window_end": 100.0}, {"window_end": 105.0}], 5.0)
+    (95.0, 105.0)
+    >>> _run_span({"start_time": "1970-01-01T08:01:00+08:00"}, [], None)
+    (60.0, 60.0)
+    """
+    ends = [s["window_end"] for s in samples if s["window_end"] is not None]
+    start = parse_start_time((metadata or {}).get("start_time"))
+    if start is not None and start.tzinfo is not None:
+        started_at: float | None = start.timestamp()
+    elif ends:
+        started_at = ends[0] - window_s if window_s is not None else ends[0]
+    else:
+        started_at = None
+    return started_at, (ends[-1] if ends else started_at)
+
+
 def _write_run(
     run_dir: Path,
     csv_path: Path,
@@ -210,35 +234,30 @@ def _write_run(
     clock: Callable[[], float],
 ) -> None:
     redacted = redact_metadata(metadata) if metadata is not None else None
-    ends = [s["window_end"] for s in samples if s["window_end"] is not None]
-    start = parse_start_time((metadata or {}).get("start_time"))
-    started_at = start.timestamp() if start and start.tzinfo else (
-        ends[0] - window_s if ends and window_s else (ends[0] if ends else None)
-    )
-    ended_at = ends[-1] if ends else started_at
+    started_at, ended_at = _run_span(metadata, samples, window_s)
     phase = _phase_name(metadata)
     imported_at = clock()
     with RunWriter.create(
         run_dir,
         run_id=run_dir.name,
-        name=run_dir.name.removesuffix("-import"),
+        name=_UNSAFE.sub("-", csv_path.resolve().parent.name).strip("-") or "legacy",
         spec_path=str(csv_path),
         spec_sha256=hashlib.sha256(csv_path.read_bytes()).hexdigest(),
         spec_redacted=redacted,
         environment=_environment(csv_path, meta_path, table, imported_at),
         tool_version=__version__,
         source="import",
-        started_at=started_at,  # type: ignore[arg-type]
+        started_at=started_at,
     ) as writer:
-        writer.begin_phase(phase, **_phase_fields(metadata, len(samples), window_s),
-                           started_at=started_at)  # type: ignore[arg-type]
+        fields = _phase_fields(metadata, len(samples), window_s)
+        writer.begin_phase(phase, **fields, started_at=started_at)
         for sample in samples:
             writer.add_sample({**sample, "phase": phase})
         for message, data in _warning_events(table, warnings):
             writer.add_event("warning", message, at=imported_at, phase=phase, data=data)
-        writer.end_phase(phase, ended_at=ended_at, status="completed",  # type: ignore[arg-type]
-                         requests_sent=None, dropped=None)
-        writer.finish("completed", ended_at=ended_at, exit_reason="imported")  # type: ignore[arg-type]
+        writer.end_phase(phase, ended_at=ended_at, status="completed", requests_sent=None,
+                         dropped=None)
+        writer.finish("completed", ended_at=ended_at, exit_reason="imported")
     _write_side_files(run_dir, csv_path, redacted)
 
 

@@ -89,7 +89,7 @@ def _unreadable(
 
 
 def parse_start_time(value: Any) -> datetime | None:
-    """An ISO-8601 start time with its zone (e.g. ``2025-11-24T20:09:17+08:00``), else None.
+    """An ISO-8601 start time *with a zone* (``2025-11-24T20:09:17+08:00``), else None.
 
     >>> parse_start_time("2025-11-24T20:09:17+08:00").utcoffset()
     datetime.timedelta(seconds=28800)
@@ -102,7 +102,8 @@ def parse_start_time(value: Any) -> datetime | None:
         parsed = datetime.fromisoformat(value)
     except ValueError:
         return None
-    return parsed
+    # Without a zone the instant is unknown (Python also reads '20251124-134821' as ISO).
+    return parsed if parsed.utcoffset() is not None else None
 
 
 def local_zone(metadata: dict[str, Any] | None) -> timezone | None:

@@ -73,9 +73,12 @@ class RunWriter:
         environment: dict[str, Any] | None,
         tool_version: str,
         source: str = "run",
-        started_at: float,
+        started_at: float | None,
     ) -> RunWriter:
-        """Create ``run_dir`` (if needed) and a new ``run.duckdb`` in it; status 'running'."""
+        """Create ``run_dir`` (if needed) and a new ``run.duckdb`` in it; status 'running'.
+
+        ``started_at`` is None only for imports whose file does not say when they ran.
+        """
         if source not in ("run", "import"):
             raise StoreError(f"run source must be 'run' or 'import' (got {source!r})")
         run_dir = Path(run_dir)
@@ -118,7 +121,7 @@ class RunWriter:
         interval_s: float | None,
         observe: bool,
         flags: dict[str, Any] | None,
-        started_at: float,
+        started_at: float | None,
     ) -> None:
         """Record a phase as 'running' from ``started_at``."""
         try:
@@ -135,7 +138,7 @@ class RunWriter:
         self,
         name: str,
         *,
-        ended_at: float,
+        ended_at: float | None,
         status: str,
         requests_sent: int | None,
         dropped: int | None,
@@ -228,7 +231,9 @@ class RunWriter:
             [at, phase, kind, message, dump_json(data)],
         )
 
-    def finish(self, status: str, *, ended_at: float, exit_reason: str | None = None) -> None:
+    def finish(
+        self, status: str, *, ended_at: float | None, exit_reason: str | None = None
+    ) -> None:
         """Set the run's final status and end time."""
         if status not in RUN_STATUSES or status == "running":
             allowed = ", ".join(s for s in RUN_STATUSES if s != "running")
