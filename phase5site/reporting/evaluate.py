@@ -53,7 +53,7 @@ def opened_run(path: Path) -> Iterator[Path]:
     )
 
 
-def _as_dict(value: Any) -> dict[str, Any]:
+def as_dict(value: Any) -> dict[str, Any]:
     if isinstance(value, Mapping):
         return dict(value)
     if isinstance(value, str) and value.strip():
@@ -67,7 +67,7 @@ def _as_dict(value: Any) -> dict[str, Any]:
 
 def thresholds_of(run: Mapping[str, Any]) -> tuple[SloSpec, str]:
     """The SLO thresholds of a run: its spec's ``slo`` section, else the release defaults."""
-    spec = _as_dict(run.get("spec_redacted"))
+    spec = as_dict(run.get("spec_redacted"))
     slo = spec.get("slo")
     if isinstance(slo, Mapping):
         try:
@@ -126,7 +126,7 @@ def mask_legacy_values(rows: list[dict[str, Any]]) -> list[str]:
     return notes
 
 
-def _phase_data(reader: Any, phase: Mapping[str, Any], server_source: str | None, metrics_none: bool) -> PhaseData:
+def phase_data(reader: Any, phase: Mapping[str, Any], server_source: str | None, metrics_none: bool) -> PhaseData:
     name = phase["name"]
     all_rows = [dict(row) for row in reader.samples(phase=name)]
     if server_source == "import":
@@ -186,16 +186,16 @@ def evaluate_run(run_dir: Path, slo: SloSpec | None = None) -> RunEvaluation:
 def _evaluate(reader: Any, run_dir: Path, slo: SloSpec | None) -> RunEvaluation:
     run = dict(reader.run())
     run["status"] = reader.effective_status()  # 'running' with no writer reads as interrupted
-    spec = _as_dict(run.get("spec_redacted"))
+    spec = as_dict(run.get("spec_redacted"))
     thresholds, thresholds_from = thresholds_of(run)
     if slo is not None:
         thresholds, thresholds_from = slo, "given by the caller"
     primary = reader.primary_source()
     server_source = primary if primary in SERVER_SOURCES else None
-    metrics_none = _as_dict(spec.get("metrics")).get("source") == "none" or server_source is None
+    metrics_none = as_dict(spec.get("metrics")).get("source") == "none" or server_source is None
     reports: list[PhaseReport] = []
     for phase in sorted(reader.phases(), key=lambda p: p.get("ordinal") or 0):
-        data = _phase_data(reader, phase, server_source, metrics_none)
+        data = phase_data(reader, phase, server_source, metrics_none)
         has_samples = bool(data.server_samples or data.client_samples)
         evaluation = evaluate_phase(data, thresholds) if has_samples else None
         reports.append(
@@ -206,7 +206,7 @@ def _evaluate(reader: Any, run_dir: Path, slo: SloSpec | None) -> RunEvaluation:
                 planned_samples=phase.get("samples"),
                 throughput=_throughput(phase),
                 evaluation=evaluation,
-                flags=_as_dict(phase.get("flags")),
+                flags=as_dict(phase.get("flags")),
             )
         )
     evaluated = [report for report in reports if report.evaluation is not None]

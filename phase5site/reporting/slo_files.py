@@ -18,7 +18,7 @@ from typing import Any
 from ruamel.yaml import YAML
 
 from phase5site.errors import Phase5Error, UsageError
-from phase5site.reporting.evaluate import _as_dict, _phase_data, opened_run, SERVER_SOURCES
+from phase5site.reporting.evaluate import SERVER_SOURCES, as_dict, opened_run, phase_data
 from phase5site.slo.documents.markdown import slo_markdown
 from phase5site.slo.documents.openslo import openslo_documents, validate_openslo
 from phase5site.slo.documents.prometheus import prometheus_rules
@@ -78,12 +78,12 @@ def recommend_runs(paths: list[Path], *, out: Path | None = None, headroom: floa
             run_dir = stack.enter_context(opened_run(Path(path)))
             with RunReader(run_dir) as reader:
                 run = reader.run()
-                spec = _as_dict(run.get("spec_redacted"))
-                selectors.append(str(_as_dict(spec.get("metrics")).get("selector") or ""))
+                spec = as_dict(run.get("spec_redacted"))
+                selectors.append(str(as_dict(spec.get("metrics")).get("selector") or ""))
                 primary = reader.primary_source()
                 server_source = primary if primary in SERVER_SOURCES else None
                 for phase in reader.phases():
-                    data = _phase_data(reader, phase, server_source, server_source is None)
+                    data = phase_data(reader, phase, server_source, server_source is None)
                     if data.server_samples or data.client_samples:
                         phases.append((f"{run.get('run_id')} / {phase['name']}", data))
                         starts.append(phase.get("started_at"))
