@@ -89,3 +89,19 @@ def test_export_of_a_run_without_metrics_source_keeps_its_samples(tmp_path: Path
         assert export_csv(reader, tmp_path / "m.csv") == 1
     row = (tmp_path / "m.csv").read_text().splitlines()[1].split(",")
     assert row[-1] == "1" and set(row[:-1]) == {"NA"}
+
+
+def test_live_appends_and_a_later_export_are_byte_identical(tmp_path: Path) -> None:
+    live = tmp_path / "metrics.csv"
+    with new_writer(tmp_path / "r") as writer:
+        begin(writer)
+        for num in (1, 2, 3):
+            row = {"phase": "baseline", "sample_num": num, "source": "scrape",
+                   "timestamp": format_timestamp(T0 + 5 * num), "http_success_rate": 1 - num / 1e3,
+                   "p95_latency": 0.0123 * num, "rss_mb": None if num == 2 else 88.5,
+                   "request_rate": 80.0, "cache_hits_raw": 400.0 + num, "client_p99_ms": 9.5}
+            writer.add_sample(row)
+            append_csv_row(live, row)
+    with RunReader(tmp_path / "r") as reader:
+        export_csv(reader, tmp_path / "export.csv")
+    assert (tmp_path / "export.csv").read_bytes() == live.read_bytes()
