@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from phase5site.site.verdicts import Evaluator, default_evaluator
 DOCS_DIR = "site_src"
 SITE_DIR = "site"
 RUN_DOWNLOADS = {"metrics.csv": "metrics.csv", "production-report.md": "production-report.md.txt"}
+MACHINE_FILES = ("openslo", "prometheus-rules")  # name prefixes of the SLO files published
 _USE_DEFAULT = object()
 
 
@@ -108,14 +110,25 @@ def _run_pages(run: RunData, runs_root: Path) -> tuple[Path, int]:
     return _write(page_dir / "index.md", render_run_page(run, charts, downloads)), len(charts)
 
 
+def version_key(doc: Path) -> tuple[int, ...]:
+    """Sort key of ``SLO_v<version>.md`` by release number.
+
+    Example: ``SLO_v2.10.0.md`` -> ``(2, 10, 0)``, so it sorts after ``SLO_v2.9.1.md``.
+    """
+    return tuple(int(part) for part in re.findall(r"\d+", doc.stem))
+
+
 def _slo_pages(results_dir: Path, generated: Path) -> tuple[list[Path], dict[str, list[str]]]:
+    """Finalized SLO documents (``slo finalize`` writes them to results/slo/) and their
+    OpenSLO and Prometheus rule files; the draft of ``slo recommend`` is not published."""
     slo_root = results_dir / "slo"
-    docs = sorted(slo_root.rglob("*.md"), key=lambda p: p.name, reverse=True) if slo_root.is_dir() else []
+    found = slo_root.rglob("SLO_v*.md") if slo_root.is_dir() else []
+    docs = sorted(found, key=version_key, reverse=True)
     downloads: dict[str, list[str]] = {}
     for doc in docs:
         names = []
         for machine in sorted(doc.parent.iterdir()):
-            if machine.suffix in (".yaml", ".yml") and machine.is_file():
+            if machine.is_file() and machine.name.startswith(MACHINE_FILES) and machine.suffix in (".yaml", ".yml"):
                 target = generated / "slo" / doc.stem / machine.name
                 target.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(machine, target)

@@ -64,8 +64,8 @@ def _phase_marks(boundaries: list[dict[str, Any]]) -> list[alt.Chart]:
     return [rule, text]
 
 
-def _layer(name: str, title: str, layers: list[alt.Chart], boundaries: list[dict[str, Any]]) -> ChartSpec:
-    chart = alt.layer(*layers, *_phase_marks(boundaries)).properties(
+def _layer(name: str, title: str, layers: list[alt.Chart], phase_marks: list[alt.Chart]) -> ChartSpec:
+    chart = alt.layer(*layers, *phase_marks).properties(
         title=title, width="container", height=HEIGHT_PX)
     return ChartSpec(name, title, chart.to_dict(validate=False))
 
@@ -79,7 +79,8 @@ def _phase_offsets(run: RunData) -> tuple[dict[str, float], list[dict[str, Any]]
 
 def build_charts(run: RunData) -> list[ChartSpec]:
     """Every chart of the run page that has data, in page order."""
-    offsets, marks = _phase_offsets(run)
+    offsets, boundaries = _phase_offsets(run)
+    marks = _phase_marks(boundaries)  # built once: Altair objects are slow to construct
     total_s = sum(len(rows) for rows in run.per_second.values())
     bucket_s = bucket_seconds(total_s)
     seconds = per_second_rows(run.per_second, offsets, bucket_s)
@@ -88,7 +89,7 @@ def build_charts(run: RunData) -> list[ChartSpec]:
     per = "per second" if bucket_s == 1 else f"per {bucket_s}-s bucket, worst second"
     charts = [
         _latency(seconds, samples, slo, per, marks),
-        _rate(run, seconds, samples, per, marks, bucket_s),
+        _rate(run, seconds, samples, per, marks, boundaries, bucket_s),
         _errors(seconds, samples, per, marks),
         _sample_chart("fallback", "Fallback ratio: raw vs effective, by source (per sample)", samples,
                       {"raw_fallback_ratio": "raw", "effective_fallback_ratio": "effective",
@@ -108,7 +109,7 @@ def build_charts(run: RunData) -> list[ChartSpec]:
 
 
 def _latency(seconds: list[dict[str, Any]], samples: list[dict[str, Any]], slo: dict[str, Any],
-             per: str, marks: list[dict[str, Any]]) -> ChartSpec | None:
+             per: str, marks: list[alt.Chart]) -> ChartSpec | None:
     client = {"p50_ms": "client p50", "p95_ms": "client p95", "p99_ms": "client p99"}
     server = {"server_p50_ms": "server p50", "server_p95_ms": "server p95", "server_p99_ms": "server p99"}
     layers = []
@@ -125,10 +126,10 @@ def _latency(seconds: list[dict[str, Any]], samples: list[dict[str, Any]], slo: 
 
 
 def _rate(run: RunData, seconds: list[dict[str, Any]], samples: list[dict[str, Any]], per: str,
-          marks: list[dict[str, Any]], bucket_s: int) -> ChartSpec | None:
+          marks: list[alt.Chart], boundaries: list[dict[str, Any]], bucket_s: int) -> ChartSpec | None:
     if not seconds:
         return None
-    offsets = {m["phase"]: m["t_s"] for m in marks}
+    offsets = {b["phase"]: b["t_s"] for b in boundaries}
     target = []
     for phase in run.phases:
         start = offsets.get(phase["name"], 0.0)
@@ -144,7 +145,7 @@ def _rate(run: RunData, seconds: list[dict[str, Any]], samples: list[dict[str, A
 
 
 def _errors(seconds: list[dict[str, Any]], samples: list[dict[str, Any]], per: str,
-            marks: list[dict[str, Any]]) -> ChartSpec | None:
+            marks: list[alt.Chart]) -> ChartSpec | None:
     client = {"share_4xx": "client 4xx", "share_5xx": "client 5xx", "share_transport": "client transport"}
     server = {"error_rate_4xx": "server 4xx", "error_rate_5xx": "server 5xx"}
     layers = []
@@ -159,7 +160,7 @@ def _errors(seconds: list[dict[str, Any]], samples: list[dict[str, Any]], per: s
 
 
 def _sample_chart(name: str, title: str, samples: list[dict[str, Any]], columns: dict[str, str],
-                  y_title: str, marks: list[dict[str, Any]], lines: list[tuple[str, Any]],
+                  y_title: str, marks: list[alt.Chart], lines: list[tuple[str, Any]],
                   y_format: str | None = None) -> ChartSpec | None:
     present = {field: label for field, label in columns.items() if has_values(samples, [field])}
     if not present:

@@ -79,5 +79,6 @@ def built_site(site_httpd: http.server.ThreadingHTTPServer) -> BuiltSite:
         encoding="utf-8")
     (slo / "openslo.yaml").write_text("apiVersion: openslo/v1\nkind: SLO\n", encoding="utf-8")
     (slo / "prometheus-rules.yml").write_text("groups: []\n", encoding="utf-8")
+    (slo / "slo-draft.yaml").write_text("draft: true\n", encoding="utf-8")  # not published
     result = build_site(results, root, site_url=f"http://127.0.0.1:{site_httpd.server_address[1]}/")
     return BuiltSite(root, results, result, token)

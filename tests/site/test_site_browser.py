@@ -76,20 +76,24 @@ def test_every_page_loads_cleanly_and_renders_its_charts(built_site, server, pag
     pages = _all_pages(built_site.site)
     assert any(p.startswith("runs/") for p in pages) and "generated/reference.html" in pages
     for path in pages:
-        page.goto(f"{server}/{path}", wait_until="load")
+        # networkidle: leave no request (e.g. the search worker) in flight to be aborted.
+        page.goto(f"{server}/{path}", wait_until="networkidle")
         _charts_rendered(page)
         assert not page.problems, f"{path}: {page.problems}"
 
 
 def test_charts_render_after_instant_navigation(built_site, server, page) -> None:  # type: ignore[no-untyped-def]
-    page.goto(f"{server}/index.html", wait_until="load")
+    page.goto(f"{server}/index.html", wait_until="networkidle")
     page.wait_for_function("() => window.document$ !== undefined")
     page.evaluate("() => { window.__p5_marker = 1; }")
     page.locator("nav.md-nav a.md-nav__link", has_text="Overview").first.click()
     page.wait_for_url("**/generated/overview.html")
+    page.locator("table.p5-runs").wait_for(state="attached", timeout=20_000)
     run_link = page.locator("table.p5-runs a", has_text="day1-production-baseline").first
     run_link.click()
     page.wait_for_url("**/runs/day1-production-baseline-*/index.html")
+    # The URL changes before the new content is swapped in: wait for the run page itself.
+    page.locator("div.vega-chart").first.wait_for(state="attached", timeout=20_000)
     # Instant navigation swaps the content without a new document: the marker survives.
     assert page.evaluate("() => window.__p5_marker") == 1, "the nav reloaded the page instead of instant navigation"
     assert page.locator("div.vega-chart").count() >= 5

@@ -77,6 +77,7 @@ def test_overview_comparison_slo_and_completion(built_site: BuiltSite) -> None:
     assert "availability" in slo and "&lt;script" in slo
     assert (site / "generated/slo/SLO_v2.5.0/openslo.yaml").is_file()
     assert 'href="slo/SLO_v2.5.0/prometheus-rules.yml"' in slo
+    assert not list(site.rglob("slo-draft.yaml"))
     completion = (site / "generated/completion.html").read_text(encoding="utf-8")
     assert "3 runs" in completion and "Open caveats" in completion
 

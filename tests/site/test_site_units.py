@@ -112,3 +112,13 @@ def test_value_text_and_embedded_markdown() -> None:
     assert value_text(120.5, "ms") == "120.5 ms"
     assert value_text(None, "ms") == "NA"
     assert embed_markdown("# SLO\n<b>x</b>\n```\n<keep>\n```") == "## SLO\n&lt;b>x&lt;/b>\n```\n<keep>\n```"
+
+
+def test_slo_documents_sort_by_release_number() -> None:
+    from pathlib import Path
+
+    from phase5site.site.build import version_key
+
+    names = ["SLO_v2.9.1.md", "SLO_v2.10.0.md", "SLO_v1.0.0.md"]
+    assert sorted(names, key=lambda n: version_key(Path(n)), reverse=True) == [
+        "SLO_v2.10.0.md", "SLO_v2.9.1.md", "SLO_v1.0.0.md"]
