@@ -115,6 +115,23 @@ def parse_series_ref(text: str) -> tuple[str, tuple[LabelMatcher, ...]]:
     return match.group(1), parse_selector(match.group(2) or "")
 
 
+# Labels Prometheus attaches when it scrapes a target; a service's own page never has them.
+TARGET_LABELS = frozenset({"job", "instance"})
+
+
+def page_matchers(matchers: tuple[LabelMatcher, ...]) -> tuple[LabelMatcher, ...]:
+    """The matchers that apply to a metrics page read directly (scrape mode).
+
+    ``{job="metasheet-api"}`` selects the target in Prometheus; on the target's own page
+    there is no ``job`` label, and applying the matcher would select nothing. So matchers
+    on the target labels ``job`` and ``instance`` are dropped in scrape mode.
+
+    >>> page_matchers(parse_selector('{job="api", route!="/health"}'))
+    (LabelMatcher(name='route', op='!=', value='/health'),)
+    """
+    return tuple(matcher for matcher in matchers if matcher.name not in TARGET_LABELS)
+
+
 def matches_all(matchers: Iterable[LabelMatcher], labels: Mapping[str, str]) -> bool:
     """True when every matcher accepts ``labels`` (an empty selector accepts everything)."""
     return all(matcher.matches(labels) for matcher in matchers)

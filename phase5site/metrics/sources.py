@@ -28,7 +28,7 @@ from phase5site.metrics.profile import Profile, get_profile, required_families
 from phase5site.metrics.prometheus_window import Presence, WindowPlan, prometheus_window_columns
 from phase5site.metrics.promapi import Answer, PrometheusClient, QueryAnswer
 from phase5site.metrics.scrape_window import check_overrides, scrape_window_columns
-from phase5site.metrics.selectors import LabelMatcher, parse_selector
+from phase5site.metrics.selectors import LabelMatcher, page_matchers, parse_selector
 from phase5site.spec.models import FlagsSpec, MetricsSpec
 
 Clock = Callable[[], float]
@@ -93,12 +93,22 @@ class ScrapeSource:
     ) -> None:
         self.url = url
         self.profile = profile
-        self.selector = selector
+        self.selector = page_matchers(selector)  # job/instance exist only in Prometheus
         self.overrides = dict(overrides or {})
         check_overrides(self.overrides)
         self._client = httpx.AsyncClient(timeout=timeout_s, transport=transport, headers=headers or {})
         self._previous: Scrape | None = None
         self._previous_error: str | None = "no baseline scrape (open() was not called)"
+        self._prefetched: dict[float, asyncio.Task[_ScrapeOutcome]] = {}
+
+    def prefetch(self, window_end: float) -> None:
+        """Scrape now, for the window ending at ``window_end``.
+
+        With ``source: both`` the Prometheus source calls this before its settle delay, so
+        the page is read at the window end whatever order the sampler asks the sources in.
+        """
+        if window_end not in self._prefetched:
+            self._prefetched[window_end] = asyncio.ensure_future(self._scrape())
 
     async def _scrape(self) -> _ScrapeOutcome:
         try:
@@ -121,7 +131,8 @@ class ScrapeSource:
         return [outcome.raw]
 
     async def sample(self, window_start: float, window_end: float, flags: FlagsSpec) -> SampleResult:
-        outcome = await self._scrape()
+        pending = self._prefetched.pop(window_end, None)
+        outcome = await pending if pending is not None else await self._scrape()
         previous, previous_error = self._previous, self._previous_error
         self._previous, self._previous_error = outcome.scrape, outcome.error
         if outcome.scrape is None:
@@ -136,6 +147,9 @@ class ScrapeSource:
         return _result(self.name, measured, [outcome.raw])
 
     async def aclose(self) -> None:
+        for pending in self._prefetched.values():
+            pending.cancel()
+        self._prefetched.clear()
         await self._client.aclose()
 
 
@@ -166,6 +180,8 @@ class PrometheusSource:
         self.settle_s = settle_s
         self.clock = clock
         self.sleep = sleep
+        # Called with window_end before settling (ScrapeSource.prefetch with source: both).
+        self.before_settle: list[Callable[[float], None]] = []
 
     async def open(self, at: float) -> list[str]:
         answer = await self.client.instant(f"up{_braced(self.selector)}", at)
@@ -197,6 +213,8 @@ class PrometheusSource:
         return dict(zip(queries, answers))
 
     async def sample(self, window_start: float, window_end: float, flags: FlagsSpec) -> SampleResult:
+        for hook in self.before_settle:
+            hook(window_end)
         await self._settle(window_end)
         plan = WindowPlan(self.profile, self.selector, window_end - window_start, self.overrides)
         raw: list[str] = []
@@ -260,17 +278,24 @@ def make_sources(
     profile = get_profile(metrics.profile)
     selector = parse_selector(metrics.selector)
     sources: list[MetricsSource] = []
+    scrape: ScrapeSource | None = None
     if metrics.source in ("scrape", "both"):
-        sources.append(ScrapeSource(
+        scrape = ScrapeSource(
             _scrape_url(metrics, scrape_url), profile=profile, selector=selector,
             overrides=dict(metrics.overrides), headers=headers, timeout_s=metrics.timeout,
-            transport=transport))
+            transport=transport)
+        sources.append(scrape)
     if metrics.source in ("prometheus", "both"):
         assert metrics.url is not None  # MetricsSpec validates this
         client = PrometheusClient(metrics.url, timeout_s=metrics.timeout, transport=transport)
-        sources.append(PrometheusSource(
+        prometheus = PrometheusSource(
             client, profile=profile, selector=selector, overrides=dict(metrics.overrides),
-            settle_s=settle_s, clock=clock or time.time, sleep=sleep or asyncio.sleep))
+            settle_s=settle_s, clock=clock or time.time, sleep=sleep or asyncio.sleep)
+        if scrape is not None:
+            # Both paths must read the same window: the scrape is taken at the window end
+            # even when the sampler asks Prometheus (and its settle delay) first.
+            prometheus.before_settle.append(scrape.prefetch)
+        sources.append(prometheus)
     return sources
 
 

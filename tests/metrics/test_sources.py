@@ -201,6 +201,15 @@ def test_scrape_source_diffs_consecutive_scrapes() -> None:
     assert "eyJtest" not in "".join(first.raw)
 
 
+def test_scrape_selector_ignores_prometheus_target_labels() -> None:
+    pages = [page(100), page(150)]
+    spec = MetricsSpec(source="scrape", scrape_url="http://svc.test/m", selector='{job="metasheet-api", method="GET"}')
+    [source] = make_sources(spec, scrape_url=None, headers={},
+                            transport=httpx.MockTransport(lambda r: httpx.Response(200, text=pages.pop(0))))
+    run(source.open(0.0))
+    assert run(source.sample(0.0, 60.0, FLAGS)).values["server_requests"] == 50
+
+
 def test_scrape_failure_makes_this_and_next_window_na() -> None:
     source, _ = scrape_source([page(100), 503, page(300), page(400)])
     run(source.open(0.0))
@@ -220,6 +229,36 @@ def test_scrape_unreachable_is_na() -> None:
     run(source.open(0.0))
     result = run(source.sample(0.0, 60.0, FLAGS))
     assert "ConnectError" in result.na_reasons["rss_mb"]
+
+
+def test_both_scrapes_at_window_end_even_when_prometheus_is_sampled_first() -> None:
+    events: list[str] = []
+    pages = [page(100), page(150)]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.host == "svc.test":
+            events.append("scrape")
+            return httpx.Response(200, text=pages.pop(0))
+        return httpx.Response(200, json=vector())
+
+    async def sleep(seconds: float) -> None:
+        for _ in range(200):  # let other tasks run, as a real settle delay would
+            if events.count("scrape") == 2:
+                break
+            await asyncio.sleep(0)
+        events.append("settle done")
+
+    async def scenario() -> tuple[object, object]:
+        spec = MetricsSpec(source="both", url="http://prom.test", scrape_url="http://svc.test/m")
+        scrape, prometheus = make_sources(spec, scrape_url=None, headers={}, transport=httpx.MockTransport(handler),
+                                          clock=lambda: 60.0, sleep=sleep)
+        await scrape.open(0.0)
+        await prometheus.sample(0.0, 60.0, FLAGS)  # the runner asks Prometheus first
+        result = await scrape.sample(0.0, 60.0, FLAGS)
+        return result.values["server_requests"], len(pages)
+
+    assert run(scenario()) == (50, 0)
+    assert events == ["scrape", "scrape", "settle done"]  # window-end scrape taken during the settle delay
 
 
 def test_make_sources_choices() -> None:
