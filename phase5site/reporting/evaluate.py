@@ -183,6 +183,46 @@ def evaluate_run(run_dir: Path, slo: SloSpec | None = None) -> RunEvaluation:
             close()
 
 
+def _phase_reports(reader: Any, thresholds: SloSpec, server_source: str | None, metrics_none: bool) -> list[PhaseReport]:
+    reports: list[PhaseReport] = []
+    for phase in sorted(reader.phases(), key=lambda p: p.get("ordinal") or 0):
+        data = phase_data(reader, phase, server_source, metrics_none)
+        has_samples = bool(data.server_samples or data.client_samples)
+        reports.append(
+            PhaseReport(
+                phase=phase["name"],
+                status=phase.get("effective_status") or phase.get("status"),
+                observed=bool(phase.get("observe", True)),
+                planned_samples=phase.get("samples"),
+                throughput=_throughput(phase),
+                evaluation=evaluate_phase(data, thresholds) if has_samples else None,
+                flags=as_dict(phase.get("flags")),
+            )
+        )
+    return reports
+
+
+def _run_reasons(run: Mapping[str, Any], evaluated: list[PhaseReport]) -> list[str]:
+    reasons = [f"{r.phase}: {reason}" for r in evaluated for reason in r.evaluation.reasons]  # type: ignore[union-attr]
+    if not evaluated:
+        reasons.append(f"no phase has samples: {INSUFFICIENT_DATA}")
+    if run.get("status") not in (None, "completed"):
+        # A cut-short run is incomplete evidence: it can inform, never release.
+        reasons.append(f"run {run.get('status')}: incomplete evidence ({run.get('exit_reason') or 'no reason recorded'})")
+    return reasons
+
+
+def _run_caveats(reader: Any, run: Mapping[str, Any], evaluated: list[PhaseReport]) -> list[str]:
+    caveats = [f"{r.phase}: {caveat}" for r in evaluated for caveat in r.evaluation.caveats]  # type: ignore[union-attr]
+    if run.get("source") == "import":
+        caveats.append(
+            "imported legacy CSV: no client requests; placeholder values and cumulative totals "
+            "of the old scripts are treated as NA"
+        )
+    caveats += [f"{e['kind']}: {e['message']}" for e in reader.events() if e.get("kind") in NOTABLE_EVENTS]
+    return caveats
+
+
 def _evaluate(reader: Any, run_dir: Path, slo: SloSpec | None) -> RunEvaluation:
     run = dict(reader.run())
     run["status"] = reader.effective_status()  # 'running' with no writer reads as interrupted
@@ -193,37 +233,9 @@ def _evaluate(reader: Any, run_dir: Path, slo: SloSpec | None) -> RunEvaluation:
     primary = reader.primary_source()
     server_source = primary if primary in SERVER_SOURCES else None
     metrics_none = as_dict(spec.get("metrics")).get("source") == "none" or server_source is None
-    reports: list[PhaseReport] = []
-    for phase in sorted(reader.phases(), key=lambda p: p.get("ordinal") or 0):
-        data = phase_data(reader, phase, server_source, metrics_none)
-        has_samples = bool(data.server_samples or data.client_samples)
-        evaluation = evaluate_phase(data, thresholds) if has_samples else None
-        reports.append(
-            PhaseReport(
-                phase=phase["name"],
-                status=phase.get("status"),
-                observed=bool(phase.get("observe", True)),
-                planned_samples=phase.get("samples"),
-                throughput=_throughput(phase),
-                evaluation=evaluation,
-                flags=as_dict(phase.get("flags")),
-            )
-        )
+    reports = _phase_reports(reader, thresholds, server_source, metrics_none)
     evaluated = [report for report in reports if report.evaluation is not None]
-    reasons = [f"{r.phase}: {reason}" for r in evaluated for reason in r.evaluation.reasons]  # type: ignore[union-attr]
-    if not evaluated:
-        reasons.append(f"no phase has samples: {INSUFFICIENT_DATA}")
-    if run.get("status") not in (None, "completed"):
-        # A cut-short run is incomplete evidence: it can inform, never release.
-        reasons.append(f"run {run.get('status')}: incomplete evidence ({run.get('exit_reason') or 'no reason recorded'})")
-    caveats = [f"{r.phase}: {caveat}" for r in evaluated for caveat in r.evaluation.caveats]  # type: ignore[union-attr]
-    if run.get("source") == "import":
-        caveats.append("imported legacy CSV: no client requests; placeholder values and cumulative totals of the old scripts are treated as NA")
-    caveats += [
-        f"{event['kind']}: {event['message']}"
-        for event in reader.events()
-        if event.get("kind") in NOTABLE_EVENTS
-    ]
+    reasons = _run_reasons(run, evaluated)
     return RunEvaluation(
         run_id=str(run.get("run_id") or run_dir.name),
         name=run.get("name"),
@@ -238,6 +250,6 @@ def _evaluate(reader: Any, run_dir: Path, slo: SloSpec | None) -> RunEvaluation:
         decision=GO if not reasons else NO_GO,
         reasons=reasons,
         phases=reports,
-        caveats=caveats,
+        caveats=_run_caveats(reader, run, evaluated),
         missing=_missing(spec, reports, run.get("status")),
     )

@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from phase5site.slo.draft import SloTargets
+from phase5site.slo.draft import Objective, SloTargets
 
 WINDOWS: tuple[str, ...] = ("5m", "30m", "1h", "2h", "6h", "1d", "3d")
 LATENCY_SLICE_TARGET = 0.99  # share of 5-minute slices whose percentile must meet the threshold
@@ -129,58 +129,68 @@ def _camel(text: str) -> str:
     return "".join(part.capitalize() for part in re.split(r"[^a-zA-Z0-9]", text) if part)
 
 
+def _burn_rate_alert(
+    targets: SloTargets, objective: Objective, severity: str, warnings: list[str]
+) -> dict[str, Any] | None:
+    """The page or ticket alert of one SLI: one clause per (long, short) window pair."""
+    category = objective.category
+    budget = error_budget(category, objective.target)
+    clauses = []
+    for window in (w for w in BURN_RATE_WINDOWS if w.severity == severity):
+        threshold = window.factor * budget
+        if threshold > 1.0:
+            warnings.append(
+                f"{category}: the {window.factor:g}x burn-rate alert over {window.long}/{window.short} "
+                f"needs an error ratio of {window.factor:g} x {budget:.4g} = {threshold:.4g} > 1, "
+                "which can never happen; it is omitted"
+            )
+            continue
+        long_rec = record_name(targets.service, category, window.long)
+        short_rec = record_name(targets.service, category, window.short)
+        clauses.append(f"({long_rec} > {threshold:.6g} and {short_rec} > {threshold:.6g})")
+    if not clauses:
+        return None
+    return {
+        "alert": f"{_camel(targets.service)}{_camel(category)}ErrorBudgetBurn{severity.capitalize()}",
+        "expr": " or ".join(clauses),
+        "labels": {"severity": severity, "slo": category, "service": targets.service},
+        "annotations": {
+            "summary": f"{objective.title}: error budget burning too fast ({severity})",
+            "description": (
+                f"SLO {targets.version}: {objective.title} {objective.comparison} "
+                f"{_fmt_target(objective.unit, objective.target)}; budget {budget:.4g} over 30 days. "
+                "Multi-window multi-burn-rate alert (SRE Workbook ch. 5)."
+            ),
+        },
+    }
+
+
+def _memory_alert(targets: SloTargets) -> dict[str, Any]:
+    memory = targets.objective("memory")
+    rss = metric("process_resident_memory_bytes", targets.selector)
+    return {
+        "alert": f"{_camel(targets.service)}MemoryRssHigh",
+        "expr": f"avg_over_time({rss}[1h]) / 1048576 > {memory.target:g}",
+        "for": "10m",
+        "labels": {"severity": "ticket", "slo": "memory", "service": targets.service},
+        "annotations": {
+            "summary": f"Mean RSS over 1h above {memory.target:g} MiB",
+            "description": "Release criterion on mean resident memory (not an error-budget SLO).",
+        },
+    }
+
+
 def _alerts(targets: SloTargets) -> tuple[list[dict[str, Any]], list[str]]:
     alerts: list[dict[str, Any]] = []
     warnings: list[str] = []
     for objective in targets.objectives:
-        category = objective.category
-        if category == "memory":
+        if objective.category == "memory":
             continue
-        budget = error_budget(category, objective.target)
         for severity in ("page", "ticket"):
-            clauses = []
-            for window in (w for w in BURN_RATE_WINDOWS if w.severity == severity):
-                threshold = window.factor * budget
-                if threshold > 1.0:
-                    warnings.append(
-                        f"{category}: the {window.factor:g}x burn-rate alert over {window.long}/{window.short} "
-                        f"needs an error ratio of {window.factor:g} x {budget:.4g} = {threshold:.4g} > 1, "
-                        "which can never happen; it is omitted"
-                    )
-                    continue
-                long_rec = record_name(targets.service, category, window.long)
-                short_rec = record_name(targets.service, category, window.short)
-                clauses.append(f"({long_rec} > {threshold:.6g} and {short_rec} > {threshold:.6g})")
-            if not clauses:
-                continue
-            alerts.append(
-                {
-                    "alert": f"{_camel(targets.service)}{_camel(category)}ErrorBudgetBurn{severity.capitalize()}",
-                    "expr": " or ".join(clauses),
-                    "labels": {"severity": severity, "slo": category, "service": targets.service},
-                    "annotations": {
-                        "summary": f"{objective.title}: error budget burning too fast ({severity})",
-                        "description": (
-                            f"SLO {targets.version}: {objective.title} {objective.comparison} "
-                            f"{_fmt_target(objective.unit, objective.target)}; budget {budget:.4g} over 30 days. "
-                            "Multi-window multi-burn-rate alert (SRE Workbook ch. 5)."
-                        ),
-                    },
-                }
-            )
-    memory = targets.objective("memory")
-    alerts.append(
-        {
-            "alert": f"{_camel(targets.service)}MemoryRssHigh",
-            "expr": f"avg_over_time({metric('process_resident_memory_bytes', targets.selector)}[1h]) / 1048576 > {memory.target:g}",
-            "for": "10m",
-            "labels": {"severity": "ticket", "slo": "memory", "service": targets.service},
-            "annotations": {
-                "summary": f"Mean RSS over 1h above {memory.target:g} MiB",
-                "description": "Release criterion on mean resident memory (not an error-budget SLO).",
-            },
-        }
-    )
+            alert = _burn_rate_alert(targets, objective, severity, warnings)
+            if alert is not None:
+                alerts.append(alert)
+    alerts.append(_memory_alert(targets))
     return alerts, warnings
 
 
