@@ -135,6 +135,7 @@ class _Live:
     last_sent: int = 0
     last_at: float = 0.0
     reported_drops: int = 0
+    finished: bool = False  # the phase ended; the heartbeat stops repeating its last line
     phase_tasks: list[asyncio.Task] = field(default_factory=list)
 
 
@@ -406,6 +407,7 @@ class _Run:
             "status": status, "planned": stats.planned, "sent": stats.sent, "dropped": stats.dropped,
             "cancelled_in_flight": stats.cancelled, "outcomes": dict(stats.outcomes)})
         self._heartbeat()
+        self.live.finished = True
 
     # --- sampling -------------------------------------------------------------------------
 
@@ -560,6 +562,8 @@ class _Run:
     def _heartbeat(self, final_status: str | None = None) -> None:
         status = self.snapshot(final_status)
         self.files.write_status(status)
+        if self.live.finished and final_status is None:
+            return  # between phases: status.json is fresh, nothing new to print
         if status.get("phase") and final_status is None:
             self.files.load(self.axis.wall(self.clock.monotonic()), _status_line(status))
         if self.progress is not None:
