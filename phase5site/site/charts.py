@@ -26,24 +26,31 @@ class ChartSpec:
 
 
 def _lines(rows: list[dict[str, Any]], columns: dict[str, str], y_title: str,
-           *, points: bool = False, y_format: str | None = None) -> alt.Chart:
-    """Wide rows folded into one line per column; ``columns`` maps field -> legend label."""
+           *, points: bool = False, y_format: str | None = None, by_source: bool = False) -> alt.Chart:
+    """Wide rows folded into one line per column; ``columns`` maps field -> legend label.
+
+    With ``by_source`` the labels read "<source> <measure>" (``client p95``): colour shows the
+    measure and the dash the source, so client and server lines of one quantile match.
+    """
     renamed = [{"t_s": row["t_s"], **{label: row.get(field) for field, label in columns.items()}}
                for row in rows]
     axis = alt.Axis(format=y_format) if y_format else alt.Axis()
-    return (
-        alt.Chart(alt.Data(values=renamed))
-        .transform_fold(list(columns.values()), as_=["series", "value"])
-        .transform_filter("datum.value != null")
-        .mark_line(point=points, strokeWidth=1.5)
-        .encode(
-            x=alt.X("t_s:Q", title="seconds since run start"),
-            y=alt.Y("value:Q", title=y_title, axis=axis),
-            color=alt.Color("series:N", title=None, sort=list(columns.values())),
-            tooltip=[alt.Tooltip("t_s:Q", title="t (s)"), "series:N",
-                     alt.Tooltip("value:Q", format=".4~g")],
-        )
-    )
+    chart = (alt.Chart(alt.Data(values=renamed))
+             .transform_fold(list(columns.values()), as_=["series", "value"])
+             .transform_filter("datum.value != null")
+             .mark_line(point=points, strokeWidth=1.5))
+    tooltip = [alt.Tooltip("t_s:Q", title="t (s)"), alt.Tooltip("series:N", title="series"),
+               alt.Tooltip("value:Q", format=".4~g")]
+    x = alt.X("t_s:Q", title="seconds since run start")
+    y = alt.Y("value:Q", title=y_title, axis=axis)
+    if by_source:
+        return chart.transform_calculate(
+            source="split(datum.series, ' ')[0]", measure="split(datum.series, ' ')[1]"
+        ).encode(x=x, y=y, color=alt.Color("measure:N", title=None),
+                 strokeDash=alt.StrokeDash("source:N", title=None, sort=["client", "server"]),
+                 tooltip=tooltip)
+    return chart.encode(x=x, y=y, color=alt.Color("series:N", title=None, sort=list(columns.values())),
+                        tooltip=tooltip)
 
 
 def _thresholds(lines: list[tuple[str, float]]) -> list[alt.Chart]:
@@ -51,8 +58,9 @@ def _thresholds(lines: list[tuple[str, float]]) -> list[alt.Chart]:
         return []
     data = alt.Data(values=[{"label": label, "y": value} for label, value in lines])
     rule = alt.Chart(data).mark_rule(color="#c62828", strokeDash=[6, 3]).encode(y="y:Q")
-    text = alt.Chart(data).mark_text(align="left", dx=4, dy=-6, color="#c62828", fontSize=10).encode(
-        y="y:Q", x=alt.value(0), text="label:N")
+    # Labels sit at the right edge, away from the phase names at the top left.
+    text = alt.Chart(data).mark_text(align="right", dx=-4, dy=-6, color="#c62828", fontSize=10).encode(
+        y="y:Q", x=alt.value({"expr": "width"}), text="label:N")
     return [rule, text]
 
 
@@ -114,9 +122,9 @@ def _latency(seconds: list[dict[str, Any]], samples: list[dict[str, Any]], slo: 
     server = {"server_p50_ms": "server p50", "server_p95_ms": "server p95", "server_p99_ms": "server p99"}
     layers = []
     if has_values(seconds, client):
-        layers.append(_lines(seconds, client, "latency (ms)"))
+        layers.append(_lines(seconds, client, "latency (ms)", by_source=True))
     if has_values(samples, server):
-        layers.append(_lines(samples, server, "latency (ms)", points=True))
+        layers.append(_lines(samples, server, "latency (ms)", points=True, by_source=True))
     if not layers:
         return None
     lines = [(f"P{q} SLO {slo[k]:g} ms", float(slo[k]))
@@ -150,9 +158,10 @@ def _errors(seconds: list[dict[str, Any]], samples: list[dict[str, Any]], per: s
     server = {"error_rate_4xx": "server 4xx", "error_rate_5xx": "server 5xx"}
     layers = []
     if has_values(seconds, client):
-        layers.append(_lines(seconds, client, "share of requests", y_format=".1%"))
+        layers.append(_lines(seconds, client, "share of requests", y_format=".1%", by_source=True))
     if has_values(samples, server):
-        layers.append(_lines(samples, server, "share of requests", points=True, y_format=".1%"))
+        layers.append(_lines(samples, server, "share of requests", points=True, y_format=".1%",
+                             by_source=True))
     if not layers:
         return None
     title = "Error rate 4xx / 5xx: client (" + per.replace(", worst second", "") + ") and server (per sample)"

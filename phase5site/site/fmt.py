@@ -62,9 +62,12 @@ def cell(value: object) -> str:
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[object]], css: str = "") -> Markup:
-    """An HTML table on consecutive lines (a blank line would end Markdown's HTML block)."""
+    """An HTML table on consecutive lines (a blank line would end Markdown's HTML block).
+
+    The table itself stays class-less so Material styles it like a Markdown table; ``css``
+    goes on a wrapping div.
+    """
     head = "".join(f"<th>{html_text(h)}</th>" for h in headers)
     lines = ["<tr>" + "".join(f"<td>{cell(v)}</td>" for v in row) + "</tr>" for row in rows]
-    klass = f' class="{html_text(css)}"' if css else ""
-    return Markup("\n".join([f"<table{klass}>", f"<thead><tr>{head}</tr></thead>", "<tbody>",
-                              *lines, "</tbody>", "</table>"]))
+    body = "\n".join(["<table>", f"<thead><tr>{head}</tr></thead>", "<tbody>", *lines, "</tbody>", "</table>"])
+    return Markup(f'<div class="{html_text(css)}">\n{body}\n</div>' if css else body)

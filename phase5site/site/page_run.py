@@ -40,7 +40,7 @@ def _summary(run: RunData) -> str:
         ("Run id", run.run.get("run_id")),
         ("Tool version", run.run.get("tool_version")),
     ]
-    return str(table(["", ""], rows, css="p5-summary"))
+    return str(table(["Run", ""], rows, css="p5-summary"))
 
 
 def _verdicts(run: RunData) -> str:
@@ -88,6 +88,25 @@ def _events(run: RunData) -> str:
     return text
 
 
+def _na_reasons(run: RunData) -> str:
+    """Why values are NA: each (source, column, reason) once, with how many samples had it."""
+    counts: dict[tuple[str, str, str], int] = {}
+    for sample in run.samples:
+        reasons = sample.get("na_reasons")
+        if isinstance(reasons, str):
+            try:
+                reasons = json.loads(reasons)
+            except ValueError:
+                reasons = {}
+        for column, reason in (reasons or {}).items() if isinstance(reasons, dict) else []:
+            key = (str(sample.get("source")), str(column), str(reason))
+            counts[key] = counts.get(key, 0) + 1
+    if not counts:
+        return "<p>No value was NA in any sample.</p>"
+    rows = [(source, column, reason, count) for (source, column, reason), count in sorted(counts.items())]
+    return str(table(["Source", "Column", "Why it is NA", "Samples"], rows, css="p5-na-reasons"))
+
+
 def _pre(value: Any) -> str:
     text = json.dumps(value, indent=2, sort_keys=True, default=str, ensure_ascii=False)
     return f'<pre class="p5-json"><code>{html_text(text)}</code></pre>'
@@ -119,6 +138,7 @@ def render_run_page(run: RunData, charts: list[ChartSpec], downloads: dict[str, 
         chart_html,
         "## Phases", _phases(run),
         "## Events", _events(run),
+        "### NA reasons", _na_reasons(run),
         "## Metadata",
         "<p>The run spec as stored with the run, secrets replaced by <code>***</code>.</p>",
         _pre(run.spec),

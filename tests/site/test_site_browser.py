@@ -88,8 +88,8 @@ def test_charts_render_after_instant_navigation(built_site, server, page) -> Non
     page.evaluate("() => { window.__p5_marker = 1; }")
     page.locator("nav.md-nav a.md-nav__link", has_text="Overview").first.click()
     page.wait_for_url("**/generated/overview.html")
-    page.locator("table.p5-runs").wait_for(state="attached", timeout=20_000)
-    run_link = page.locator("table.p5-runs a", has_text="day1-production-baseline").first
+    page.locator(".p5-runs table").wait_for(state="attached", timeout=20_000)
+    run_link = page.locator(".p5-runs a", has_text="day1-production-baseline").first
     run_link.click()
     page.wait_for_url("**/runs/day1-production-baseline-*/index.html")
     # The URL changes before the new content is swapped in: wait for the run page itself.
