@@ -504,6 +504,8 @@ def build(results_dir: Path, repo_root: Path, strict: bool, site_url: str | None
     result = build_site(results_dir, repo_root, strict=strict, site_url=site_url)
     for warning in result.warnings:
         click.echo(warning, err=True)
+    for message in result.skipped:
+        click.echo(f"Skipped: {message}", err=True)
     click.echo(f"Built {result.site_dir} from {result.runs} runs ({len(result.pages)} pages, "
                f"{result.charts} charts) in {result.duration_s:.1f}s")
 

@@ -40,6 +40,7 @@ class BuildResult:
     charts: int
     warnings: list[str] = field(default_factory=list)  # mkdocs warnings (empty when strict passed)
     duration_s: float = 0.0
+    skipped: list[str] = field(default_factory=list)  # runs that could not be read, and why
 
 
 def find_run_dirs(results_dir: Path) -> list[Path]:
@@ -137,12 +138,32 @@ def _slo_pages(results_dir: Path, generated: Path) -> tuple[list[Path], dict[str
     return docs, downloads
 
 
-def generate_pages(results_dir: Path, docs_dir: Path, evaluator: Evaluator | None) -> tuple[list[Path], int, int]:
-    """Write every generated page; returns (pages, run count, chart count)."""
+def read_runs(results_dir: Path, evaluator: Evaluator | None) -> tuple[list[RunData], list[str]]:
+    """Every readable run, and one message per run that could not be read (a run still being
+    written holds its file's lock; a damaged file must not take the whole site down)."""
+    runs, skipped = [], []
+    for run_dir in find_run_dirs(results_dir):
+        try:
+            runs.append(read_run(run_dir, evaluator))
+        except SiteError as error:
+            skipped.append(error.message)
+    return runs, skipped
+
+
+@dataclass(frozen=True)
+class Generated:
+    pages: list[Path]
+    runs: int
+    charts: int
+    skipped: list[str]
+
+
+def generate_pages(results_dir: Path, docs_dir: Path, evaluator: Evaluator | None) -> Generated:
+    """Write every generated page into ``docs_dir``'s runs/ and generated/ folders."""
     runs_root, generated = docs_dir / "runs", docs_dir / "generated"
     _fresh_dir(runs_root)
     _fresh_dir(generated, keep=("assets",))
-    runs = [read_run(run_dir, evaluator) for run_dir in find_run_dirs(results_dir)]
+    runs, skipped = read_runs(results_dir, evaluator)
     slugs = [run.slug for run in runs]
     if len(set(slugs)) != len(slugs):
         raise SiteError(f"two run folders map to the same page name: {sorted(slugs)}",
@@ -154,14 +175,14 @@ def generate_pages(results_dir: Path, docs_dir: Path, evaluator: Evaluator | Non
         chart_count += count
     slo_docs, slo_downloads = _slo_pages(results_dir, generated)
     pages += [
-        _write(generated / "overview.md", render_overview(runs)),
+        _write(generated / "overview.md", render_overview(runs, skipped)),
         _write(generated / "comparison.md", render_comparison(runs)),
         _write(generated / "slo.md", render_slo(slo_docs, slo_downloads)),
         _write(generated / "completion.md", render_completion(runs, slo_docs)),
         _write(generated / "reference.md", render_reference()),
     ]
     write_bundle(generated / "assets")
-    return pages, len(runs), chart_count
+    return Generated(pages, len(runs), chart_count, skipped)
 
 
 def build_site(results_dir: Path, repo_root: Path, *, strict: bool = True, site_url: str | None = None,
@@ -180,7 +201,8 @@ def build_site(results_dir: Path, repo_root: Path, *, strict: bool = True, site_
     if not results_dir.is_dir():
         raise SiteError(f"results folder {results_dir} does not exist", "pass --results-dir, or run a spec first")
     chosen = default_evaluator() if evaluator is _USE_DEFAULT else evaluator
-    pages, run_count, chart_count = generate_pages(results_dir, repo_root / DOCS_DIR, chosen)  # type: ignore[arg-type]
+    made = generate_pages(results_dir, repo_root / DOCS_DIR, chosen)  # type: ignore[arg-type]
     site_dir = repo_root / SITE_DIR
     warnings = run_mkdocs(config, site_dir, strict=strict, site_url=site_url)
-    return BuildResult(site_dir, run_count, pages, chart_count, warnings, time.perf_counter() - started)
+    return BuildResult(site_dir, made.runs, made.pages, made.charts, warnings,
+                       time.perf_counter() - started, made.skipped)

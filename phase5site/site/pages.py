@@ -23,8 +23,8 @@ def _latest_first(runs: list[RunData]) -> list[RunData]:
     return sorted(runs, key=lambda run: run.started_at or 0.0, reverse=True)
 
 
-def render_overview(runs: list[RunData]) -> str:
-    """Latest decision per spec name, then every run."""
+def render_overview(runs: list[RunData], skipped: list[str] | None = None) -> str:
+    """Latest decision per spec name, then every run, then runs that could not be read."""
     latest: dict[str, RunData] = {}
     for run in _latest_first(runs):
         latest.setdefault(run.name, run)
@@ -46,6 +46,9 @@ def render_overview(runs: list[RunData]) -> str:
         parts.append(str(table(["Run spec", "Latest run (UTC)", "Decision", "Reasons"], decisions)))
         parts += ["## All runs", str(table(["Name", "Start (UTC)", "Duration", "Status", "Verdict",
                                             "Samples", "Requests", "Links"], all_runs, css="p5-runs"))]
+    if skipped:
+        items = "".join(f"<li>{html_text(message)}</li>" for message in skipped)
+        parts += ["## Runs that could not be read", f"<ul>{items}</ul>"]
     return "\n\n".join(parts) + "\n"
 
 

@@ -139,3 +139,16 @@ def test_rebuild_drops_deleted_runs_and_empty_results_build(tmp_path: Path) -> N
 def test_build_without_mkdocs_yml_names_the_folder(tmp_path: Path) -> None:
     with pytest.raises(SiteError, match=re.escape(str(tmp_path))):
         build_site(tmp_path, tmp_path)
+
+
+def test_an_unreadable_run_is_listed_not_fatal(tmp_path: Path) -> None:
+    root = copy_repo(tmp_path / "repo")
+    results = tmp_path / "results"
+    make_run(results, RunPlan("fine", 1_795_000_000.0, [PhasePlan("baseline", 5, 20, samples=1)], report=False))
+    broken = results / "broken-run"
+    broken.mkdir()
+    (broken / "run.duckdb").write_bytes(b"not a database <b>x</b>")
+    result = build_site(results, root)
+    assert result.runs == 1 and len(result.skipped) == 1 and "broken-run" in result.skipped[0]
+    overview = (root / "site/generated/overview.html").read_text(encoding="utf-8")
+    assert "Runs that could not be read" in overview and "broken-run" in overview
