@@ -13,6 +13,7 @@ a reason, and every raw answer is returned for raw-metrics.txt.
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -99,7 +100,8 @@ class ScrapeSource:
         self._client = httpx.AsyncClient(timeout=timeout_s, transport=transport, headers=headers or {})
         self._previous: Scrape | None = None
         self._previous_error: str | None = "no baseline scrape (open() was not called)"
-        self._prefetched: dict[float, asyncio.Task[_ScrapeOutcome]] = {}
+        self._prefetched: dict[float, asyncio.Future[_ScrapeOutcome]] = {}
+        self._sampled_until = -math.inf  # window_end of the latest sample() call
 
     def prefetch(self, window_end: float) -> None:
         """Scrape now, for the window ending at ``window_end``.
@@ -107,7 +109,7 @@ class ScrapeSource:
         With ``source: both`` the Prometheus source calls this before its settle delay, so
         the page is read at the window end whatever order the sampler asks the sources in.
         """
-        if window_end not in self._prefetched:
+        if window_end > self._sampled_until and window_end not in self._prefetched:
             self._prefetched[window_end] = asyncio.ensure_future(self._scrape())
 
     async def _scrape(self) -> _ScrapeOutcome:
@@ -131,6 +133,7 @@ class ScrapeSource:
         return [outcome.raw]
 
     async def sample(self, window_start: float, window_end: float, flags: FlagsSpec) -> SampleResult:
+        self._sampled_until = max(self._sampled_until, window_end)
         pending = self._prefetched.pop(window_end, None)
         outcome = await pending if pending is not None else await self._scrape()
         previous, previous_error = self._previous, self._previous_error

@@ -261,6 +261,35 @@ def test_both_scrapes_at_window_end_even_when_prometheus_is_sampled_first() -> N
     assert events == ["scrape", "scrape", "settle done"]  # window-end scrape taken during the settle delay
 
 
+def test_both_scrape_first_order_does_not_scrape_twice() -> None:
+    pages = [page(100), page(150), page(180)]
+    scrapes: list[int] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.host == "svc.test":
+            scrapes.append(1)
+            return httpx.Response(200, text=pages.pop(0))
+        return httpx.Response(200, json=vector())
+
+    async def no_wait(seconds: float) -> None:
+        await asyncio.sleep(0)
+
+    async def scenario() -> list[object]:
+        spec = MetricsSpec(source="both", url="http://prom.test", scrape_url="http://svc.test/m")
+        scrape, prometheus = make_sources(spec, scrape_url=None, headers={}, transport=httpx.MockTransport(handler),
+                                          clock=lambda: 1e9, sleep=no_wait)
+        await scrape.open(0.0)
+        values = []
+        for end in (60.0, 120.0):
+            values.append((await scrape.sample(end - 60, end, FLAGS)).values["server_requests"])
+            await prometheus.sample(end - 60, end, FLAGS)
+        await scrape.aclose()
+        return values
+
+    assert run(scenario()) == [50, 30]
+    assert len(scrapes) == 3  # open + one per window: no stray prefetch
+
+
 def test_make_sources_choices() -> None:
     assert make_sources(MetricsSpec(), scrape_url=None, headers={}) == []
     both = make_sources(MetricsSpec(source="both", url="http://p:9090"), scrape_url="http://s/m", headers={})
