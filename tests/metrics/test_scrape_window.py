@@ -221,3 +221,22 @@ def test_required_families_covers_profile() -> None:
     assert "http_server_requests_seconds_bucket" in names
     assert "metasheet_fallback_effective_total" not in names
     assert set(SERVER_COUNT_COLUMNS) <= set(SOURCE_COLUMNS)
+
+
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@given(st.lists(st.integers(0, 10_000), min_size=2, max_size=30))
+def test_window_increases_add_up_and_are_never_negative(steps: list[int]) -> None:
+    """Without resets the windows' Δ add up to last − first; with resets every Δ is ≥ 0 and
+    the total is the sum of the counts reached after each restart."""
+    increasing = [sum(steps[: i + 1]) for i in range(len(steps))]
+    scrapes = [parse_exposition(f"c_total {v}\n") for v in increasing]
+    deltas = [window_increase(a, b, "c_total").value for a, b in zip(scrapes, scrapes[1:])]
+    assert sum(deltas) == increasing[-1] - increasing[0]  # type: ignore[arg-type]
+    restarted = [parse_exposition(f"c_total {v}\n") for v in steps]  # may go down: resets
+    deltas = [window_increase(a, b, "c_total").value for a, b in zip(restarted, restarted[1:])]
+    assert all(d is not None and d >= 0 for d in deltas)  # type: ignore[operator]
+    expected = sum(b if b < a else b - a for a, b in zip(steps, steps[1:]))
+    assert sum(deltas) == expected  # type: ignore[arg-type]
