@@ -128,8 +128,11 @@ def measured_columns(
     out: dict[str, Measured] = {column: q[column] for column in COUNT_COLUMNS}
     out["effective_fallback_total"] = effective_fallback(q, count_cache_miss)
     _ratios(q, out)
-    out["request_rate"] = scaled(q["server_requests"], 1.0 / window_s)
-    out["cpu_percent"] = scaled(q["cpu_seconds"], 100.0 / window_s)
+    if window_s > 0:
+        out["request_rate"] = scaled(q["server_requests"], 1.0 / window_s)
+        out["cpu_percent"] = scaled(q["cpu_seconds"], 100.0 / window_s)
+    else:
+        out["request_rate"] = out["cpu_percent"] = Measured.na(f"empty window ({window_s:g} s)")
     out["rss_mb"] = scaled(q["rss_bytes"], 1.0 / BYTES_PER_MIB)
     for column, (histogram, quantile) in QUANTILE_COLUMNS.items():
         out[column] = quantile_of(q[histogram], quantile)

@@ -133,6 +133,12 @@ def test_zero_requests_gives_na_ratios() -> None:
         assert values[column] is None and "no observations" in values[f"why:{column}"]  # type: ignore[operator]
 
 
+def test_empty_window_has_no_rates() -> None:
+    values = window(page(100), page(100), window_s=0.0)
+    assert values["request_rate"] is None and values["cpu_percent"] is None
+    assert "empty window" in values["why:request_rate"]  # type: ignore[operator]
+
+
 def test_latency_quantiles_from_bucket_deltas() -> None:
     before = page(100, buckets=[50, 80, 90, 95, 100, 100, 100, 100, 100, 100])
     after = page(200, buckets=[50, 80, 90, 95, 100, 150, 190, 200, 200, 200])
