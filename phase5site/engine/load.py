@@ -24,7 +24,7 @@ from phase5site.engine.clock import Clock, SystemClock, WallAxis
 from phase5site.engine.mix import PreparedRequest, RequestMix
 from phase5site.engine.outcome import classify
 from phase5site.engine.pacer import Pacer, backlog_capacity
-from phase5site.engine.transport import Transport, TransportFactory
+from phase5site.engine.transport import SendResult, Transport, TransportFactory
 
 
 class RowSink(Protocol):
@@ -92,6 +92,8 @@ class LoadStats:
     dropped: int = 0
     in_flight: int = 0
     cancelled: int = 0
+    unexpected_errors: int = 0
+    last_unexpected_error: str | None = None
     outcomes: Counter[str] = field(default_factory=Counter)
     latency: LatencyHistogram = field(default_factory=LatencyHistogram)
     send_lag_ms: LatencyHistogram = field(default_factory=LatencyHistogram)
@@ -198,6 +200,13 @@ class PhaseLoad:
             except asyncio.CancelledError:
                 self.stats.cancelled += 1
                 raise
+            except Exception as error:  # noqa: BLE001 - a dead worker would stall the phase
+                # A transport maps every expected failure itself; anything else still ends
+                # this request as a transport failure, and is reported, instead of killing
+                # the worker and leaving its queue undrained.
+                self.stats.unexpected_errors += 1
+                self.stats.last_unexpected_error = f"{type(error).__name__}: {error}"
+                result = SendResult(status=None, bytes=None, error="connect_error")
             finally:
                 self.stats.in_flight -= 1
             done = self.clock.monotonic()

@@ -402,6 +402,9 @@ class _Run:
         summary = (f"phase {phase.name} {status}: planned {stats.planned}, sent {stats.sent}, "
                    f"dropped {stats.dropped}, cancelled in flight {stats.cancelled}, "
                    f"outcomes {dict(sorted(stats.outcomes.items()))}")
+        if stats.unexpected_errors:
+            summary += (f"; {stats.unexpected_errors} sends failed unexpectedly (counted as "
+                        f"connect_error), last: {stats.last_unexpected_error}")
         self.files.load(ended_at, summary)
         await self._event("phase_end", summary, phase=phase.name, at=ended_at, data={
             "status": status, "planned": stats.planned, "sent": stats.sent, "dropped": stats.dropped,
@@ -444,6 +447,7 @@ class _Run:
             rows = [("none", {}, reasons)]
         else:
             rows = [(r.source, r.values, r.na_reasons) for r in results]
+        server_trip: Trip | None = None
         for index, (source, values, reasons) in enumerate(rows):
             row = sample_row(phase=phase.name, sample_num=sample_num, source=source, timestamp=timestamp,
                              window_start=window_start, window_end=window_end, values=values,
@@ -455,10 +459,11 @@ class _Run:
             if row["na_reasons"] and source != "none":
                 await self._event("na", f"sample {sample_num} ({source}): {describe_na(row['na_reasons'])}",
                                   phase=phase.name, data=row["na_reasons"])
-            if self.breaker_on and self.stop_status is None and source != "none":
-                trip = check_server(values, self.spec.circuit_breaker)
-                if trip is not None:
-                    self._trip(trip, side="server")
+            if self.breaker_on and source != "none" and server_trip is None:
+                server_trip = check_server(values, self.spec.circuit_breaker)
+        # Tripped only after every source's row is stored: the trip cancels this task.
+        if server_trip is not None and self.stop_status is None:
+            self._trip(server_trip, side="server")
 
     def _log_sample(self, phase: str, sample_num: int, row: dict, client: dict, complete: bool) -> None:
         at = self.now_wall()
@@ -493,6 +498,16 @@ class _Run:
     # --- ticker: breaker checks, row flushes, heartbeat ------------------------------------
 
     async def _tick(self) -> None:
+        try:
+            await self._tick_forever()
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:  # noqa: BLE001 - without the ticker nothing guards the load
+            reason = self.files.clean(f"the run's ticker failed: {type(error).__name__}: {error}")
+            self.files.load(self.now_wall(), "".join(traceback.format_exception(error)).rstrip())
+            self.request_stop("failed", reason, "error", None)
+
+    async def _tick_forever(self) -> None:
         next_flush = next_status = self.clock.monotonic()
         while True:
             now = self.clock.monotonic()
