@@ -23,19 +23,23 @@ SELECT
     count(*) FILTER (WHERE outcome = 'dropped'),
     quantile_disc(latency_ms, {_QUANTILE_LIST}) FILTER (WHERE outcome <> 'dropped')
 FROM requests
-WHERE phase = $phase AND intended_at > $start AND intended_at <= $end
+WHERE phase = $phase AND intended_at >= $start AND intended_at < $end
 """
 
 _SENDS_SQL = """
 SELECT count(*) FROM requests
-WHERE phase = $phase AND sent_at > $start AND sent_at <= $end
+WHERE phase = $phase AND sent_at >= $start AND sent_at < $end
 """
 
 
 def client_window(
     con: duckdb.DuckDBPyConnection, phase: str, window_start: float, window_end: float
 ) -> dict[str, Any]:
-    """CLIENT_COLUMNS for the requests of ``phase`` *intended* in (window_start, window_end].
+    """CLIENT_COLUMNS for the requests of ``phase`` *intended* in [window_start, window_end).
+
+    Half-open from the left, unlike the server's (t_{k-1}, t_k]: the pacer intends request i
+    at exactly t0 + i/rate, so request 0 sits on t0 and request rate*T on t1; [start, end)
+    puts every paced request in exactly one window and rate*T of them in each.
 
     Counts are integers (0 when nothing happened). Quantiles (nearest-rank, over
     ``latency_ms`` of every non-dropped request with a latency) and ratios are None when

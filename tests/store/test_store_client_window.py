@@ -11,8 +11,8 @@ from phase5site.store import RequestRows, RunReader
 
 from .helpers import T0, begin, new_writer, request
 
-# 20 requests intended at T0 + 0.5 i (i = 1..20) fall in the window (T0, T0 + 10];
-# i = 0 (exactly T0) and i = 21 do not. Latency of request i is i ms, except:
+# 20 requests intended at T0 + 0.5 i (i = 0..19) fall in the window [T0, T0 + 10);
+# i = 20 (exactly T0 + 10) and i = 21 do not: each paced request belongs to one window. Latency of request i is i ms, except:
 SPECIAL = {3: ("http_4xx", 3.0), 7: ("http_5xx", 7.0), 11: ("timeout", 5000.0),
            13: ("connect_error", None), 17: ("dropped", None)}
 
@@ -32,23 +32,23 @@ def test_client_window_matches_hand_computed_values(tmp_path: Path) -> None:
     with _window_run(tmp_path / "r") as writer:
         window = writer.client_window("baseline", T0, T0 + 10)
     # Sorted latencies of the 18 sent requests that have one:
-    # 1 2 3 4 5 6 7 8 9 10 12 14 15 16 18 19 20 5000 (13 has none, 17 was dropped)
-    # nearest rank: p50 -> 9th = 9, p90 -> ceil(16.2) = 17th = 20, p95/p99 -> 18th = 5000.
+    # 0 1 2 3 4 5 6 7 8 9 10 12 14 15 16 18 19 5000 (13 has none, 17 was dropped)
+    # nearest rank: p50 -> 9th = 8, p90 -> ceil(16.2) = 17th = 19, p95/p99 -> 18th = 5000.
     assert window == {
         "client_requests": 19,
         "client_ok": 15,
         "client_4xx": 1,
         "client_5xx": 1,
         "client_transport_errors": 2,
-        "client_p50_ms": 9.0,
-        "client_p90_ms": 20.0,
+        "client_p50_ms": 8.0,
+        "client_p90_ms": 19.0,
         "client_p95_ms": 5000.0,
         "client_p99_ms": 5000.0,
         "client_success_rate": 15 / 19,
         "client_error_rate": 4 / 19,
         "client_error_rate_4xx": 1 / 19,
         "client_error_rate_5xx": 1 / 19,
-        # sends in (T0, T0+10]: request 0 (sent T0+0.2) and 1..19 minus the dropped 17.
+        # sends in [T0, T0+10): requests 0..19 (sent 0.2 s after intended) minus the dropped 17.
         "achieved_rate": 19 / 10,
         "dropped": 1,
     }
@@ -59,7 +59,7 @@ def test_reader_window_equals_writer_window(tmp_path: Path) -> None:
     _window_run(tmp_path / "r").close()
     with RunReader(tmp_path / "r") as reader:
         window = reader.client_window("baseline", T0, T0 + 10)
-    assert (window["client_requests"], window["client_p50_ms"]) == (19, 9.0)
+    assert (window["client_requests"], window["client_p50_ms"]) == (19, 8.0)
 
 
 def test_empty_window_is_na_except_counts(tmp_path: Path) -> None:
