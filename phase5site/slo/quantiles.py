@@ -19,6 +19,9 @@ import json
 import math
 from collections.abc import Iterable, Sequence
 
+from phase5site.metrics.quantile import histogram_quantile as prometheus_histogram_quantile
+from phase5site.store.quantiles import nearest_rank as store_nearest_rank
+
 Buckets = list[tuple[float, float]]
 _BOUND_TOLERANCE = 1e-9
 
@@ -73,27 +76,13 @@ def _monotone(buckets: Buckets) -> Buckets:
 def histogram_quantile(q: float, buckets: Buckets | None) -> float | None:
     """The q-quantile of cumulative buckets, Prometheus semantics; ``None`` (NA) when empty.
 
-    Example: buckets ``[(0.1, 50), (0.25, 100), (inf, 100)]``, q = 0.95: rank 95 falls in
-    (0.1, 0.25] holding 50 observations, 45 of them needed -> 0.1 + 0.15 * 45/50 = 0.235.
+    One implementation for the whole tool: the metrics part's, which a test checks against
+    a real Prometheus. Example: buckets ``[(0.1, 50), (0.25, 100), (inf, 100)]``, q = 0.95:
+    rank 95 falls in (0.1, 0.25] holding 50 observations -> 0.1 + 0.15 * 45/50 = 0.235.
     """
-    if not buckets or not math.isinf(buckets[-1][0]) or not 0.0 <= q <= 1.0:
+    if not buckets or not 0.0 <= q <= 1.0:
         return None
-    buckets = _monotone(buckets)
-    observations = buckets[-1][1]
-    if observations <= 0 or len(buckets) < 2:
-        return None
-    rank = q * observations
-    index = next(i for i, (_, count) in enumerate(buckets) if count >= rank)
-    if index == len(buckets) - 1:
-        return buckets[-2][0]
-    upper, count = buckets[index]
-    if index == 0 and upper <= 0:
-        return upper
-    lower, below = (0.0, 0.0) if index == 0 else buckets[index - 1]
-    in_bucket = count - below
-    if in_bucket <= 0:
-        return upper
-    return lower + (upper - lower) * ((rank - below) / in_bucket)
+    return prometheus_histogram_quantile(q, buckets)
 
 
 def bucket_share_at_or_below(buckets: Buckets | None, bound: float) -> float | None:
@@ -142,13 +131,11 @@ def bucket_rank_bounds(
 def nearest_rank(sorted_values: Sequence[float], q: float) -> float | None:
     """The ceil(q*n)-th smallest value (1-based); ``None`` for no values.
 
+    The store's definition (exact rational rank), so report and samples agree.
     Example: ``nearest_rank([10, 20, 30, 40], 0.5) == 20``; q = 0.95 -> 40.
     """
-    n = len(sorted_values)
-    if n == 0:
-        return None
-    rank = min(n, max(1, math.ceil(q * n - 1e-9)))
-    return float(sorted_values[rank - 1])
+    value = store_nearest_rank(sorted_values, q)
+    return None if value is None else float(value)
 
 
 def share_at_or_below(sorted_values: Sequence[float], bound: float) -> float | None:
