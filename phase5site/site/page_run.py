@@ -47,10 +47,18 @@ def _verdicts(run: RunData) -> str:
     verdicts = run.verdicts
     if verdicts.unavailable:
         return f'<p class="p5-note">{icon("NA")} No verdict: {html_text(verdicts.unavailable)}.</p>'
+    parts = []
+    if verdicts.phases:
+        phase_rows = [(p.phase, Markup(icon(p.decision or "NA")), "; ".join(p.reasons) or "—")
+                      for p in verdicts.phases]
+        parts.append(str(table(["Phase", "Decision", "Reasons"], phase_rows, css="p5-phase-decisions")))
     rows = [(row.phase or "run", row.category, row.pooled, row.worst_sample, row.target,
              Markup(icon(row.verdict)), row.note) for row in verdicts.rows]
-    parts = [str(table(["Phase", "Category", "Pooled", "Worst sample", "Target", "Verdict", "Note"],
-                       rows, css="p5-verdicts"))]
+    if rows:
+        parts.append(str(table(["Phase", "Category", "Pooled", "Worst sample", "Target", "Verdict", "Note"],
+                               rows, css="p5-verdicts")))
+    else:
+        parts.append("<p>No category could be judged.</p>")
     if verdicts.reasons:
         items = "".join(f"<li>{html_text(reason)}</li>" for reason in verdicts.reasons)
         parts.append(f"<ul class=\"p5-reasons\">{items}</ul>")

@@ -37,6 +37,14 @@ class RunVerdicts:
     rows: list[VerdictRow] = field(default_factory=list)
     unavailable: str | None = None  # why there is no evaluation
     caveats: list[str] = field(default_factory=list)
+    phases: list[PhaseDecision] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class PhaseDecision:
+    phase: str
+    decision: str | None  # GO | NO-GO | None (phase not observed / not evaluated)
+    reasons: list[str] = field(default_factory=list)
 
 
 Evaluator = Callable[[Path], Any]
@@ -156,8 +164,13 @@ def flatten(evaluation: Any) -> RunVerdicts:
     if isinstance(phases, Mapping):
         phases = list(phases.values())
     rows: list[VerdictRow] = []
+    decisions: list[PhaseDecision] = []
     for phase in phases or []:
         rows.extend(_phase_rows(phase))
+        judged = _get(phase, "evaluation", default=None)
+        if judged is not None:
+            decisions.append(PhaseDecision(str(_get(phase, "phase", "name")), _decision(_get(judged, "decision")),
+                                           [str(r) for r in _get(judged, "reasons", default=[]) or []]))
     if not phases and _get(evaluation, "categories") is not None:
         rows.extend(_phase_rows(evaluation))
     reasons = [str(reason) for reason in _get(evaluation, "reasons", default=[]) or []]
@@ -167,4 +180,5 @@ def flatten(evaluation: Any) -> RunVerdicts:
         reasons=reasons,
         rows=rows,
         caveats=caveats,
+        phases=decisions,
     )

@@ -82,7 +82,8 @@ def test_scrub_secrets_and_slug() -> None:
 
 def test_flatten_reads_the_reporting_shape_and_never_invents_a_pass() -> None:
     evaluation = {"decision": "NO-GO", "reasons": ["latency p95 breaks"], "caveats": ["few samples"],
-                  "phases": [{"phase": "baseline", "evaluation": {"categories": [
+                  "phases": [{"phase": "baseline", "evaluation": {"decision": "NO-GO",
+                                                                  "reasons": ["p95 over"], "categories": [
                       {"category": "latency_p95", "title": "Latency P95", "mandatory": True, "rows": [
                           {"source": "client", "unit": "ms", "pooled": 180.0, "threshold": 150.0,
                            "comparison": "<=", "verdict": "FAIL", "worst_sample": 3, "worst_value": 240.0,
@@ -91,6 +92,7 @@ def test_flatten_reads_the_reporting_shape_and_never_invents_a_pass() -> None:
                            "comparison": "<=", "verdict": "maybe", "na_reason": "no histogram"}]}]}}]}
     verdicts = flatten(evaluation)
     assert verdicts.decision == "NO-GO" and verdicts.caveats == ["few samples"]
+    assert [(p.phase, p.decision, p.reasons) for p in verdicts.phases] == [("baseline", "NO-GO", ["p95 over"])]
     first, second = verdicts.rows
     assert (first.phase, first.category, first.pooled, first.worst_sample, first.target, first.verdict) == (
         "baseline", "Latency P95 (client)", "180 ms", "240 ms (sample 3)", "<= 150 ms", "FAIL")
