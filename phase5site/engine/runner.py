@@ -202,11 +202,14 @@ class _Run:
         ticker: asyncio.Task | None = None
         status = "failed"
         try:
-            await self._event("run_start", f"run {self.run_dir.name} started", data={
-                "phases": [p.name for p in self.phases], "breaker": self.breaker_on})
+            await self._start_target()
+            await self._event("run_start", f"run {self.run_dir.name} started against {self.base_url}",
+                              data={"phases": [p.name for p in self.phases], "breaker": self.breaker_on,
+                                    "base_url": self.base_url, "embedded": self.target is not None,
+                                    "target_pid": self.target.pid if self.target is not None else None})
+            await self._record_scheduled_faults()
             if not self.breaker_on:
                 await self._warn_breaker_off()
-            await self._start_target()
             self.sources = self._make_sources()
             # Everything allocated so far (imports, spec, DuckDB, pyarrow) lives for the whole
             # run; freezing it keeps full garbage collections from scanning it, which otherwise
@@ -308,8 +311,16 @@ class _Run:
         self.target = await asyncio.to_thread(start_target, target_spec.embedded, bearer=self.bearer)
         self.base_url = self.target.base_url
         self.files.load(self.now_wall(), f"embedded target started at {self.base_url} (pid {self.target.pid})")
-        await self._event("run_start", f"embedded target at {self.base_url}",
-                          data={"pid": self.target.pid, "base_url": self.base_url})
+
+    async def _record_scheduled_faults(self) -> None:
+        """One 'fault' event per fault the embedded target was told to inject (offsets from
+        the target's start), so reports can explain what the numbers show."""
+        embedded = self.spec.target.embedded
+        if embedded is None or self.target is None:
+            return
+        for fault in embedded.faults:
+            await self._event("fault", f"{fault.kind} scheduled at +{fault.at:g}s for {fault.duration:g}s",
+                              data=fault.model_dump())
 
     def _scrape_url(self) -> str:
         metrics = self.spec.metrics

@@ -132,9 +132,12 @@ phases:
     assert {s["source"] for s in samples} == {"scrape"}
     for sample in samples:
         assert sample["client_requests"] == 50
-        assert sample["server_requests"] is not None and sample["server_requests"] >= 50
+        # The scrape at the boundary may miss a request still in flight (it then counts in
+        # the next window): the server's window count is near, not exactly, the client's.
+        assert sample["server_requests"] is not None and sample["server_requests"] >= 40, sample
         assert sample["http_success_rate"] is not None
         assert sample["window_s"] == 2.0
+    assert 95 <= sum(s["server_requests"] for s in samples) <= 105
     lines = (outcome.run_dir / "metrics.csv").read_text().splitlines()
     assert len(lines) == 3 and lines[2].split(",")[-1] == "2"
     assert "# =====" in (outcome.run_dir / "raw-metrics.txt").read_text()
