@@ -491,8 +491,11 @@ def slo_finalize(version: str, draft: Path | None, out_dir: Path | None, openslo
               help="Fail on any mkdocs warning (--no-strict prints them and keeps the site).")
 @click.option("--site-url", default=None,
               help="Address the site will be served from (overrides mkdocs.yml / PHASE5_SITE_URL).")
+@click.option("--slo-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder of finalized SLO documents (SLO_v*.md, openslo.yaml, prometheus-rules.yml); "
+              "default: RESULTS_DIR/slo.")
 @handle_errors
-def build(results_dir: Path, repo_root: Path, strict: bool, site_url: str | None) -> None:
+def build(results_dir: Path, repo_root: Path, strict: bool, site_url: str | None, slo_dir: Path | None) -> None:
     """Generate the report pages from every run and build the static site into site/.
 
     Example:
@@ -501,7 +504,7 @@ def build(results_dir: Path, repo_root: Path, strict: bool, site_url: str | None
     """
     from phase5site.site import build_site
 
-    result = build_site(results_dir, repo_root, strict=strict, site_url=site_url)
+    result = build_site(results_dir, repo_root, strict=strict, site_url=site_url, slo_dir=slo_dir)
     for warning in result.warnings:
         click.echo(warning, err=True)
     for message in result.skipped:

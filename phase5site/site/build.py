@@ -119,10 +119,9 @@ def version_key(doc: Path) -> tuple[int, ...]:
     return tuple(int(part) for part in re.findall(r"\d+", doc.stem))
 
 
-def _slo_pages(results_dir: Path, generated: Path) -> tuple[list[Path], dict[str, list[str]]]:
+def _slo_pages(slo_root: Path, generated: Path) -> tuple[list[Path], dict[str, list[str]]]:
     """Finalized SLO documents (``slo finalize`` writes them to results/slo/) and their
     OpenSLO and Prometheus rule files; the draft of ``slo recommend`` is not published."""
-    slo_root = results_dir / "slo"
     found = slo_root.rglob("SLO_v*.md") if slo_root.is_dir() else []
     docs = sorted(found, key=version_key, reverse=True)
     downloads: dict[str, list[str]] = {}
@@ -158,7 +157,8 @@ class Generated:
     skipped: list[str]
 
 
-def generate_pages(results_dir: Path, docs_dir: Path, evaluator: Evaluator | None) -> Generated:
+def generate_pages(results_dir: Path, docs_dir: Path, evaluator: Evaluator | None,
+                   slo_dir: Path | None = None) -> Generated:
     """Write every generated page into ``docs_dir``'s runs/ and generated/ folders."""
     runs_root, generated = docs_dir / "runs", docs_dir / "generated"
     _fresh_dir(runs_root)
@@ -173,7 +173,7 @@ def generate_pages(results_dir: Path, docs_dir: Path, evaluator: Evaluator | Non
         page, count = _run_pages(run, runs_root)
         pages.append(page)
         chart_count += count
-    slo_docs, slo_downloads = _slo_pages(results_dir, generated)
+    slo_docs, slo_downloads = _slo_pages(slo_dir or results_dir / "slo", generated)
     pages += [
         _write(generated / "overview.md", render_overview(runs, skipped)),
         _write(generated / "comparison.md", render_comparison(runs)),
@@ -186,11 +186,12 @@ def generate_pages(results_dir: Path, docs_dir: Path, evaluator: Evaluator | Non
 
 
 def build_site(results_dir: Path, repo_root: Path, *, strict: bool = True, site_url: str | None = None,
-               evaluator: Evaluator | None | object = _USE_DEFAULT) -> BuildResult:
+               slo_dir: Path | None = None, evaluator: Evaluator | None | object = _USE_DEFAULT) -> BuildResult:
     """Generate the pages from every run under ``results_dir`` and build ``repo_root/site``.
 
     ``site_url`` overrides mkdocs.yml's (the address the site is served from: Material's
-    instant navigation only intercepts links on that host and port).
+    instant navigation only intercepts links on that host and port). ``slo_dir`` holds the
+    finalized SLO documents (default ``results_dir/slo``).
 
     Raises ``SiteError`` listing mkdocs' warnings when ``strict`` and any was emitted.
     """
@@ -201,7 +202,7 @@ def build_site(results_dir: Path, repo_root: Path, *, strict: bool = True, site_
     if not results_dir.is_dir():
         raise SiteError(f"results folder {results_dir} does not exist", "pass --results-dir, or run a spec first")
     chosen = default_evaluator() if evaluator is _USE_DEFAULT else evaluator
-    made = generate_pages(results_dir, repo_root / DOCS_DIR, chosen)  # type: ignore[arg-type]
+    made = generate_pages(results_dir, repo_root / DOCS_DIR, chosen, slo_dir)  # type: ignore[arg-type]
     site_dir = repo_root / SITE_DIR
     warnings = run_mkdocs(config, site_dir, strict=strict, site_url=site_url)
     return BuildResult(site_dir, made.runs, made.pages, made.charts, warnings,

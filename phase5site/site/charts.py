@@ -47,7 +47,8 @@ def _lines(rows: list[dict[str, Any]], columns: dict[str, str], y_title: str,
         return chart.transform_calculate(
             source="split(datum.series, ' ')[0]", measure="split(datum.series, ' ')[1]"
         ).encode(x=x, y=y, color=alt.Color("measure:N", title=None),
-                 strokeDash=alt.StrokeDash("source:N", title=None, sort=["client", "server"]),
+                 # The dash legend draws no visible symbol beside point layers: titles say it.
+                 strokeDash=alt.StrokeDash("source:N", sort=["client", "server"], legend=None),
                  tooltip=tooltip)
     return chart.encode(x=x, y=y, color=alt.Color("series:N", title=None, sort=list(columns.values())),
                         tooltip=tooltip)
@@ -129,7 +130,7 @@ def _latency(seconds: list[dict[str, Any]], samples: list[dict[str, Any]], slo: 
         return None
     lines = [(f"P{q} SLO {slo[k]:g} ms", float(slo[k]))
              for q, k in (("95", "latency_p95_ms"), ("99", "latency_p99_ms")) if slo.get(k) is not None]
-    return _layer("latency", f"Latency: client ({per}) vs server (per sample)",
+    return _layer("latency", f"Latency: client (solid, {per}) vs server (dashed, per sample)",
                   layers + _thresholds(lines), marks)
 
 
@@ -164,7 +165,8 @@ def _errors(seconds: list[dict[str, Any]], samples: list[dict[str, Any]], per: s
                              by_source=True))
     if not layers:
         return None
-    title = "Error rate 4xx / 5xx: client (" + per.replace(", worst second", "") + ") and server (per sample)"
+    title = ("Error rate 4xx / 5xx: client (solid, " + per.replace(", worst second", "")
+             + ") and server (dashed, per sample)")
     return _layer("errors", title, layers, marks)
 
 

@@ -152,3 +152,16 @@ def test_an_unreadable_run_is_listed_not_fatal(tmp_path: Path) -> None:
     assert result.runs == 1 and len(result.skipped) == 1 and "broken-run" in result.skipped[0]
     overview = (root / "site/generated/overview.html").read_text(encoding="utf-8")
     assert "Runs that could not be read" in overview and "broken-run" in overview
+
+
+def test_slo_documents_from_a_configured_folder(tmp_path: Path) -> None:
+    root = copy_repo(tmp_path / "repo")
+    results, slo = tmp_path / "results", tmp_path / "docs-slo" / "v3"
+    results.mkdir()
+    slo.mkdir(parents=True)
+    (slo / "SLO_v3.0.0.md").write_text("# SLO v3.0.0\n\nAvailability 99.9%.\n", encoding="utf-8")
+    (slo / "openslo.yaml").write_text("apiVersion: openslo/v1\n", encoding="utf-8")
+    build_site(results, root, slo_dir=tmp_path / "docs-slo")
+    page = (root / "site/generated/slo.html").read_text(encoding="utf-8")
+    assert "Availability 99.9%" in page and 'href="slo/SLO_v3.0.0/openslo.yaml"' in page
+    assert (root / "site/generated/slo/SLO_v3.0.0/openslo.yaml").is_file()
