@@ -68,7 +68,7 @@ def _phase(writer: RunWriter, ordinal: int, name: str, rate: float, seconds: int
     interval = seconds / samples if samples else None
     writer.begin_phase(name, ordinal=ordinal, rate=rate, concurrency=20, planned_duration_s=float(seconds),
                        samples=samples or None, interval_s=interval, observe=bool(samples), flags={}, started_at=t0)
-    total = int(round(rate * seconds))
+    total = round(rate * seconds)
     for start in range(0, total, 500_000):
         seq = np.arange(start, min(total, start + 500_000))
         writer.append_requests(_batch(name, start, t0 + seq / rate, rng))  # type: ignore[arg-type]

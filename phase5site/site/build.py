@@ -20,7 +20,12 @@ from phase5site.site.assets import static_svg, write_bundle
 from phase5site.site.charts import ChartSpec, build_charts
 from phase5site.site.mkdocs_run import run_mkdocs
 from phase5site.site.page_run import render_run_page
-from phase5site.site.pages import render_comparison, render_completion, render_overview, render_slo
+from phase5site.site.pages import (
+    render_comparison,
+    render_completion,
+    render_overview,
+    render_slo,
+)
 from phase5site.site.reference import render_reference
 from phase5site.site.rundata import RunData, read_run
 from phase5site.site.verdicts import Evaluator, default_evaluator
@@ -46,7 +51,7 @@ class BuildResult:
 def find_run_dirs(results_dir: Path) -> list[Path]:
     """Run folders under ``results_dir`` (those holding a run.duckdb), via the store."""
     try:
-        from phase5site.store import find_runs  # noqa: PLC0415 - optional until the store lands
+        from phase5site.store import find_runs
     except ImportError:
         return sorted(path.parent for path in results_dir.glob("*/run.duckdb"))
     return [Path(path) for path in find_runs(results_dir)]

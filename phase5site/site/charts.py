@@ -13,7 +13,12 @@ from typing import Any
 import altair as alt
 
 from phase5site.site.rundata import RunData
-from phase5site.site.series import bucket_seconds, has_values, per_second_rows, sample_rows
+from phase5site.site.series import (
+    bucket_seconds,
+    has_values,
+    per_second_rows,
+    sample_rows,
+)
 
 HEIGHT_PX = 220
 

@@ -21,7 +21,7 @@ def utc(at: float | None) -> str:
     """
     if at is None:
         return "NA"
-    return dt.datetime.fromtimestamp(float(at), tz=dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+    return dt.datetime.fromtimestamp(float(at), tz=dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def duration(seconds: float | None) -> str:
@@ -33,13 +33,13 @@ def duration(seconds: float | None) -> str:
         return "NA"
     if seconds < 60:
         return f"{seconds:.1f}s"
-    whole = int(round(seconds))
+    whole = round(seconds)
     hours, rest = divmod(whole, 3600)
     minutes, secs = divmod(rest, 60)
     return f"{hours}h {minutes:02d}m {secs:02d}s" if hours else f"{minutes}m {secs:02d}s"
 
 
-def number(value: float | int | None, digits: int = 4) -> str:
+def number(value: float | None, digits: int = 4) -> str:
     """A number with ``digits`` significant digits; NA for None.
 
     Example: ``number(0.123456)`` -> ``'0.1235'``; ``number(None)`` -> ``'NA'``.

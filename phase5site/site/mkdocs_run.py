@@ -24,7 +24,7 @@ class _Collect(logging.Handler):
 
 def run_mkdocs(config_file: Path, site_dir: Path, *, strict: bool, site_url: str | None = None) -> list[str]:
     """Build the site; return the warnings (non-strict) or raise ``SiteError`` listing them."""
-    from mkdocs import exceptions  # noqa: PLC0415 - mkdocs is heavy; import on use
+    from mkdocs import exceptions
     from mkdocs.commands.build import build
     from mkdocs.config import load_config
 

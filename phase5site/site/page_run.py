@@ -140,9 +140,9 @@ def render_run_page(run: RunData, charts: list[ChartSpec], downloads: dict[str, 
         _summary(run),
         "## Verdict", _verdicts(run),
         "## Charts",
-        "<p>Time axis: seconds since the run started; dashed grey lines mark phase starts, dashed red "
-        "lines the SLO targets. Client values come from every request, server values from the "
-        "metrics source, one point per sample.</p>",
+        ("<p>Time axis: seconds since the run started; dashed grey lines mark phase starts, dashed red "
+         "lines the SLO targets. Client values come from every request, server values from the "
+         "metrics source, one point per sample.</p>"),
         chart_html,
         "## Phases", _phases(run),
         "## Events", _events(run),

@@ -126,10 +126,10 @@ def render_comparison(runs: list[RunData]) -> str:
         return "\n\n".join(parts) + "\n"
     parts += ["## " + ("Baseline vs extended" if pair.left_phase == "baseline" and pair.right_phase == "extended"
                        else "The two latest runs"),
-              f"<p>Left: {link(RUN_HREF.format(slug=pair.left.slug), pair.left.name)}, "
-              f"right: {link(RUN_HREF.format(slug=pair.right.slug), pair.right.name)}. Overlapping "
-              "confidence intervals mean the difference may be noise; NA means no interval was "
-              "computed for that category.</p>",
+              (f"<p>Left: {link(RUN_HREF.format(slug=pair.left.slug), pair.left.name)}, "
+               f"right: {link(RUN_HREF.format(slug=pair.right.slug), pair.right.name)}. Overlapping "
+               "confidence intervals mean the difference may be noise; NA means no interval was "
+               "computed for that category.</p>"),
               _pair_table(pair), "## Every run side by side", _all_runs_table(runs)]
     return "\n\n".join(parts) + "\n"
 
@@ -196,8 +196,8 @@ def render_completion(runs: list[RunData], slo_docs: list[Path]) -> str:
     go = sum(1 for run in runs if run.verdicts.decision == "GO")
     nogo = sum(1 for run in runs if run.verdicts.decision == "NO-GO")
     parts = ["# Phase 5 completion report",
-             f"<p>{len(runs)} runs: {go} GO, {nogo} NO-GO, {len(runs) - go - nogo} not evaluated. "
-             f"Finalized SLO documents: {len(slo_docs)}.</p>", "## Runs"]
+             (f"<p>{len(runs)} runs: {go} GO, {nogo} NO-GO, {len(runs) - go - nogo} not evaluated. "
+              f"Finalized SLO documents: {len(slo_docs)}.</p>"), "## Runs"]
     parts.append(str(table(["Run", "Start (UTC)", "Status", "Decision", "Requests"],
                            [(link(RUN_HREF.format(slug=r.slug), r.name), utc(r.started_at), r.run.get("status"),
                              decision_badge(r), number(r.request_count)) for r in ordered])))

@@ -67,7 +67,7 @@ def spec_keys(schema: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any], boo
 
 
 def _spec_section() -> str:
-    from phase5site.spec.models import RunSpec  # noqa: PLC0415 - keep page building import-light
+    from phase5site.spec.models import RunSpec
 
     schema = RunSpec.model_json_schema()
     defs = schema.get("$defs", {})
@@ -86,9 +86,9 @@ def _walk_commands(command: Any, path: list[str]) -> Iterator[tuple[list[str], A
 
 
 def _command_section() -> str:
-    import click  # noqa: PLC0415 - only the CLI's own structure is read, nothing is run
+    import click
 
-    from phase5site.cli import cli  # noqa: PLC0415 - lazily: cli imports this package
+    from phase5site.cli import cli
 
     parts = []
     for path, command in _walk_commands(cli, ["phase5site"]):
@@ -100,10 +100,10 @@ def _command_section() -> str:
 
 
 def render_reference() -> str:
-    return "\n\n".join([
+    return "\n\n".join([  # noqa: FLY002 - one section per item reads better
         "# Reference",
-        "<p>Generated from the code at every build: the run-spec keys come from the spec's JSON "
-        "Schema (<code>phase5site schema</code> prints it), the commands from the CLI itself.</p>",
+        ("<p>Generated from the code at every build: the run-spec keys come from the spec's JSON "
+         "Schema (<code>phase5site schema</code> prints it), the commands from the CLI itself.</p>"),
         "## Run-spec keys", _spec_section(),
         "## Commands", _command_section(),
     ]) + "\n"

@@ -17,7 +17,7 @@ from phase5site.errors import SiteError
 from phase5site.site.verdicts import Evaluator, RunVerdicts, evaluate
 
 _SLUG_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
-_SECRET_KEY = re.compile(r"bearer|token|authorization|password|passwd|secret|api[_-]?key|cookie", re.I)
+_SECRET_KEY = re.compile(r"bearer|token|authorization|password|passwd|secret|api[_-]?key|cookie", re.IGNORECASE)
 REDACTED = "***"
 
 
@@ -101,7 +101,7 @@ class RunData:
 
 def _open_reader(run_dir: Path) -> Any:
     try:
-        from phase5site.store import RunReader  # noqa: PLC0415 - keep the import lazy
+        from phase5site.store import RunReader
     except ImportError as error:
         raise SiteError(
             "the run store (phase5site.store) is not installed", "install phase5site fully"
@@ -139,7 +139,7 @@ def read_run(run_dir: Path, evaluator: Evaluator | None) -> RunData:
                 close()
     except SiteError:
         raise
-    except Exception as error:  # noqa: BLE001 - translate any store failure, naming the run
+    except Exception as error:
         raise SiteError(
             f"cannot read run {run_dir}: {error}", "check the run folder, or move it out of results/"
         ) from error

@@ -53,7 +53,7 @@ Evaluator = Callable[[Path], Any]
 def default_evaluator() -> Evaluator | None:
     """``evaluate_run`` from the reporting part, or None while it is not installed."""
     try:
-        from phase5site.reporting import evaluate_run  # noqa: PLC0415 - optional seam
+        from phase5site.reporting import evaluate_run
     except ImportError:
         return None
     return evaluate_run  # type: ignore[no-any-return]

@@ -128,8 +128,8 @@ def _sample(writer: RunWriter, phase: PhasePlan, num: int, start: float, end: fl
 
 def make_run(results_dir: Path, plan: RunPlan) -> Path:
     """A completed run folder under ``results_dir`` with requests, samples and events."""
-    from phase5site.store import RunReader  # noqa: PLC0415
-    from phase5site.store.csv_v3 import export_csv  # noqa: PLC0415
+    from phase5site.store import RunReader
+    from phase5site.store.csv_v3 import export_csv
 
     stamp = plan.started_at
     run_dir = results_dir / f"{plan.dir_name or plan.name}-{int(stamp)}"
@@ -161,7 +161,7 @@ def make_run(results_dir: Path, plan: RunPlan) -> Path:
     with RunReader(run_dir) as reader:
         export_csv(reader, run_dir / "metrics.csv")
     if plan.report:
-        from phase5site.reporting import write_report  # noqa: PLC0415
+        from phase5site.reporting import write_report
 
         write_report(run_dir)
     return run_dir
