@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
@@ -145,7 +146,7 @@ def start_target(
     process = subprocess.Popen(
         [sys.executable, "-m", "phase5site.target"],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr_file,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        env=_child_environment(),
         start_new_session=True,  # Ctrl-C goes to the runner, which stops the target itself
     )
     try:
@@ -163,6 +164,14 @@ def start_target(
             hint="the lines above are the end of its stderr",
         ) from error
     return EmbeddedTarget(process, stderr_file, host, int(announced["port"]), admin_token)
+
+
+def _child_environment() -> dict[str, str]:
+    """Our environment, plus the folder holding this package so the child imports the same
+    phase5site even when it is not installed (running from a source checkout)."""
+    package_root = str(Path(__file__).resolve().parents[2])
+    paths = [package_root, *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(paths), "PYTHONUNBUFFERED": "1"}
 
 
 def _read_announcement(process: subprocess.Popen[bytes], timeout_s: float) -> dict[str, Any]:
