@@ -129,8 +129,6 @@ def _scratch_repo(base: Path) -> Path:
     repo.mkdir()
     shutil.copy(REPO / "mkdocs.yml", repo)
     shutil.copytree(REPO / "site_src", repo / "site_src", ignore=shutil.ignore_patterns("runs", "generated"))
-    if not (repo / "site_src/columns.md").exists():
-        (repo / "site_src/columns.md").write_text("# Columns\n", encoding="utf-8")
     return repo
 
 

@@ -25,11 +25,6 @@ def copy_repo(target: Path) -> Path:
     shutil.copy(REPO / "mkdocs.yml", target / "mkdocs.yml")
     shutil.copytree(REPO / "site_src", target / "site_src",
                     ignore=lambda folder, names: [n for n in names if Path(folder) == REPO / "site_src" and n in GENERATED])
-    columns = target / "site_src" / "columns.md"
-    if not columns.exists():
-        # site_src/columns.md belongs to the metrics part; until it lands, a stand-in keeps the
-        # nav entry valid so these tests exercise the site, not the other part's progress.
-        columns.write_text("# CSV v3 columns\n\nWritten by the metrics part.\n", encoding="utf-8")
     return target
 
 
