@@ -14,8 +14,9 @@ from collections import Counter
 
 
 class LoopbackServer:
-    def __init__(self, *, delay_s: float = 1.0) -> None:
+    def __init__(self, *, delay_s: float = 1.0, ssl_context: object | None = None) -> None:
         self.delay_s = delay_s
+        self.ssl_context = ssl_context
         self.paths: Counter[str] = Counter()
         self.headers_seen: list[dict[str, str]] = []
         self.bodies: list[bytes] = []
@@ -27,7 +28,8 @@ class LoopbackServer:
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        scheme = "https" if self.ssl_context is not None else "http"
+        return f"{scheme}://127.0.0.1:{self.port}"
 
     @property
     def request_count(self) -> int:
@@ -44,7 +46,8 @@ class LoopbackServer:
 
     def _serve(self) -> None:
         asyncio.set_event_loop(self._loop)
-        server = self._loop.run_until_complete(asyncio.start_server(self._handle, "127.0.0.1", 0))
+        server = self._loop.run_until_complete(asyncio.start_server(
+            self._handle, "127.0.0.1", 0, ssl=self.ssl_context))
         self.port = server.sockets[0].getsockname()[1]
         self._ready.set()
         self._loop.run_forever()

@@ -67,3 +67,25 @@ def test_encoding_of_default_ports_and_bodies() -> None:
     assert wire == (b"PUT /a HTTP/1.1\r\nHost: api.example.internal\r\nUser-Agent: phase5site/"
                     + __import__("phase5site").__version__.encode()
                     + b"\r\nAccept: */*\r\nContent-Length: 0\r\n\r\n")
+
+
+def test_https_with_a_verified_certificate(tmp_path) -> None:  # noqa: ANN001
+    import ssl
+    import subprocess
+
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
+         "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key),
+         "-out", str(cert)], check=True, capture_output=True)
+    server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_context.load_cert_chain(cert, key)
+    client_context = ssl.create_default_context(cafile=str(cert))
+    with LoopbackServer(ssl_context=server_context) as server:
+        results = _send_all(RawHttpTransport(timeout_s=5, ssl_context=client_context),
+                            [_request(server.base_url, "/ok"), _request(server.base_url, "/fail")])
+        assert [(r.status, r.error) for r in results] == [(200, None), (503, None)]
+        assert server.connections == 1
+        # An untrusted certificate is a transport failure, never a silent success.
+        (untrusted,) = _send_all(RawHttpTransport(timeout_s=5), [_request(server.base_url, "/ok")])
+        assert untrusted.error == "connect_error"
