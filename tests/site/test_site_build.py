@@ -165,3 +165,17 @@ def test_slo_documents_from_a_configured_folder(tmp_path: Path) -> None:
     page = (root / "site/generated/slo.html").read_text(encoding="utf-8")
     assert "Availability 99.9%" in page and 'href="slo/SLO_v3.0.0/openslo.yaml"' in page
     assert (root / "site/generated/slo/SLO_v3.0.0/openslo.yaml").is_file()
+
+
+def test_cli_build_prints_a_summary(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from phase5site.cli import cli
+
+    root = copy_repo(tmp_path / "repo")
+    results = tmp_path / "results"
+    results.mkdir()
+    outcome = CliRunner().invoke(cli, ["build", "--results-dir", str(results), "--repo-root", str(root)])
+    assert outcome.exit_code == 0, outcome.output
+    assert "Built" in outcome.output and "from 0 runs" in outcome.output
+    assert (root / "site" / "generated" / "overview.html").is_file()
