@@ -40,7 +40,7 @@ from phase5site.engine.sampler import (
 from phase5site.engine.rawhttp import raw_factory
 from phase5site.engine.transport import TransportFactory
 from phase5site.engine.writer import WriterThread
-from phase5site.errors import HostNotAllowed, Phase5Error, UsageError
+from phase5site.errors import HostNotAllowed, Phase5Error, RunError, UsageError
 from phase5site.spec import LoadedSpec
 from phase5site.spec.models import PhaseSpec, TargetSpec
 
@@ -112,15 +112,21 @@ def run_spec(
 
 def make_run_dir(results_dir: Path, name: str, started_at: float) -> Path:
     """``results/<name>-<UTC YYYYmmddTHHMMSSZ>/``; a suffix keeps two runs in one second apart."""
-    results_dir.mkdir(parents=True, exist_ok=True)
     base = f"{name}-{utc_compact(started_at)}"
-    for attempt in range(100):
-        candidate = results_dir / (base if attempt == 0 else f"{base}-{attempt + 1}")
-        try:
-            candidate.mkdir()
-        except FileExistsError:
-            continue
-        return candidate
+    try:
+        results_dir.mkdir(parents=True, exist_ok=True)
+        for attempt in range(100):
+            candidate = results_dir / (base if attempt == 0 else f"{base}-{attempt + 1}")
+            try:
+                candidate.mkdir()
+            except FileExistsError:
+                continue
+            return candidate
+    except OSError as error:
+        raise RunError(
+            f"cannot create the run folder under {results_dir}: {error.strerror or error}",
+            hint="choose a writable folder with --results-dir",
+        ) from error
     raise Phase5Error(f"cannot create a run folder under {results_dir}", hint="remove old run folders")
 
 
@@ -357,10 +363,7 @@ class _Run:
         )
         load.prepare()
         if plan.count:
-            for source in self.sources:
-                opened_at = self.now_wall()
-                answers = await source.open(opened_at)
-                self.files.raw(opened_at, f"phase={phase.name} baseline source={source.name}", answers)
+            await self._open_sources(phase, plan)
         start = self.clock.monotonic()
         await self.writer_thread.call(
             self.writer.begin_phase, phase.name, ordinal=ordinal, rate=phase.rate,
@@ -384,6 +387,20 @@ class _Run:
                 task.cancel()
         await self._await_phase(tasks)
         await self._end_phase(phase, load)
+
+    async def _open_sources(self, phase: PhaseSpec, plan: SamplePlan) -> None:
+        """Take each source's baseline at the phase start; say how the phase is observed."""
+        opened_at = self.now_wall()
+        if not self.sources:
+            self.files.observe(opened_at, f"phase={phase.name} {plan.count} samples x "
+                               f"{plan.interval_s:g}s, client side only (metrics source none)")
+        for source in self.sources:
+            answers = await source.open(opened_at)
+            self.files.raw(opened_at, f"phase={phase.name} baseline source={source.name}", answers)
+            self.files.observe(opened_at, f"phase={phase.name} {plan.count} samples x "
+                               f"{plan.interval_s:g}s, source {source.name} opened "
+                               f"({len(answers)} raw answers)")
+            opened_at = self.now_wall()
 
     async def _await_phase(self, tasks: list[asyncio.Task]) -> None:
         try:
