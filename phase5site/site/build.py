@@ -184,7 +184,7 @@ def generate_pages(results_dir: Path, docs_dir: Path, evaluator: Evaluator | Non
         _write(generated / "comparison.md", render_comparison(runs)),
         _write(generated / "slo.md", render_slo(slo_docs, slo_downloads)),
         _write(generated / "completion.md", render_completion(runs, slo_docs)),
-        _write(generated / "reference.md", render_reference()),
+        _write(generated / "reference.md", render_reference(docs_dir.parent / "runspecs" / "demo.yaml")),
     ]
     write_bundle(generated / "assets")
     return Generated(pages, len(runs), chart_count, skipped)

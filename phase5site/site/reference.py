@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from phase5site.site.escape import html_text, md_text
@@ -99,11 +100,22 @@ def _command_section() -> str:
     return "\n\n".join(parts)
 
 
-def render_reference() -> str:
-    return "\n\n".join([  # noqa: FLY002 - one section per item reads better
+def _example_section(example: Path | None) -> list[str]:
+    if example is None or not example.is_file():
+        return []
+    text = example.read_text(encoding="utf-8")
+    return [f"## Example spec ({html_text(example.name)})",
+            f"<p>A complete spec to copy from: <code>{html_text(example.name)}</code>.</p>",
+            f'<pre class="p5-example"><code>{html_text(text)}</code></pre>']
+
+
+def render_reference(example: Path | None = None) -> str:
+    """The reference page; ``example`` is a run spec shown in full (runspecs/demo.yaml)."""
+    return "\n\n".join([
         "# Reference",
         ("<p>Generated from the code at every build: the run-spec keys come from the spec's JSON "
          "Schema (<code>phase5site schema</code> prints it), the commands from the CLI itself.</p>"),
         "## Run-spec keys", _spec_section(),
+        *_example_section(example),
         "## Commands", _command_section(),
     ]) + "\n"

@@ -23,6 +23,8 @@ def copy_repo(target: Path) -> Path:
     """mkdocs.yml and the hand-written pages, without generated folders."""
     target.mkdir(parents=True, exist_ok=True)
     shutil.copy(REPO / "mkdocs.yml", target / "mkdocs.yml")
+    (target / "runspecs").mkdir(exist_ok=True)
+    shutil.copy(REPO / "runspecs" / "demo.yaml", target / "runspecs" / "demo.yaml")
     shutil.copytree(REPO / "site_src", target / "site_src",
                     ignore=lambda folder, names: [n for n in names if Path(folder) == REPO / "site_src" and n in GENERATED])
     return target

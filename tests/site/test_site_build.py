@@ -89,6 +89,7 @@ def test_reference_lists_every_command_and_spec_key(built_site: BuiltSite) -> No
     from phase5site.spec.models import RunSpec
 
     text = (built_site.site / "generated/reference.html").read_text(encoding="utf-8")
+    assert "Example spec (demo.yaml)" in text and "version: 1" in text
     keys = [key for key, _, _ in spec_keys(RunSpec.model_json_schema())]
     assert "phases[].rate" in keys and "target.auth.bearer" in keys
     missing = [key for key in keys if f"<td>{key}</td>" not in text]
@@ -103,6 +104,15 @@ def test_reference_lists_every_command_and_spec_key(built_site: BuiltSite) -> No
     names = commands(cli, "phase5site")
     assert "phase5site build" in names and "phase5site publish" in names
     assert not [name for name in names if f">{name}<" not in text]
+
+    def options(group: click.Command) -> list[str]:
+        found = [opt for param in group.params if isinstance(param, click.Option) for opt in param.opts]
+        for sub in getattr(group, "commands", {}).values():
+            found += options(sub)
+        return found
+
+    assert "--dry-run" in options(cli)
+    assert not [opt for opt in options(cli) if opt not in text]
 
 
 def test_pages_stay_within_budget(built_site: BuiltSite) -> None:
