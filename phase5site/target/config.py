@@ -24,8 +24,8 @@ class TargetConfig:
     admin_token: str | None = field(default=None, repr=False)
     host: str = "127.0.0.1"
     port: int = 0
-    plugin_reload_interval_s: float = 1.0
-    snapshot_interval_s: float = 2.0
+    plugin_reload_interval_s: float = 0.5
+    snapshot_interval_s: float = 1.0
 
     def to_json(self) -> str:
         return json.dumps(

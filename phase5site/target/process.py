@@ -127,8 +127,8 @@ def start_target(
     bearer: str | None = None,
     port: int = 0,
     host: str = "127.0.0.1",
-    plugin_reload_interval_s: float = 1.0,
-    snapshot_interval_s: float = 2.0,
+    plugin_reload_interval_s: float = 0.5,
+    snapshot_interval_s: float = 1.0,
 ) -> EmbeddedTarget:
     """Spawn ``python -m phase5site.target`` and return once it accepts connections.
 

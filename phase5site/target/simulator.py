@@ -42,9 +42,11 @@ HTTP_ADAPTER_TIMEOUT_MS = 50.0
 MESSAGE_BUS_TIMEOUT_MS = 40.0
 PLUGIN_NAMES = ("example-plugin", "audit-log", "kanban-view", "formula-engine")
 PLUGIN_RELOAD_MEDIAN_S = 0.12
-PLUGIN_RELOAD_FAILURE_RATIO = 0.02
+# Rare enough that a healthy run passes the optional criteria (reload >= 95 %, snapshot
+# >= 99 %) even in short phases; faults, not background noise, are what make a run NO-GO.
+PLUGIN_RELOAD_FAILURE_RATIO = 0.01
 SNAPSHOT_MEDIAN_S = 0.25
-SNAPSHOT_FAILURE_RATIO = 0.005
+SNAPSHOT_FAILURE_RATIO = 0.001
 SHEET_COUNT = 100
 ROWS_KEPT_PER_SHEET = 200  # bounded, so RSS reflects faults and not the write load
 
@@ -98,7 +100,10 @@ class Simulator:
         self._latency_rng = random.Random(f"{embedded.seed}:latency")
         self._cache_rng = random.Random(f"{embedded.seed}:cache")
         self._upstream_rng = random.Random(f"{embedded.seed}:upstream")
-        self._background_rng = random.Random(f"{embedded.seed}:background")
+        # One stream per operation kind: the k-th reload or snapshot has the same outcome
+        # for a given seed, however requests and timers interleave.
+        self._plugin_rng = random.Random(f"{embedded.seed}:plugin-reload")
+        self._snapshot_rng = random.Random(f"{embedded.seed}:snapshot")
         self._cache: dict[str, Any] = {}
         self.sheets = _initial_sheets()
         self.plugins = {name: {"name": name, "version": 1, "status": "active"} for name in PLUGIN_NAMES}
@@ -207,13 +212,16 @@ class Simulator:
         name = PLUGIN_NAMES[self._next_plugin % len(PLUGIN_NAMES)]
         self._next_plugin += 1
         started = time.perf_counter()
-        await self._sleep(lognormal_s(self._background_rng, PLUGIN_RELOAD_MEDIAN_S * 1000, 0.5,
+        await self._sleep(lognormal_s(self._plugin_rng, PLUGIN_RELOAD_MEDIAN_S * 1000, 0.5,
                                       self.latency_scale))
-        ok = self._background_rng.random() >= PLUGIN_RELOAD_FAILURE_RATIO
+        ok = self._plugin_rng.random() >= PLUGIN_RELOAD_FAILURE_RATIO
         if ok:
             plugin = self.plugins[name]
             self.plugins[name] = {**plugin, "version": int(plugin["version"]) + 1}
-            self._cache.pop("plugins", None)
+            # The plugin manager refreshes the cached listing itself, so a reload does not
+            # turn the next lookups into misses (the hit ratio stays the configured one).
+            if "plugins" in self._cache:
+                self._cache["plugins"] = [dict(p) for p in self.plugins.values()]
         self.metrics.plugin_reload_duration.labels(plugin_name=name).observe(
             time.perf_counter() - started
         )
@@ -224,9 +232,9 @@ class Simulator:
     async def snapshot_create(self) -> bool:
         started = time.perf_counter()
         copy = _copy_sheets(self.sheets)
-        await self._sleep(lognormal_s(self._background_rng, SNAPSHOT_MEDIAN_S * 1000, 0.5,
+        await self._sleep(lognormal_s(self._snapshot_rng, SNAPSHOT_MEDIAN_S * 1000, 0.5,
                                       self.latency_scale))
-        ok = self._background_rng.random() >= SNAPSHOT_FAILURE_RATIO
+        ok = self._snapshot_rng.random() >= SNAPSHOT_FAILURE_RATIO
         if ok:
             self._snapshot = copy
         self.metrics.snapshot_duration.labels(operation="create").observe(time.perf_counter() - started)
@@ -239,9 +247,9 @@ class Simulator:
             return None
         started = time.perf_counter()
         restored = _copy_sheets(self._snapshot)
-        await self._sleep(lognormal_s(self._background_rng, SNAPSHOT_MEDIAN_S * 1000, 0.5,
+        await self._sleep(lognormal_s(self._snapshot_rng, SNAPSHOT_MEDIAN_S * 1000, 0.5,
                                       self.latency_scale))
-        ok = len(restored) == SHEET_COUNT and self._background_rng.random() >= SNAPSHOT_FAILURE_RATIO
+        ok = len(restored) == SHEET_COUNT and self._snapshot_rng.random() >= SNAPSHOT_FAILURE_RATIO
         self.metrics.snapshot_duration.labels(operation="restore").observe(time.perf_counter() - started)
         self.metrics.snapshot_restores.labels(result="success" if ok else "failure").inc()
         return ok

@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from phase5site.spec.models import EmbeddedSpec
 from phase5site.target.app import ADMIN_TOKEN_HEADER, match_route
 
 from .helpers import families, fake_token, get_many, make_app, with_client
@@ -114,3 +115,19 @@ def test_metrics_and_admin_requests_are_not_counted_as_service_requests() -> Non
 )
 def test_match_route(path: str, expected: tuple[str, int | None] | None) -> None:
     assert match_route(path) == expected
+
+
+def test_a_plugin_reload_refreshes_the_cached_listing() -> None:
+    app = make_app(EmbeddedSpec(cache_hit_ratio=1.0, seed=8))
+
+    async def body(client: httpx.AsyncClient) -> tuple[dict, dict]:
+        while not (await client.get("/api/plugins")).json()["cached"]:
+            pass  # until the upstream answered once and the listing is cached
+        while not await app.simulator.reload_plugin():
+            pass
+        return (await client.get("/api/plugins")).json(), app.simulator.plugins
+
+    listing, plugins = with_client(app, body)
+    assert listing["cached"] is True
+    assert listing["plugins"] == list(plugins.values())
+    assert any(plugin["version"] == 2 for plugin in listing["plugins"])
