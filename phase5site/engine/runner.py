@@ -142,6 +142,7 @@ class _Live:
     last_at: float = 0.0
     reported_drops: int = 0
     finished: bool = False  # the phase ended; the heartbeat stops repeating its last line
+    seen_errors: set[str] = field(default_factory=set)
     phase_tasks: list[asyncio.Task] = field(default_factory=list)
 
 
@@ -626,6 +627,21 @@ class _Run:
             await self._event(kind, message, phase=phase, at=at, data=data)
         if self.live.load is not None and self.live.load.stats.dropped > self.live.reported_drops:
             await self._report_drops(self.live.load, self.now_wall())
+        await self._report_first_errors()
+
+    async def _report_first_errors(self) -> None:
+        """An 'error' event the first time each failure outcome shows up in a phase (the
+        totals are in the phase_end event): bounded, yet no failure kind goes unmentioned."""
+        load = self.live.load
+        if load is None:
+            return
+        for outcome, count in sorted(load.stats.outcomes.items()):
+            if outcome in ("ok", "dropped") or count == 0 or outcome in self.live.seen_errors:
+                continue
+            self.live.seen_errors.add(outcome)
+            message = f"first {outcome} responses in phase {load.phase} ({count} so far)"
+            self.files.load(self.now_wall(), message)
+            await self._event("error", message, phase=load.phase, data={"outcome": outcome, "count": count})
 
     def _environment(self, started_at: float) -> dict[str, Any]:
         try:

@@ -68,6 +68,8 @@ def test_outcomes_over_real_sockets_samples_files_and_no_secret(tmp_path: Path) 
     for name in ("metadata.json", "load.log", "observe.log", "status.json", "run.duckdb"):
         assert (outcome.run_dir / name).exists(), name
     assert "metrics source none" in (outcome.run_dir / "observe.log").read_text()
+    first_errors = {e["data"]["outcome"] for e in reader.events(kind="error")}
+    assert first_errors == {"http_4xx", "http_5xx", "timeout"}
     for path in outcome.run_dir.rglob("*"):
         if path.is_file():
             assert token.encode() not in path.read_bytes(), path
