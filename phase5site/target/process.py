@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any
+from typing import IO, Any, Self
 
 import httpx
 
@@ -111,7 +111,7 @@ class EmbeddedTarget:
         if not self._stderr_file.closed:
             self._stderr_file.close()
 
-    def __enter__(self) -> EmbeddedTarget:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(
@@ -142,7 +142,7 @@ def start_target(
         embedded=embedded, bearer=bearer, admin_token=admin_token, host=host, port=port,
         plugin_reload_interval_s=plugin_reload_interval_s, snapshot_interval_s=snapshot_interval_s,
     )
-    stderr_file = tempfile.TemporaryFile()
+    stderr_file = tempfile.TemporaryFile()  # noqa: SIM115 - the target owns it until stop()
     process = subprocess.Popen(
         [sys.executable, "-m", "phase5site.target"],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr_file,

@@ -18,7 +18,15 @@ from phase5site.target.faults import (
     stall_ms,
 )
 
-from .helpers import FakeClock, RecordingSleep, get_many, make_app, metrics_of, total, with_client
+from .helpers import (
+    FakeClock,
+    RecordingSleep,
+    get_many,
+    make_app,
+    metrics_of,
+    total,
+    with_client,
+)
 
 
 def _fault(kind: str, at: float, duration: float, **params: float) -> FaultSpec:

@@ -8,7 +8,7 @@ import pytest
 from phase5site.spec.models import EmbeddedSpec
 from phase5site.target.app import ADMIN_TOKEN_HEADER, match_route
 
-from .helpers import families, fake_token, get_many, make_app, with_client
+from .helpers import fake_token, families, get_many, make_app, with_client
 
 SERVICE_PATHS = ["/health", "/api/v2/hello", "/api/plugins", "/api/sheets/7"]
 
