@@ -7,6 +7,7 @@ screen shows is exactly what the heartbeat file says.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any, TextIO
@@ -101,11 +102,28 @@ def read_status(run_dir: Path | None, results_dir: Path) -> dict[str, Any]:
     folder = Path(run_dir) if run_dir is not None else latest_run_dir(results_dir)
     path = folder / "status.json"
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        status = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise StoreError(f"{path} does not exist", hint="give a run folder made by 'phase5site run'") from None
     except json.JSONDecodeError as error:
         raise StoreError(f"{path} is not valid JSON ({error})") from None
+    if status.get("status") == "running":
+        # A runner killed with SIGKILL cannot say so: a 'running' status whose process is
+        # gone is stale (the run stays readable as 'interrupted').
+        status["runner_alive"] = _process_alive(status.get("pid"))
+    return status
+
+
+def _process_alive(pid: object) -> bool | None:
+    if not isinstance(pid, int) or pid <= 0:
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def run_with_progress(

@@ -589,6 +589,10 @@ class _Run:
         achieved = (stats.sent - live.last_sent) / dt if dt > 0.05 else None
         if dt > 0.05:
             live.last_sent, live.last_at = stats.sent, now
+        if live.finished or final_status is not None:
+            # After the phase: the mean over the phase, not the (empty) last second.
+            elapsed = min(max(now - live.start_mono, 1e-9), live.phase.planned_duration_s)
+            achieved = stats.sent / elapsed
         p95 = stats.latency.quantile(0.95)
         status.update({
             "phase": live.phase.name, "phase_index": live.ordinal + 1,

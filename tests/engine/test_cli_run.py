@@ -91,6 +91,17 @@ def test_status_command_prints_the_latest_status(tmp_path: Path) -> None:
     assert json.loads(result.output)["status"] == "completed"
 
 
+def test_status_of_a_running_run_says_whether_its_runner_is_alive(tmp_path: Path) -> None:
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    for name, pid, alive in (("alive", os.getpid(), True), ("dead", dead.pid, False)):
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "status.json").write_text(json.dumps({"status": "running", "pid": pid}))
+        result = CliRunner().invoke(cli, ["status", str(folder)])
+        assert json.loads(result.output)["runner_alive"] is alive
+
+
 def test_status_without_runs_is_a_clear_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["status", "--results-dir", str(tmp_path)])
     assert result.exit_code == 1
