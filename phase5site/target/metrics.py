@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, ProcessCollector
-from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
 from prometheus_client.metrics_core import Metric
 
 from phase5site.errors import TargetError
@@ -110,7 +110,8 @@ class _Exposition:
 class MetasheetMetrics:
     """Every MetaSheet profile family, registered in a private CollectorRegistry."""
 
-    content_type = CONTENT_TYPE_LATEST
+    # What prom-client (MetaSheet) sends; every name here is a legacy-valid one.
+    content_type = CONTENT_TYPE_PLAIN_0_0_4
 
     def __init__(self, disable_families: Iterable[str] = ()) -> None:
         self.registry = CollectorRegistry(auto_describe=True)

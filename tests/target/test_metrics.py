@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import math
+import os
 import random
+import shutil
+import subprocess
 
 import pytest
 
@@ -186,3 +189,19 @@ def test_route_latency_tails_leave_room_under_the_release_criteria(route: str) -
     rng = random.Random(1)
     draws = sorted(lognormal_s(rng, ROUTE_MEDIAN_MS[route], ROUTE_SIGMA, 1.0) for _ in range(20000))
     assert draws[int(0.99 * len(draws))] < 0.02
+
+
+@pytest.mark.prometheus
+def test_promtool_accepts_the_exposition() -> None:
+    promtool = shutil.which("promtool") or "/usr/bin/promtool"
+    assert os.path.exists(promtool), "promtool is required (Debian package prometheus)"
+    text = _exercised_app().metrics.exposition()
+    checked = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True,
+                             timeout=30, check=False)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    # The check can fail: a family typed twice is rejected.
+    broken = text.replace(b"# TYPE cache_hits_total counter",
+                          b"# TYPE cache_hits_total counter\n# TYPE cache_hits_total gauge")
+    rejected = subprocess.run([promtool, "check", "metrics"], input=broken, capture_output=True,
+                              timeout=30, check=False)
+    assert rejected.returncode != 0

@@ -60,7 +60,7 @@ def test_bearer_is_required_on_every_service_route_but_not_on_metrics() -> None:
     assert {r.status_code for r in right} == {200}
     assert [r.status_code for r in metrics] == [200, 200]
     assert families(metrics[0].text).keys() == families(metrics[1].text).keys()
-    assert metrics[0].headers["content-type"].startswith("text/plain")
+    assert metrics[0].headers["content-type"] == "text/plain; version=0.0.4; charset=utf-8"
 
 
 def test_admin_pages_need_the_admin_token_and_are_absent_without_one() -> None:
