@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import signal
 import socket
+import threading
 import time
 from collections.abc import Callable, Iterator
 
@@ -96,7 +97,9 @@ async def serve_target(
     sock = bind_socket(config.host, config.port)
     port = sock.getsockname()[1]
     loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
+    # Signal handlers can only be set from the main thread; elsewhere ``stop`` is the way out.
+    signals = (signal.SIGINT, signal.SIGTERM) if threading.current_thread() is threading.main_thread() else ()
+    for signum in signals:
         loop.add_signal_handler(signum, stop.set)
     await app.startup()
     ready_told = False
@@ -121,7 +124,7 @@ async def serve_target(
     finally:
         sock.close()
         await app.shutdown()
-        for signum in (signal.SIGINT, signal.SIGTERM):
+        for signum in signals:
             loop.remove_signal_handler(signum)
 
 

@@ -228,3 +228,33 @@ def test_background_operations_run_on_their_own(token: str) -> None:
         wait_for(lambda: total(scrape(target), "metasheet_plugin_reload_total") >= 4, "plugin reloads")
         wait_for(lambda: total(scrape(target), "metasheet_snapshot_restore_total") >= 1, "a snapshot restore")
     assert os.path.exists("/proc") and process_gone(target.pid)
+
+
+def test_serve_target_runs_in_a_thread_and_stops_on_its_event() -> None:
+    import asyncio
+    import threading
+
+    from phase5site.target import TargetConfig
+    from phase5site.target.server import serve_target
+
+    ready: list[int] = []
+    loop = asyncio.new_event_loop()
+    stop = asyncio.Event()
+
+    def serve() -> None:
+        loop.run_until_complete(serve_target(TargetConfig(), on_ready=lambda _h, port: ready.append(port),
+                                             stop=stop))
+
+    thread = threading.Thread(target=serve)
+    thread.start()
+    try:
+        wait_for(lambda: bool(ready), "the in-thread target to listen")
+        assert httpx.get(f"http://127.0.0.1:{ready[0]}/health").status_code == 200
+    finally:
+        wait_for(lambda: loop.is_running(), "the loop to run")
+        loop.call_soon_threadsafe(stop.set)
+        thread.join(timeout=10)
+    assert not thread.is_alive()
+    loop.close()
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"http://127.0.0.1:{ready[0]}/health")
