@@ -125,7 +125,9 @@ def test_outage_refuses_connections_then_recovers_on_the_same_port(target: Embed
     auth = {"Authorization": f"Bearer {token}"}
     url = target.base_url + "/health"
     assert httpx.get(url, headers=auth).status_code == 200
-    target.set_faults([FaultSpec(kind="outage", at=0, duration=1.0)])
+    # The admin page is down during an outage too, so it must end by itself: 2 s leaves
+    # room to observe the refusal on a busy machine.
+    target.set_faults([FaultSpec(kind="outage", at=0, duration=2.0)])
 
     def refused() -> bool:
         try:
@@ -150,9 +152,11 @@ def test_outage_refuses_connections_then_recovers_on_the_same_port(target: Embed
 
 def test_memory_growth_really_raises_rss(target: EmbeddedTarget) -> None:
     before = rss_bytes(target.pid)
-    target.set_faults([FaultSpec(kind="memory_growth", at=0, duration=1.5, mb_per_s=80)])
+    # Long enough never to end by itself mid-test; cleared below (growth stops within ~1 s).
+    target.set_faults([FaultSpec(kind="memory_growth", at=0, duration=60, mb_per_s=80)])
     wait_for(lambda: rss_bytes(target.pid) > before + 60 * 2**20, "RSS to grow by 60 MiB")
     exported = total(scrape(target), "process_resident_memory_bytes")
+    target.set_faults([])
     assert exported > before + 60 * 2**20
     wait_for(lambda: target.state()["memory_ballast_mb"] == 0, "the ballast to be released")
 
