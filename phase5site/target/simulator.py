@@ -3,8 +3,9 @@
 Every counter is incremented by the code path that ran: a cache lookup counts an attempt
 and then a hit or a miss; a miss calls the upstream through the HTTP adapter; an upstream
 that fails (about 1 %) makes the route serve a degraded answer and counts a fallback with
-its reason. Plugin reloads and snapshot operations run periodically, really change the
-in-memory state, and are timed with ``time.perf_counter`` into their histograms.
+its reason. A cached entry survives key churn with probability ``cache_hit_ratio``.
+Plugin reloads (1 % fail) and snapshot create/restore (0.1 % fail) run periodically, really
+change the in-memory state, and are timed with ``time.perf_counter`` into their histograms.
 
 Latencies are drawn from seeded log-normal distributions (median ``m``, shape ``sigma``:
 ``lognormvariate(ln m, sigma)``; the q-quantile is ``m * exp(sigma * z_q)``, so with
