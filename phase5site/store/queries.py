@@ -47,10 +47,11 @@ def client_window(
     length; None when the window holds no request at all (neither intended nor sent).
     """
     params = {"phase": phase, "start": window_start, "end": window_end}
-    row = con.execute(_WINDOW_SQL, params).fetchone()
-    assert row is not None
+    # fetchall, never fetchone: DuckDB 2 keeps a fetchone()'d result open, and the next
+    # register() on this connection (the engine's batch insert) then raises ResourceInUse.
+    (row,) = con.execute(_WINDOW_SQL, params).fetchall()
     requests, ok, http_4xx, http_5xx, transport, dropped, quantiles = row
-    sends = con.execute(_SENDS_SQL, params).fetchone()[0]  # type: ignore[index]
+    ((sends,),) = con.execute(_SENDS_SQL, params).fetchall()
     result: dict[str, Any] = {
         "client_requests": requests,
         "client_ok": ok,

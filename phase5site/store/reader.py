@@ -143,8 +143,8 @@ class RunReader:
         row = self.con.execute(
             "SELECT count(*) FROM requests WHERE $phase IS NULL OR phase = $phase",
             {"phase": phase},
-        ).fetchone()
-        return int(row[0]) if row else 0
+        ).fetchall()
+        return int(row[0][0]) if row else 0
 
     def outcome_counts(self, phase: str | None = None) -> dict[str, int]:
         """Count per outcome; every outcome of ``columns.OUTCOMES`` is present (0 if none)."""

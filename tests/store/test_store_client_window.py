@@ -131,3 +131,14 @@ def test_per_second_never_returns_raw_rows(tmp_path: Path, phase: str | None) ->
         seconds = reader.per_second(phase)
     assert len(seconds) == 10
     assert all(r["intended"] == 50 and r["sends"] == 50 for r in seconds)
+
+
+def test_batch_insert_right_after_a_window_query(tmp_path: Path) -> None:
+    # The engine's writer thread alternates client_window and append_requests on one
+    # connection; DuckDB 2 refuses register() while a fetchone()'d result is still open.
+    with _window_run(tmp_path / "r") as writer:
+        for i in range(3):
+            writer.client_window("baseline", T0, T0 + 10)
+            rows = RequestRows()
+            request(rows, 100 + i, T0 + 50 + i, "ok", 1.0, send_delay_s=0.1)
+            assert writer.append_requests(rows) == 1
