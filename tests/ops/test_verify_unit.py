@@ -302,6 +302,6 @@ def test_env_template_holds_only_variables_phase5site_reads() -> None:
 
     template = Path(__file__).parents[2] / ".env.phase5.template"
     values = load_env_file(template)
-    assert values == {"LOAD_BASE_URL": "", "PROD_JWT": "", "METRICS_URL": "",
+    assert values == {"LOAD_BASE_URL": "", "LOAD_HOST": "", "PROD_JWT": "", "METRICS_URL": "",
                       "COUNT_CACHE_MISS_AS_FALLBACK": "false", "ENABLE_PHASE5_INTERNAL": "false",
                       "ENABLE_FALLBACK_TEST": "false"}
