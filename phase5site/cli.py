@@ -202,19 +202,6 @@ def target(port: int, host: str, faults: tuple[str, ...], cache_hit_ratio: float
     run_foreground(config, on_ready=announce)
 
 
-def run_exit_code(outcome: Any) -> int:
-    """Exit code of a finished run: 0 completed, 4 breaker, 130/143 signal, 1 failed."""
-    import signal as signals
-
-    if outcome.status == "completed":
-        return EXIT_GO
-    if outcome.status == "aborted":
-        return EXIT_ABORTED
-    if outcome.status == "interrupted":
-        return EXIT_SIGTERM if outcome.signal == signals.SIGTERM else EXIT_SIGINT
-    return EXIT_RUNTIME_ERROR
-
-
 @cli.command()
 @click.argument("spec", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--results-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("results"),
@@ -222,33 +209,43 @@ def run_exit_code(outcome: Any) -> int:
 @click.option("--phase", "phases", multiple=True, metavar="NAME",
               help="Run only these phases (repeatable); default: every enabled phase.")
 @click.option("--no-breaker", is_flag=True, help="Disable the circuit breaker (loudly logged; "
-              "nothing then stops the load if the service suffers).")
+              "nothing then stops the load if the service suffers). For staging only.")
+@click.option("--skip-verify", is_flag=True,
+              help="Start even when a pre-flight check fails (for staging only).")
+@click.option("--no-site", is_flag=True, help="Do not build the site at the end of the run.")
 @click.option("--env-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Read variables from this dotenv file first (default: .env.phase5 if present).")
 @handle_errors
 def run(spec: Path, results_dir: Path, phases: tuple[str, ...], no_breaker: bool,
-        env_file: Path | None) -> None:
-    """Send the spec's paced load, sample metrics and store everything in a run folder.
+        skip_verify: bool, no_site: bool, env_file: Path | None) -> None:
+    """Pre-flight, send the spec's paced load, sample metrics, report the verdict, build the site.
 
-    Shows live progress (one line per second when stdout is not a terminal). Exits 0 when
-    every phase completed, 4 when the circuit breaker stopped the load, 130/143 on
+    Runs `verify`'s checks first and refuses to start on a FAIL (unless --skip-verify),
+    shows live progress (one line per second when stdout is not a terminal), writes
+    production-report.md (summary.md for a run that did not complete) into the run folder,
+    and rebuilds the site from every run (unless --no-site; run from the repository root).
+    Exits 0 GO, 3 NO-GO, 4 when the circuit breaker stopped the load, 130/143 on
     SIGINT/SIGTERM (the run folder stays readable, status 'interrupted'), 1 on failure.
 
     Example:
 
         phase5site run runspecs/demo.yaml --results-dir results
     """
-    from phase5site.engine.display import run_with_progress
+    from phase5site.ops.envfile import merged_environment
+    from phase5site.spec import load_spec
+    from phase5site.workflow import run_workflow
 
+    env = merged_environment(env_file)
+    loaded = load_spec(spec, env)
+    _check_phase_names(loaded, phases)
     if no_breaker:
         click.echo("WARNING: circuit breaker disabled (--no-breaker): nothing stops the load "
                    "if the service suffers.", err=True)
-    outcome = run_with_progress(load_spec_with_env(spec, env_file), results_dir=results_dir,
-                                only_phases=list(phases) or None, breaker=not no_breaker,
-                                tty=sys.stdout.isatty())
-    reason = f" ({outcome.exit_reason})" if outcome.exit_reason else ""
-    click.echo(f"run {outcome.status}{reason}: {outcome.run_dir}", err=outcome.status != "completed")
-    sys.exit(run_exit_code(outcome))
+    result = run_workflow(loaded, env=env, results_dir=results_dir, only_phases=list(phases) or None,
+                          breaker=not no_breaker, verify=not skip_verify,
+                          site_root=None if no_site else Path.cwd(), tty=sys.stdout.isatty(),
+                          echo=click.echo)
+    _finish_workflow(result)
 
 
 @cli.command()

@@ -16,7 +16,7 @@ from typing import Any
 from phase5site.errors import Phase5Error, RunError
 from phase5site.spec import LoadedSpec
 
-Echo = Callable[[str], None]
+Echo = Callable[..., None]  # click.echo-like: echo(text, err=False)
 
 
 @dataclass
@@ -105,7 +105,7 @@ def run_workflow(
                                 breaker=breaker, tty=tty)
     result = WorkflowResult(run_dir=outcome.run_dir, status=outcome.status, signal=outcome.signal)
     reason = f" ({outcome.exit_reason})" if outcome.exit_reason else ""
-    echo(f"run {outcome.status}{reason}: {outcome.run_dir}")
+    echo(f"run {outcome.status}{reason}: {outcome.run_dir}", err=outcome.status != "completed")
     if outcome.run_dir is None:
         return result
     report, result.site_dir, result.problems = report_and_site(

@@ -114,5 +114,6 @@ def test_unknown_phase_is_a_usage_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["run", str(spec), "--phase", "nope", "--results-dir",
                                       str(tmp_path / "r")], env={"SIGTERM_TEST_JWT": fake_token()})
     assert result.exit_code == 2
-    assert "unknown phase 'nope'" in result.output
+    assert "--phase 'nope' is not a phase of" in result.output
+    assert "Hint: Phases are: main." in result.output
     assert not (tmp_path / "r").exists()

@@ -1,0 +1,75 @@
+"""The chains as a user runs them: `run` (verify -> load -> report -> site) and `demo`.
+
+Real embedded target on 127.0.0.1, real DuckDB, real mkdocs build; runs are a few
+seconds long and bounded by their specs.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from phase5site.cli import EXIT_ABORTED, EXIT_GO, cli
+from phase5site.store import RunReader
+
+ROOT = Path(__file__).parents[2]
+
+TINY_DEMO = """\
+version: 1
+name: tiny-demo
+target:
+  embedded: {profile: metasheet, seed: 3, cache_hit_ratio: 0.9}
+  timeout: 2s
+metrics: {source: scrape}
+phases:
+  - {name: warmup, rate: 20, concurrency: 5, duration: 1s, observe: false}
+  - {name: baseline, rate: 60, concurrency: 10, samples: 3, interval: 1s}
+"""
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of the repository's site sources, as a user's checkout would have them."""
+    shutil.copy(ROOT / "mkdocs.yml", tmp_path / "mkdocs.yml")
+    shutil.copytree(ROOT / "site_src", tmp_path / "site_src",
+                    ignore=shutil.ignore_patterns("runs", "generated"))
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_demo_chain_writes_every_artifact(workdir: Path) -> None:
+    (workdir / "tiny.yaml").write_text(TINY_DEMO)
+    result = CliRunner().invoke(cli, ["demo", "--spec", "tiny.yaml"], catch_exceptions=False)
+    assert result.exit_code == EXIT_GO, result.output
+    run_dirs = sorted((workdir / "results").glob("tiny-demo-*"))
+    assert len(run_dirs) == 1
+    run_dir = run_dirs[0]
+    for name in ("run.duckdb", "metrics.csv", "production-report.md", "metadata.json"):
+        assert (run_dir / name).is_file(), name
+    assert "**Verdict: GO**" in (run_dir / "production-report.md").read_text()
+    for name in ("slo-draft.yaml", "SLO_v2.5.0.md", "openslo.yaml", "prometheus-rules.yml"):
+        assert (workdir / "results" / "slo" / name).is_file(), name
+    archived = workdir / "final-artifacts" / run_dir.name
+    assert (archived / "checksums.txt").is_file()
+    assert (workdir / "site" / "index.html").is_file()
+    assert "verdict: GO" in result.output
+    assert f"site: {workdir / 'site'}/index.html" in result.output
+
+
+def test_fault_spec_is_stopped_by_the_breaker(workdir: Path) -> None:
+    spec = (ROOT / "runspecs" / "demo-fault.yaml").read_text()
+    # Same fault, shorter run: the burst starts 2 s into the baseline.
+    spec = spec.replace("at: 10s", "at: 3s").replace("duration: 5s, observe", "duration: 1s, observe")
+    (workdir / "fault.yaml").write_text(spec)
+    result = CliRunner().invoke(cli, ["run", "fault.yaml", "--no-site"], catch_exceptions=False)
+    assert result.exit_code == EXIT_ABORTED, result.output
+    (run_dir,) = (workdir / "results").glob("demo-fault-*")
+    with RunReader(run_dir) as reader:
+        assert reader.run()["status"] == "aborted"
+        trips = reader.events(kind="breaker_trip")
+    assert len(trips) == 1
+    summary = (run_dir / "summary.md").read_text()
+    assert "NO-GO" in summary
