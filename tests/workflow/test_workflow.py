@@ -73,3 +73,51 @@ def test_fault_spec_is_stopped_by_the_breaker(workdir: Path) -> None:
     assert len(trips) == 1
     summary = (run_dir / "summary.md").read_text()
     assert "NO-GO" in summary
+
+
+INTERRUPTIBLE = """\
+version: 1
+name: sigint
+target:
+  embedded: {profile: metasheet, seed: 5}
+metrics: {source: scrape}
+phases:
+  - {name: baseline, rate: 40, concurrency: 5, samples: 30, interval: 1s}
+  - {name: extended, rate: 40, concurrency: 5, samples: 2, interval: 1s}
+"""
+
+
+def test_sigint_mid_baseline_leaves_a_partial_summary(workdir: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    (workdir / "sigint.yaml").write_text(INTERRUPTIBLE)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "phase5site", "run", "sigint.yaml", "--no-site"],
+        cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        csv_files: list[Path] = []
+        while time.monotonic() < deadline:  # wait for two completed samples
+            csv_files = list((workdir / "results").glob("sigint-*/metrics.csv"))
+            if csv_files and len(csv_files[0].read_text().splitlines()) >= 3:
+                break
+            time.sleep(0.1)
+        else:
+            raise AssertionError("no two samples within 60 s")
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 130, stderr.decode()
+    run_dir = csv_files[0].parent
+    summary = (run_dir / "summary.md").read_text()
+    assert "NO-GO" in summary
+    assert "phase 'extended' was not run" in summary
+    assert "samples missing" in summary
+    assert "run status is interrupted" in summary
