@@ -38,7 +38,7 @@ from phase5site.engine.sampler import (
     wait_for_window_completion,
 )
 from phase5site.engine.rawhttp import raw_factory
-from phase5site.engine.transport import TransportFactory
+from phase5site.engine.transport import TransportFactory, httpx_factory
 from phase5site.engine.writer import WriterThread
 from phase5site.errors import HostNotAllowed, Phase5Error, RunError, UsageError
 from phase5site.spec import LoadedSpec
@@ -61,6 +61,13 @@ class RunOutcome:
     status: str  # completed | interrupted | aborted | failed
     exit_reason: str | None = None
     signal: int | None = None
+
+
+def _client_factory(target: TargetSpec) -> TransportFactory:
+    """The spec's choice of HTTP client for the load workers (``target.client``)."""
+    if target.client == "httpx":
+        return httpx_factory(target.timeout)
+    return raw_factory(target.timeout)
 
 
 def check_allowed_host(target: TargetSpec) -> None:
@@ -166,7 +173,7 @@ class _Run:
         self.progress = progress
         # The lean asyncio transport is the default: httpx costs ~1 ms of CPU per request
         # (bench/load_fidelity.py); httpx_factory stays available through transport_factory.
-        self.transport_factory = transport_factory or raw_factory(self.spec.target.timeout)
+        self.transport_factory = transport_factory or _client_factory(self.spec.target)
         self.clock = SystemClock()
         self.axis = WallAxis()
         self.window = RollingErrorWindow(window_s=self.spec.circuit_breaker.window)

@@ -121,3 +121,16 @@ def test_sigint_mid_baseline_leaves_a_partial_summary(workdir: Path) -> None:
     assert "phase 'extended' was not run" in summary
     assert "samples missing" in summary
     assert "run status is interrupted" in summary
+
+
+def test_httpx_client_runs_the_same_load(workdir: Path) -> None:
+    spec = TINY_DEMO.replace("timeout: 2s", "timeout: 2s\n  client: httpx").replace("tiny-demo", "tiny-httpx")
+    (workdir / "httpx.yaml").write_text(spec)
+    result = CliRunner().invoke(cli, ["run", "httpx.yaml", "--no-site", "--skip-verify"],
+                                catch_exceptions=False)
+    assert result.exit_code == EXIT_GO, result.output
+    (run_dir,) = (workdir / "results").glob("tiny-httpx-*")
+    with RunReader(run_dir) as reader:
+        counts = reader.outcome_counts()
+    assert counts["ok"] == 20 + 180  # warmup 1 s x 20/s, baseline 3 x 1 s x 60/s
+    assert sum(counts.values()) == counts["ok"]
