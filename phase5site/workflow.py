@@ -59,6 +59,8 @@ def report_and_site(run_dir: Path, status: str, site_root: Path | None, results_
     try:
         result = write_report(run_dir, partial=status != "completed")
         echo(f"report: {result.report_path}")
+        reasons = "; ".join(result.evaluation.reasons)
+        echo(f"verdict: {result.evaluation.decision}" + (f" ({reasons})" if reasons else ""))
     except Phase5Error as error:
         problems.append(f"report not written: {error.message}")
     site_dir = None
@@ -113,8 +115,6 @@ def run_workflow(
     if report is not None:
         result.report_path = report.report_path
         result.decision = report.evaluation.decision
-        reasons = "; ".join(report.evaluation.reasons)
-        echo(f"verdict: {result.decision}" + (f" ({reasons})" if reasons else ""))
     return result
 
 
