@@ -370,6 +370,9 @@ class _Run:
             on_result=self._on_result,
         )
         load.prepare()
+        if self.target is not None:  # the simulator runs with the phase's service flags
+            await asyncio.to_thread(self.target.set_flags,
+                                    count_cache_miss_as_fallback=flags.COUNT_CACHE_MISS_AS_FALLBACK)
         if plan.count:
             await self._open_sources(phase, plan)
         start = self.clock.monotonic()

@@ -11,6 +11,8 @@ Routes of the simulated MetaSheet backend:
     GET  /metrics/prom, /metrics      Prometheus text exposition, no token, not counted
     GET  /__phase5/admin/state        requests served and faults (admin token)
     PUT  /__phase5/admin/faults       replace the faults, offsets from now (admin token)
+    PUT  /__phase5/admin/flags        set the service's feature flags, e.g.
+                                      {"COUNT_CACHE_MISS_AS_FALLBACK": true} (admin token)
 
 Service requests (everything but metrics and admin pages) are counted in
 ``http_requests_total`` and timed into ``http_server_requests_seconds``, 401/404/405/503
@@ -224,6 +226,8 @@ class MetasheetApp:
             await _respond(send, 200, self.state())
         elif action == ("PUT", "faults"):
             await self._put_faults(receive, send)
+        elif action == ("PUT", "flags"):
+            await self._put_flags(receive, send)
         else:
             await _respond(send, 404, {"error": "not found"})
 
@@ -240,9 +244,24 @@ class MetasheetApp:
         self.faults.replace(faults)
         await _respond(send, 200, self.state())
 
+    async def _put_flags(self, receive: Receive, send: Send) -> None:
+        # Like the real service's deployment flag: with it, cache misses count as effective
+        # fallback (metasheet_fallback_effective_total{reason="cache_miss"}).
+        body = await _read_json(receive)
+        if isinstance(body, _BadBody):
+            await _respond(send, body.status, {"error": body.message})
+            return
+        value = body.get("COUNT_CACHE_MISS_AS_FALLBACK") if isinstance(body, dict) else None
+        if not isinstance(value, bool):
+            await _respond(send, 422, {"error": "expected {\"COUNT_CACHE_MISS_AS_FALLBACK\": true|false}"})
+            return
+        self.metrics.count_cache_miss_as_fallback = value
+        await _respond(send, 200, self.state())
+
     def state(self) -> dict[str, Any]:
         return {
             "requests_served": self.requests_served,
+            "flags": {"COUNT_CACHE_MISS_AS_FALLBACK": self.metrics.count_cache_miss_as_fallback},
             "faults": self.faults.describe(),
             "memory_ballast_mb": self.ballast.held_mb,
         }

@@ -218,9 +218,13 @@ class MetasheetMetrics:
             duration_s
         )
 
+    count_cache_miss_as_fallback = False  # the service's COUNT_CACHE_MISS_AS_FALLBACK flag
+
     def count_fallback(self, reason: str) -> None:
         self.fallback.labels(reason=reason).inc()
-        if reason in EFFECTIVE_FALLBACK_REASONS:
+        if reason in EFFECTIVE_FALLBACK_REASONS or (
+            reason == "cache_miss" and self.count_cache_miss_as_fallback
+        ):
             self.fallback_effective.labels(reason=reason).inc()
 
     def exposition(self) -> bytes:

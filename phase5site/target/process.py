@@ -95,6 +95,10 @@ class EmbeddedTarget:
         payload = {"faults": [fault.model_dump(mode="json") for fault in faults]}
         self._admin("PUT", "faults", payload)
 
+    def set_flags(self, *, count_cache_miss_as_fallback: bool) -> None:
+        """Switch the simulated service's COUNT_CACHE_MISS_AS_FALLBACK flag from now on."""
+        self._admin("PUT", "flags", {"COUNT_CACHE_MISS_AS_FALLBACK": count_cache_miss_as_fallback})
+
     def stop(self) -> None:
         """Terminate the process (SIGTERM, then SIGKILL after 5 s) and wait for it."""
         process = self._process

@@ -262,3 +262,27 @@ def test_serve_target_runs_in_a_thread_and_stops_on_its_event() -> None:
     loop.close()
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"http://127.0.0.1:{ready[0]}/health")
+
+
+def test_count_cache_miss_as_fallback_flag_switches_effective_fallback(
+    target: EmbeddedTarget, token: str
+) -> None:
+    auth = {"Authorization": f"Bearer {token}"}
+
+    def misses_and_effective() -> tuple[float, float]:
+        page = scrape(target)
+        return (total(page, "metasheet_fallback_total", reason="cache_miss"),
+                total(page, "metasheet_fallback_effective_total", reason="cache_miss"))
+
+    with httpx.Client(base_url=target.base_url, headers=auth, timeout=5) as client:
+        for sheet in range(40):  # distinct sheets: the first read of each misses the cache
+            client.get(f"/api/sheets/{sheet}")
+        misses_off, effective_off = misses_and_effective()
+        target.set_flags(count_cache_miss_as_fallback=True)
+        for sheet in range(100, 140):
+            client.get(f"/api/sheets/{sheet}")
+        misses_on, effective_on = misses_and_effective()
+    assert misses_off > 0 and effective_off == 0
+    assert misses_on > misses_off
+    assert effective_on == misses_on - misses_off
+    assert target.state()["flags"] == {"COUNT_CACHE_MISS_AS_FALLBACK": True}

@@ -70,7 +70,8 @@ def test_admin_pages_need_the_admin_token_and_are_absent_without_one() -> None:
     wrong = with_client(app, get_many(["/__phase5/admin/state"], {ADMIN_TOKEN_HEADER: fake_token()}))[0]
     right = with_client(app, get_many(["/__phase5/admin/state"], {ADMIN_TOKEN_HEADER: admin}))[0]
     assert (no_token.status_code, wrong.status_code, right.status_code) == (401, 401, 200)
-    assert right.json() == {"requests_served": 0, "faults": [], "memory_ballast_mb": 0}
+    assert right.json() == {"requests_served": 0, "flags": {"COUNT_CACHE_MISS_AS_FALLBACK": False},
+                            "faults": [], "memory_ballast_mb": 0}
     disabled = with_client(make_app(), get_many(["/__phase5/admin/state"], {ADMIN_TOKEN_HEADER: admin}))
     assert disabled[0].status_code == 404
 
