@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from phase5site.spec.durations import format_duration
-from phase5site.spec.loader import LoadedSpec
+from phase5site.spec.loader import LoadedSpec, redact
 from phase5site.spec.models import PhaseSpec, RunSpec
 
 
@@ -126,7 +126,9 @@ def format_plan(plan: Plan, loaded: LoadedSpec) -> str:
         "Secrets:  " + (", ".join(loaded.secret_paths) + " (redacted)" if loaded.secret_paths else "none"),
     ]
     lines += [f"Note:     {note}" for note in plan.notes]
-    return "\n".join(lines)
+    # A secret can sit in any interpolated string (a path's ?api_key=, a URL's password):
+    # the plan names where secrets are, so their values must not show anywhere in it.
+    return redact("\n".join(lines), loaded.secrets)
 
 
 def _mix(spec: RunSpec) -> str:

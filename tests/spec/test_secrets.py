@@ -99,3 +99,18 @@ def test_secret_not_in_cli_output(env: dict[str, str], token: str) -> None:
     assert result.exit_code == 0, result.output
     assert token not in result.output
     assert "Secrets:  target.auth.bearer (from PROD_JWT) (redacted)" in result.output
+
+
+def test_validate_never_prints_a_secret_interpolated_into_a_path_or_url() -> None:
+    key, password = "k-" + secrets.token_hex(8), "p-" + secrets.token_hex(8)
+    text = (
+        "version: 1\nname: x\ntarget:\n  embedded: {profile: metasheet}\n"
+        "  requests:\n    - {name: r, path: '/health?api_key=${SVC_API_KEY}'}\n"
+        "metrics: {source: scrape, scrape_url: 'http://u:${METRICS_PASS}@127.0.0.1:1/metrics'}\n"
+        "phases: [{name: a, rate: 1, concurrency: 1, duration: 1s}]\n"
+    )
+    loaded = parse_spec_text(text, "t.yaml", {"SVC_API_KEY": key, "METRICS_PASS": password})
+    plan = format_plan(build_plan(loaded), loaded)
+    assert key not in plan and password not in plan
+    assert "/health?api_key=*** 100%" in plan and "http://u:***@127.0.0.1:1/metrics" in plan
+    assert "target.requests[0].path (from SVC_API_KEY)" in plan
