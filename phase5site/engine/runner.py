@@ -485,7 +485,11 @@ class _Run:
             reasons = dict.fromkeys(server_columns(), NO_SOURCE_REASON)
             rows = [("none", {}, reasons)]
         else:
-            rows = [(r.source, r.values, r.na_reasons) for r in results]
+            # NA reasons quote source errors, which name the metrics URL: redact them like
+            # every other line, since the samples table (and the site) shows them.
+            rows = [(r.source, r.values, {column: self.files.clean(reason)
+                                          for column, reason in r.na_reasons.items()})
+                    for r in results]
         server_trip: Trip | None = None
         for index, (source, values, reasons) in enumerate(rows):
             row = sample_row(phase=phase.name, sample_num=sample_num, source=source, timestamp=timestamp,

@@ -118,3 +118,35 @@ def test_concurrency_one_and_a_slow_route_drops_and_counts_without_stalling(tmp_
     assert [e for e in reader.events(kind="drops")]
     (sample,) = reader.samples(phase="main")
     assert sample["dropped"] == counts["dropped"]
+
+
+def test_a_secret_in_the_metrics_url_never_reaches_the_stored_na_reasons(tmp_path: Path) -> None:
+    # A scrape URL that carries a secret (?token=${SCRAPE_TOKEN}) and cannot be reached: the
+    # source's NA reasons name the URL, and the site publishes the samples' NA reasons.
+    secret = fake_token()
+    with LoopbackServer() as server:
+        text = f"""
+version: 1
+name: secret-url
+target:
+  base_url: {server.base_url}
+  allow_hosts: [127.0.0.1]
+  requests: [{{name: ok, path: /ok}}]
+metrics:
+  source: scrape
+  scrape_url: "http://127.0.0.1:{free_port()}/metrics?token=${{SCRAPE_TOKEN}}"
+circuit_breaker: {{enabled: false}}
+phases:
+  - {{name: main, rate: 20, concurrency: 2, samples: 1, interval: 1s}}
+"""
+        loaded = parse_spec_text(text, "secret-url.yaml", {"SCRAPE_TOKEN": secret})
+        assert secret in loaded.secrets
+        outcome = run_spec(loaded, results_dir=tmp_path)
+    with RunReader(outcome.run_dir) as reader:
+        (sample,) = reader.samples(phase="main")
+        reasons = sample["na_reasons"]
+    assert reasons and "scrape of" in reasons["http_success_rate"]
+    assert not [reason for reason in reasons.values() if secret in reason]
+    for path in outcome.run_dir.rglob("*"):
+        if path.is_file():
+            assert secret.encode() not in path.read_bytes(), path
