@@ -16,6 +16,7 @@ import stat
 import tarfile
 import tempfile
 import time
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -127,8 +128,10 @@ def _verify_tarball(tar_path: Path) -> ArchiveCheck:
         try:
             with tarfile.open(tar_path, "r:gz") as archive:
                 archive.extractall(scratch, filter="data")
-        except (tarfile.TarError, OSError) as error:
-            raise ArchiveError(f"cannot read {tar_path} ({error})") from error
+        except (tarfile.TarError, OSError, EOFError, zlib.error) as error:
+            # A truncated .tar.gz ends in EOFError, which click would report as a bare "Aborted!".
+            raise ArchiveError(f"cannot read {tar_path} ({error or type(error).__name__})",
+                               hint="The tarball is damaged or incomplete; verify the archive folder instead.") from error
         try:
             tops = list(Path(scratch).iterdir())
             if len(tops) != 1 or not tops[0].is_dir():
@@ -163,20 +166,25 @@ def archive_run(
     if target.exists():
         raise ArchiveError(f"{target} already exists: an archive is never overwritten",
                            hint="Verify it with `phase5site archive --verify`, or choose another --dest.")
-    dest.mkdir(parents=True, exist_ok=True)
     try:
+        dest.mkdir(parents=True, exist_ok=True)
         shutil.copytree(run_dir, target, symlinks=False)  # a .wal holds rows too: copy it
     except (OSError, shutil.Error) as error:
-        raise ArchiveError(f"cannot copy {run_dir} to {target} ({error})") from error
-    (target / CHECKSUMS).unlink(missing_ok=True)  # archiving an archive: the old list is stale
-    metadata = describe_run(run_dir, target, archived_at=clock())
-    (target / METADATA).write_text(json.dumps(metadata, indent=2) + "\n", encoding="utf-8")
-    count = write_checksums(target)
-    tar_path = _write_tarball(target) if tar else None
-    if readonly:
-        make_readonly(target)
-        if tar_path is not None:
-            make_readonly(tar_path)
+        raise ArchiveError(f"cannot copy {run_dir} to {target} ({error})",
+                           hint="Check that --dest is a writable folder with free space.") from error
+    try:
+        (target / CHECKSUMS).unlink(missing_ok=True)  # archiving an archive: the old list is stale
+        metadata = describe_run(run_dir, target, archived_at=clock())
+        (target / METADATA).write_text(json.dumps(metadata, indent=2) + "\n", encoding="utf-8")
+        count = write_checksums(target)
+        tar_path = _write_tarball(target) if tar else None
+        if readonly:
+            make_readonly(target)
+            if tar_path is not None:
+                make_readonly(tar_path)
+    except OSError as error:
+        raise ArchiveError(f"cannot finish the archive {target} ({error})",
+                           hint=f"Remove the incomplete {target} and archive again.") from error
     return ArchiveResult(path=target, tar_path=tar_path, files=count, metadata=metadata)
 
 

@@ -6,6 +6,7 @@ import json
 import os
 import stat
 import subprocess
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -99,6 +100,43 @@ def test_tarball_verifies_and_detects_a_change(tmp_path: Path, restore_permissio
     result = archive_run(make_run_dir(tmp_path), dest=tmp_path / "final", tar=True, readonly=True)
     assert result.tar_path == tmp_path / "final" / f"{result.path.name}.tar.gz"
     assert verify_archive(result.tar_path).ok
+    # Rebuild the tarball from a tampered copy: one changed, one missing, one extra file.
+    tampered = tmp_path / "tampered" / result.path.name
+    tampered.parent.mkdir()
+    subprocess.run(["cp", "-r", str(result.path), str(tampered)], check=True)
+    for folder, _dirs, files in os.walk(tampered):
+        os.chmod(folder, 0o755)
+        for name in files:
+            (Path(folder) / name).chmod(0o644)
+    _flip_one_byte(tampered / "metrics.csv")
+    (tampered / "logs" / "load.log").unlink()
+    (tampered / "notes.txt").write_text("added later")
+    bad_tar = tmp_path / "tampered.tar.gz"
+    with tarfile.open(bad_tar, "w:gz") as archive:
+        archive.add(tampered, arcname=tampered.name)
+    check = verify_archive(bad_tar)
+    assert (check.changed, check.missing, check.extra) == (["metrics.csv"], ["logs/load.log"], ["notes.txt"])
+
+
+def test_cli_verify_of_a_truncated_tarball_names_it_and_exits_1(tmp_path: Path) -> None:
+    result = archive_run(make_run_dir(tmp_path), dest=tmp_path / "final", tar=True)
+    assert result.tar_path is not None
+    data = result.tar_path.read_bytes()
+    truncated = tmp_path / "truncated.tar.gz"
+    truncated.write_bytes(data[: len(data) // 2])
+    outcome = CliRunner().invoke(cli, ["archive", "--verify", str(truncated)])
+    assert outcome.exit_code == 1
+    assert outcome.output.startswith(f"Error: cannot read {truncated} (")
+    assert "Aborted" not in outcome.output
+
+
+def test_cli_archive_into_a_path_under_a_file_is_an_archive_error(tmp_path: Path) -> None:
+    run_dir = make_run_dir(tmp_path)
+    (tmp_path / "plain-file").write_text("x")
+    outcome = CliRunner().invoke(cli, ["archive", str(run_dir), "--dest", str(tmp_path / "plain-file" / "sub")])
+    assert outcome.exit_code == 1, outcome.output
+    assert outcome.output.startswith(f"Error: cannot copy {run_dir} to ")
+    assert outcome.exception is None or isinstance(outcome.exception, SystemExit)
 
 
 def test_an_archive_is_never_overwritten(tmp_path: Path) -> None:
