@@ -207,8 +207,12 @@ def build_site(results_dir: Path, repo_root: Path, *, strict: bool = True, site_
     if not results_dir.is_dir():
         raise SiteError(f"results folder {results_dir} does not exist", "pass --results-dir, or run a spec first")
     chosen = default_evaluator() if evaluator is _USE_DEFAULT else evaluator
-    made = generate_pages(results_dir, repo_root / DOCS_DIR, chosen, slo_dir)  # type: ignore[arg-type]
     site_dir = repo_root / SITE_DIR
-    warnings = run_mkdocs(config, site_dir, strict=strict, site_url=site_url)
+    try:
+        made = generate_pages(results_dir, repo_root / DOCS_DIR, chosen, slo_dir)  # type: ignore[arg-type]
+        warnings = run_mkdocs(config, site_dir, strict=strict, site_url=site_url)
+    except OSError as error:  # e.g. site/ or site_src/runs is a file, or the disk is full
+        raise SiteError(f"cannot write the site: {error}",
+                        f"check that {repo_root / DOCS_DIR} and {site_dir} are writable folders") from error
     return BuildResult(site_dir, made.runs, made.pages, made.charts, warnings,
                        time.perf_counter() - started, made.skipped)

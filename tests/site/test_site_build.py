@@ -189,3 +189,19 @@ def test_cli_build_prints_a_summary(tmp_path: Path) -> None:
     assert outcome.exit_code == 0, outcome.output
     assert "Built" in outcome.output and "from 0 runs" in outcome.output
     assert (root / "site" / "generated" / "overview.html").is_file()
+
+
+@pytest.mark.parametrize("blocked", ["site", "site_src/runs"])
+def test_cli_build_into_a_blocked_folder_is_a_site_error(tmp_path: Path, blocked: str) -> None:
+    from click.testing import CliRunner
+
+    from phase5site.cli import cli
+
+    root = copy_repo(tmp_path / "repo")
+    results = tmp_path / "results"
+    results.mkdir()
+    (root / blocked).write_text("a file where a folder belongs")
+    outcome = CliRunner().invoke(cli, ["build", "--results-dir", str(results), "--repo-root", str(root)])
+    assert outcome.exit_code == 1, outcome.output
+    assert outcome.output.startswith("Error: cannot write the site: ") and "Hint: check that" in outcome.output
+    assert isinstance(outcome.exception, SystemExit)
