@@ -40,13 +40,14 @@ from phase5site.engine.sampler import (
 from phase5site.engine.rawhttp import raw_factory
 from phase5site.engine.transport import TransportFactory, httpx_factory
 from phase5site.engine.writer import WriterThread
-from phase5site.errors import HostNotAllowed, Phase5Error, RunError, UsageError
+from phase5site.errors import HostNotAllowed, Phase5Error, RunError, TargetError, UsageError
 from phase5site.spec import LoadedSpec
 from phase5site.spec.models import PhaseSpec, TargetSpec
 
 TICK_S = 0.25
 FLUSH_EVERY_S = 0.5
 STATUS_EVERY_S = 1.0
+FLAG_SWITCH_WAIT_S = 30.0  # longest wait for the embedded target to answer its admin page
 
 
 class ProgressSink(Protocol):
@@ -184,6 +185,7 @@ class _Run:
         self.pending_events: list[tuple[str, str, float, str | None, dict | None]] = []
         self.sources: list[Any] = []
         self.target: Any = None
+        self.target_count_cache_miss = False  # the simulator starts with the flag off
         self.base_url: str = ""
         bearer = self.spec.target.auth.bearer
         self.bearer = bearer.get_secret_value() if bearer is not None else None
@@ -370,9 +372,7 @@ class _Run:
             on_result=self._on_result,
         )
         load.prepare()
-        if self.target is not None:  # the simulator runs with the phase's service flags
-            await asyncio.to_thread(self.target.set_flags,
-                                    count_cache_miss_as_fallback=flags.COUNT_CACHE_MISS_AS_FALLBACK)
+        await self._set_target_flags(phase, flags)
         if plan.count:
             await self._open_sources(phase, plan)
         start = self.clock.monotonic()
@@ -398,6 +398,32 @@ class _Run:
                 task.cancel()
         await self._await_phase(tasks)
         await self._end_phase(phase, load)
+
+    async def _set_target_flags(self, phase: PhaseSpec, flags: Any) -> None:
+        """Run the simulator with the phase's service flags. Its admin page shares the
+        service's listener, so during a scheduled outage the switch waits (bounded) for the
+        outage to end; an unchanged flag needs no call at all."""
+        wanted = flags.COUNT_CACHE_MISS_AS_FALLBACK
+        if self.target is None or wanted == self.target_count_cache_miss:
+            return
+        deadline = self.clock.monotonic() + FLAG_SWITCH_WAIT_S
+        waiting_told = False
+        while True:
+            try:
+                await asyncio.to_thread(self.target.set_flags, count_cache_miss_as_fallback=wanted)
+            except TargetError:
+                if self.stop_status is not None:
+                    return  # the phase is cancelled as soon as it starts
+                if self.clock.monotonic() >= deadline:
+                    raise
+                if not waiting_told:
+                    waiting_told = True
+                    self.files.load(self.now_wall(), f"phase {phase.name}: the embedded target does not "
+                                    "answer (outage?); waiting to switch COUNT_CACHE_MISS_AS_FALLBACK")
+                await asyncio.sleep(0.25)
+                continue
+            self.target_count_cache_miss = wanted
+            return
 
     async def _open_sources(self, phase: PhaseSpec, plan: SamplePlan) -> None:
         """Take each source's baseline at the phase start; say how the phase is observed."""

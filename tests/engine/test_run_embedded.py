@@ -169,3 +169,31 @@ phases:
         assert 1 <= len(samples) < 4  # stopped before the planned end
         assert samples[-1]["effective_fallback_ratio"] > 0.05
         assert reader.request_count("main") < 80
+
+
+def test_an_outage_across_a_phase_start_does_not_fail_the_run(tmp_path: Path) -> None:
+    # The outage closes the target's listener, admin page included. Phase b needs the flag
+    # switched during it: the runner waits for the outage to end instead of failing.
+    text = """
+version: 1
+name: outage
+target:
+  embedded:
+    seed: 3
+    faults: [{kind: outage, at: 0.8s, duration: 1.5s}]
+  timeout: 1s
+circuit_breaker: {enabled: false}
+phases:
+  - {name: a, rate: 10, concurrency: 2, duration: 1, observe: false}
+  - {name: b, rate: 10, concurrency: 2, duration: 1, observe: false,
+     flags: {COUNT_CACHE_MISS_AS_FALLBACK: true}}
+"""
+    outcome = run_spec(parse_spec_text(text, "outage.yaml", {}), results_dir=tmp_path)
+    assert outcome.status == "completed", outcome.exit_reason
+    with RunReader(outcome.run_dir) as reader:
+        counts = reader.outcome_counts("a")
+        assert counts.get("connect_error", 0) > 0  # the outage did happen in phase a
+        assert reader.request_count("b") == 10
+    # Phase b started once the target answered again, so its requests reached the service.
+    assert {r["outcome"] for r in _rows(outcome.run_dir, "b")} == {"ok"}
+    assert "waiting to switch COUNT_CACHE_MISS_AS_FALLBACK" in (outcome.run_dir / "load.log").read_text()
