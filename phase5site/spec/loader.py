@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 from ruamel.yaml import YAML
@@ -277,7 +278,29 @@ def _literal_secrets(plain: Any) -> frozenset[str]:
         for name in request.get("secret_headers") or []:
             if isinstance(headers.get(name), str) and headers[name]:
                 found.add(headers[name])
+    found.update(password for _, password in _url_passwords(plain))
     return frozenset(found)
+
+
+_URL_KEYS = (("target", "base_url"), ("metrics", "url"), ("metrics", "scrape_url"))
+
+
+def _url_passwords(plain: dict[str, Any]) -> list[tuple[str, str]]:
+    """(key, password) of every URL written with credentials (``http://user:pw@host``):
+    httpx sends them as basic auth, so the password is as secret as a bearer token."""
+    found = []
+    for section, key in _URL_KEYS:
+        block = plain.get(section)
+        url = block.get(key) if isinstance(block, dict) else None
+        if not isinstance(url, str):
+            continue
+        try:
+            password = urlsplit(url).password
+        except ValueError:  # a malformed URL is reported by the model check
+            continue
+        if password:
+            found.append((f"{section}.{key}", password))
+    return found
 
 
 def _literal_secret_paths(plain: dict[str, Any], converter: _Converter) -> tuple[str, ...]:
@@ -289,4 +312,5 @@ def _literal_secret_paths(plain: dict[str, Any], converter: _Converter) -> tuple
     for index, request in enumerate(plain.get("target", {}).get("requests") or []):
         for name in request.get("secret_headers") or []:
             paths.append(f"target.requests[{index}].headers.{name}")
+    paths += [f"{key} (password)" for key, _ in _url_passwords(plain) if key not in already]
     return tuple(paths)

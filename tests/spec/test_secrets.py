@@ -114,3 +114,20 @@ def test_validate_never_prints_a_secret_interpolated_into_a_path_or_url() -> Non
     assert key not in plan and password not in plan
     assert "/health?api_key=*** 100%" in plan and "http://u:***@127.0.0.1:1/metrics" in plan
     assert "target.requests[0].path (from SVC_API_KEY)" in plan
+
+
+def test_password_written_in_a_url_is_a_secret() -> None:
+    password = "pw-" + secrets.token_hex(8)
+    text = (
+        "version: 1\nname: x\ntarget:\n  embedded: {profile: metasheet}\n"
+        "metrics: {source: both, url: '${METRICS_URL}', scrape_url: 'http://scraper:" + password + "@127.0.0.1:2/m'}\n"
+        "phases: [{name: a, rate: 1, concurrency: 1, duration: 1s}]\n"
+    )
+    loaded = parse_spec_text(text, "t.yaml", {"METRICS_URL": f"http://admin:{password}x@prom.internal:9090"})
+    assert {password, password + "x"} <= loaded.secrets
+    dumped = json.dumps(loaded.redacted())
+    assert password not in dumped and "http://scraper:***@127.0.0.1:2/m" in dumped
+    plan = format_plan(build_plan(loaded), loaded)
+    assert password not in plan and "http://admin:***@prom.internal:9090" in plan
+    assert "metrics.url (password)" in loaded.secret_paths
+    assert "metrics.scrape_url (password)" in loaded.secret_paths
