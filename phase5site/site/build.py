@@ -18,6 +18,7 @@ from pathlib import Path
 from phase5site.errors import SiteError
 from phase5site.site.assets import static_svg, write_bundle
 from phase5site.site.charts import ChartSpec, build_charts
+from phase5site.site.escape import scrub_credentials
 from phase5site.site.mkdocs_run import run_mkdocs
 from phase5site.site.page_run import render_run_page
 from phase5site.site.pages import (
@@ -107,7 +108,11 @@ def _run_pages(run: RunData, runs_root: Path) -> tuple[Path, int]:
     for source_name, target_name in RUN_DOWNLOADS.items():
         source = run.run_dir / source_name
         if source.is_file():
-            shutil.copyfile(source, page_dir / target_name)
+            if source_name.endswith(".md"):  # the report quotes NA reasons, and their URLs
+                text = source.read_text(encoding="utf-8", errors="replace")
+                (page_dir / target_name).write_text(scrub_credentials(text), encoding="utf-8")
+            else:
+                shutil.copyfile(source, page_dir / target_name)
             downloads[source_name] = target_name
     try:
         write_chart_svgs(run.run_dir, charts)

@@ -14,14 +14,27 @@ import re
 from typing import Any
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>])")
+_URL_PASSWORD = re.compile(r"(?<=://)([^/\s:@]*):[^@\s/]+@")
+
+
+def scrub_credentials(text: str) -> str:
+    """Hide the password of every ``scheme://user:password@host`` URL in ``text``.
+
+    A run stores messages (NA reasons, errors) that quote the URL they failed on; the site
+    is published, so a password there must never reach a page even if a writer forgot to
+    redact it.
+
+    Example: ``scrub_credentials("scrape of http://u:pw@h/m failed")`` -> ``'scrape of http://u:***@h/m failed'``.
+    """
+    return _URL_PASSWORD.sub(r"\1:***@", text)
 
 
 def html_text(value: object) -> str:
-    """Text safe inside an HTML element or a double-quoted attribute.
+    """Text safe inside an HTML element or a double-quoted attribute (URL passwords hidden).
 
     Example: ``html_text('<b>"x"</b>')`` -> ``'&lt;b&gt;&quot;x&quot;&lt;/b&gt;'``.
     """
-    return html.escape("" if value is None else str(value), quote=True)
+    return html.escape(scrub_credentials("" if value is None else str(value)), quote=True)
 
 
 def md_text(value: object) -> str:
@@ -30,7 +43,7 @@ def md_text(value: object) -> str:
 
     Example: ``md_text('a_b <i>')`` -> ``'a\\_b &lt;i&gt;'``.
     """
-    escaped = html.escape("" if value is None else str(value), quote=False)
+    escaped = html.escape(scrub_credentials("" if value is None else str(value)), quote=False)
     # Escape Markdown punctuation, but leave the entities just produced (&lt; ...) intact.
     return _MD_SPECIAL.sub(r"\\\1", escaped).replace("\n", " ")
 

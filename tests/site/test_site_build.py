@@ -239,3 +239,21 @@ def test_cli_build_into_a_blocked_folder_is_a_site_error(tmp_path: Path, blocked
     assert outcome.exit_code == 1, outcome.output
     assert outcome.output.startswith("Error: cannot write the site: ") and "Hint: check that" in outcome.output
     assert isinstance(outcome.exception, SystemExit)
+
+
+def test_url_passwords_in_run_messages_never_reach_the_site(tmp_path: Path) -> None:
+    """An NA reason or error quoting 'http://user:password@host' (a writer forgot to redact)
+    is shown with the password hidden, on the pages and in the report download."""
+    root = copy_repo(tmp_path / "repo")
+    results = tmp_path / "results"
+    password = "pw-" + make_token()[3:]
+    url = f"http://scraper:{password}@metrics.internal:9100/metrics"
+    run_dir = make_run(results, RunPlan("leaky", 1_795_000_000.0, [PhasePlan("baseline", 5, 20, samples=1)],
+                                        report=False, extra_events=[("error", f"scrape of {url} failed")]))
+    (run_dir / "production-report.md").write_text(f"# Report\n\nrss_mb: NA (scrape of {url} failed)\n")
+    build_site(results, root)
+    leaked = [str(p) for p in (root / "site").rglob("*") if p.is_file() and password.encode() in p.read_bytes()]
+    assert leaked == []
+    page_dir = next((root / "site" / "runs").glob("leaky-*"))
+    assert "http://scraper:***@metrics.internal:9100/metrics" in (page_dir / "index.html").read_text()
+    assert "scrape of http://scraper:***@metrics.internal" in (page_dir / "production-report.md.txt").read_text()

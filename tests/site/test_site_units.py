@@ -37,6 +37,7 @@ def test_html_and_markdown_text() -> None:
     assert html_text('<b>"x"</b>') == "&lt;b&gt;&quot;x&quot;&lt;/b&gt;"
     assert html_text(None) == ""
     assert md_text("a_b <i>") == "a\\_b &lt;i&gt;"
+    assert html_text("GET http://u:s3cr3t@h:9/m and http://h:9090/x") == "GET http://u:***@h:9/m and http://h:9090/x"
 
 
 @pytest.mark.parametrize(("total_s", "bucket_s"), [(0, 1), (900, 1), (901, 2), (7800, 9), (62_500, 70)])
