@@ -32,6 +32,7 @@ from phase5site.engine.runfiles import RunFiles
 from phase5site.engine.sampler import (
     NO_SOURCE_REASON,
     SamplePlan,
+    completion_deadline,
     describe_na,
     sample_row,
     server_columns,
@@ -493,9 +494,12 @@ class _Run:
                 self.files.raw(self.now_wall(), f"phase={phase.name} sample={sample_num} "
                                f"source={source.name} window_end={utc_timestamp(window_end)}", result.raw)
                 results.append(result)
+            deadline = completion_deadline(
+                boundary, timeout_s=self.spec.target.timeout, rate=phase.rate,
+                concurrency=phase.concurrency,
+                next_window_end=boundary + plan.interval_s if sample_num < plan.count else None)
             complete = await wait_for_window_completion(
-                load.oldest_outstanding, boundary, boundary + self.spec.target.timeout + 1.0,
-                self.clock.monotonic)
+                load.oldest_outstanding, boundary, deadline, self.clock.monotonic)
             await self._flush_rows()
             client = await self.writer_thread.call(self.writer.client_window, phase.name,
                                                    window_start, window_end)
@@ -547,7 +551,7 @@ class _Run:
             self.files.observe(at, f"phase={phase} sample={sample_num} {describe_na(row['na_reasons'])}")
         if not complete:
             self.files.observe(at, f"phase={phase} sample={sample_num} client columns exclude requests "
-                               "still in flight after timeout + 1s")
+                               "of the window still queued or in flight when the wait for them ended")
 
     # --- breaker --------------------------------------------------------------------------
 

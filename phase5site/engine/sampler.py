@@ -4,7 +4,7 @@ Sample ``k`` (1..N) covers ``(t0 + (k-1)·T, t0 + k·T]``; the boundaries are an
 schedule from the phase start, so a slow query never shifts later windows. At each
 boundary every metrics source is asked for that window only (per-interval deltas), then the
 client columns of the same window are computed from the request rows once every request
-intended in the window has completed or timed out (at most ``timeout + 1 s`` of waiting).
+intended in the window has completed or timed out (``completion_deadline``).
 One row per source goes to ``samples``; the primary source's row is appended to
 metrics.csv at once.
 
@@ -19,10 +19,12 @@ verdicts exist; their server columns are NA with the reason ``metrics source non
 from __future__ import annotations
 
 import asyncio
+import math
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from phase5site.columns import CSV_V3_COLUMNS, SERVER_COUNT_COLUMNS
+from phase5site.engine.pacer import backlog_capacity
 from phase5site.spec.models import FlagsSpec, PhaseSpec
 
 NO_SOURCE_REASON = "metrics source none"
@@ -113,6 +115,36 @@ class SampleSink(Protocol):
     def observe(self, at: float, message: str) -> None: ...
 
     def server_values(self, phase: str, sample_num: int, values: dict[str, Any]) -> None: ...
+
+
+def completion_deadline(
+    window_end: float,
+    *,
+    timeout_s: float,
+    rate: float,
+    concurrency: int,
+    next_window_end: float | None,
+) -> float:
+    """Until when the client columns of a window wait for its requests to complete.
+
+    A request intended before the window end may wait behind a full backlog (one second of
+    sends, shared by ``concurrency`` workers, each request taking at most ``timeout_s``)
+    and then take ``timeout_s`` itself. Those are the window's slowest requests, so leaving
+    them out would understate its percentiles. The wait never reaches into the next
+    window's scrape (a quarter second before its end), and is never shorter than
+    ``timeout_s + 1``.
+
+    >>> completion_deadline(100.0, timeout_s=5, rate=80, concurrency=20, next_window_end=None)
+    126.0
+    >>> completion_deadline(100.0, timeout_s=5, rate=80, concurrency=20, next_window_end=110.0)
+    109.75
+    >>> completion_deadline(100.0, timeout_s=2, rate=80, concurrency=20, next_window_end=103.0)
+    103.0
+    """
+    worst = window_end + (math.ceil(backlog_capacity(rate) / concurrency) + 1) * timeout_s + 1.0
+    if next_window_end is not None:
+        worst = min(worst, next_window_end - 0.25)
+    return max(window_end + timeout_s + 1.0, worst)
 
 
 async def wait_for_window_completion(

@@ -150,3 +150,24 @@ phases:
     for path in outcome.run_dir.rglob("*"):
         if path.is_file():
             assert secret.encode() not in path.read_bytes(), path
+
+
+def test_client_columns_wait_for_requests_queued_behind_a_slow_service(tmp_path: Path) -> None:
+    # One slot, 0.5 s per request, 10 req/s: the backlog (10 requests) takes 5 s to drain,
+    # longer than timeout + 1 s. Requests intended in the window but still queued at its end
+    # are its slowest; the client columns must include them (no coordinated omission).
+    with LoopbackServer(delay_s=0.5) as server:
+        loaded, _ = _spec(server.base_url, requests="    - {name: slow, path: /slow}",
+                          timeout="1s", extra="circuit_breaker: {enabled: false}",
+                          phases="  - {name: main, rate: 10, concurrency: 1, samples: 1, interval: 2s}")
+        outcome = run_spec(loaded, results_dir=tmp_path)
+    assert outcome.status == "completed", outcome.exit_reason
+    with RunReader(outcome.run_dir) as reader:
+        counts = Counter(reader.outcome_counts("main"))
+        (sample,) = reader.samples(phase="main")
+        latencies = reader.client_latencies_ms("main")
+    answered = sum(n for outcome_, n in counts.items() if outcome_ != "dropped")
+    assert counts["dropped"] > 0 and max(latencies) > 3000  # queued well past timeout + 1 s
+    assert sample["client_requests"] == answered
+    assert sample["client_p99_ms"] == max(latencies)
+    assert "client columns exclude" not in (outcome.run_dir / "observe.log").read_text()
