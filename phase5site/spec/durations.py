@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
@@ -27,6 +28,8 @@ def parse_duration(value: object) -> float:
     elif isinstance(value, str):
         seconds = _parse_text(value.strip())
     else:
+        raise ValueError(f"must be a duration such as 600, 600s, 10m, 2h5m or 1.5s (got {value!r})")
+    if not math.isfinite(seconds):  # "inf", ".inf", "1e400", "nan": no plan can be made from them
         raise ValueError(f"must be a duration such as 600, 600s, 10m, 2h5m or 1.5s (got {value!r})")
     if seconds < 0:
         raise ValueError(f"must not be negative (got {value!r})")

@@ -16,6 +16,7 @@ from pydantic import BaseModel
 _TYPE_WORDS = {
     "float_parsing": "must be a number",
     "float_type": "must be a number",
+    "finite_number": "must be a finite number",
     "int_parsing": "must be a whole number",
     "int_type": "must be a whole number",
     "int_from_float": "must be a whole number",

@@ -51,7 +51,9 @@ def _check_slug(name: str) -> str:
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    # allow_inf_nan=False: a rate or threshold of .inf / .nan (YAML floats) is a spec error,
+    # not an OverflowError when the plan is computed.
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False)
 
 
 class RequestSpec(_Model):

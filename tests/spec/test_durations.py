@@ -16,7 +16,8 @@ def test_parse_duration(value: object, seconds: float) -> None:
     assert parse_duration(value) == seconds
 
 
-@pytest.mark.parametrize("value", ["", "10 minutes", "5x", "m", "1h 5m", "s10", True, None, [1]])
+@pytest.mark.parametrize("value", ["", "10 minutes", "5x", "m", "1h 5m", "s10", True, None, [1],
+                                   "inf", "nan", "1e400", float("inf"), float("nan")])
 def test_parse_duration_rejects(value: object) -> None:
     with pytest.raises(ValueError, match="must be a duration"):
         parse_duration(value)
