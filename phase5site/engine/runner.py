@@ -498,6 +498,8 @@ class _Run:
                 boundary, timeout_s=self.spec.target.timeout, rate=phase.rate,
                 concurrency=phase.concurrency,
                 next_window_end=boundary + plan.interval_s if sample_num < plan.count else None)
+            if self._server_trip_pending(results):
+                deadline = boundary  # stop now: the load must not run on while requests finish
             complete = await wait_for_window_completion(
                 load.oldest_outstanding, boundary, deadline, self.clock.monotonic)
             await self._flush_rows()
@@ -557,6 +559,11 @@ class _Run:
 
     def _on_result(self, done_mono: float, outcome: str) -> None:
         self.window.record(done_mono, error=is_error(outcome))
+
+    def _server_trip_pending(self, results: list[Any]) -> bool:
+        if not self.breaker_on or self.stop_status is not None:
+            return False
+        return any(check_server(r.values, self.spec.circuit_breaker) is not None for r in results)
 
     def _trip(self, trip: Trip, *, side: str) -> None:
         self.request_stop("aborted", f"circuit breaker ({side}): {trip.reason}", "breaker_trip",

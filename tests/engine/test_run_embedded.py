@@ -197,3 +197,32 @@ phases:
     # Phase b started once the target answered again, so its requests reached the service.
     assert {r["outcome"] for r in _rows(outcome.run_dir, "b")} == {"ok"}
     assert "waiting to switch COUNT_CACHE_MISS_AS_FALLBACK" in (outcome.run_dir / "load.log").read_text()
+
+
+def test_a_server_side_trip_stops_the_load_without_waiting_for_slow_requests(tmp_path: Path) -> None:
+    # Sample 1 shows high effective fallback while a latency stall keeps requests of its
+    # window in flight: the trip must not wait for them (the load would go on meanwhile).
+    text = """
+version: 1
+name: server-breaker-stall
+target:
+  embedded:
+    seed: 4
+    cache_hit_ratio: 0.0
+    disable_families: [metasheet_fallback_effective_total]
+    faults: [{kind: latency_stall, at: 1.5s, duration: 60s, delay_ms: 2500}]
+  timeout: 5s
+metrics: {source: scrape}
+flags: {COUNT_CACHE_MISS_AS_FALLBACK: true}
+circuit_breaker: {effective_fallback: 0.05, error_rate: 0.5}
+phases:
+  - {name: main, rate: 20, concurrency: 4, samples: 3, interval: 3s}
+"""
+    outcome = run_spec(parse_spec_text(text, "server-breaker-stall.yaml", {}), results_dir=tmp_path)
+    assert outcome.status == "aborted", outcome.exit_reason
+    with RunReader(outcome.run_dir) as reader:
+        (trip,) = reader.events(kind="breaker_trip")
+        assert trip["data"]["side"] == "server"
+        (sample,) = reader.samples(phase="main")
+    assert trip["at"] - sample["window_end"] <= 1.0, (trip["at"], sample["window_end"])
+    assert "client columns exclude" in (outcome.run_dir / "observe.log").read_text()
