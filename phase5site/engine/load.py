@@ -8,7 +8,8 @@ waiting for a worker keeps its intended time (its ``latency_ms`` includes the wa
 with outcome ``dropped`` — the shortfall is counted, never hidden.
 
 Stopping: cancelling ``PhaseLoad.run`` stops pacing and cancels in-flight sends at once;
-the number cancelled is kept in ``LoadStats.cancelled``.
+the number cancelled is kept in ``LoadStats.cancelled``, and the number still waiting for a
+slot in ``LoadStats.cancelled_queued`` (neither gets a row).
 """
 
 from __future__ import annotations
@@ -91,7 +92,8 @@ class LoadStats:
     completed: int = 0
     dropped: int = 0
     in_flight: int = 0
-    cancelled: int = 0
+    cancelled: int = 0  # in flight when the phase was stopped (no row)
+    cancelled_queued: int = 0  # waiting for a slot when the phase was stopped (no row)
     unexpected_errors: int = 0
     last_unexpected_error: str | None = None
     outcomes: Counter[str] = field(default_factory=Counter)
@@ -158,6 +160,7 @@ class PhaseLoad:
             await self._pace(self.pacer, queue)
             await queue.join()
         finally:
+            self.stats.cancelled_queued += queue.qsize()
             for worker in workers:
                 worker.cancel()
             await asyncio.gather(*workers, return_exceptions=True)

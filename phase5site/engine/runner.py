@@ -467,6 +467,7 @@ class _Run:
         )
         summary = (f"phase {phase.name} {status}: planned {stats.planned}, sent {stats.sent}, "
                    f"dropped {stats.dropped}, cancelled in flight {stats.cancelled}, "
+                   f"cancelled while queued {stats.cancelled_queued}, "
                    f"outcomes {dict(sorted(stats.outcomes.items()))}")
         if stats.unexpected_errors:
             summary += (f"; {stats.unexpected_errors} sends failed unexpectedly (counted as "
@@ -474,7 +475,8 @@ class _Run:
         self.files.load(ended_at, summary)
         await self._event("phase_end", summary, phase=phase.name, at=ended_at, data={
             "status": status, "planned": stats.planned, "sent": stats.sent, "dropped": stats.dropped,
-            "cancelled_in_flight": stats.cancelled, "outcomes": dict(stats.outcomes)})
+            "cancelled_in_flight": stats.cancelled, "cancelled_queued": stats.cancelled_queued,
+            "outcomes": dict(stats.outcomes)})
         self._heartbeat()
         self.live.finished = True
 

@@ -122,3 +122,31 @@ def test_classify_table() -> None:
         "ok", "ok", "ok", "ok", "http_4xx", "http_4xx", "http_4xx", "http_5xx", "http_5xx"]
     assert classify(None, "timeout") == "timeout"
     assert classify(101, None) == "connect_error"
+
+
+def test_a_stop_accounts_for_every_request_handed_out() -> None:
+    # Cancelled mid-phase behind a slow service: each request the pacer handed out is a row,
+    # cancelled in flight, or cancelled while queued for a slot -- none vanishes uncounted.
+    class SlowTransport(httpx.AsyncBaseTransport):
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            await asyncio.sleep(0.3)
+            return httpx.Response(200)
+
+    sink = ListSink()
+    load = PhaseLoad(
+        phase="p", rate=50, concurrency=2, duration_s=10, mix=_mix(),
+        transport_factory=httpx_factory(5.0, SlowTransport()),
+        sink_provider=lambda: sink, axis=WallAxis(offset_s=0.0),
+    )
+
+    async def go() -> None:
+        task = asyncio.create_task(load.run(time.monotonic()))
+        await asyncio.sleep(1.0)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    asyncio.run(go())
+    assert load.pacer is not None
+    handed_out = load.pacer.next_index
+    assert load.stats.cancelled == 2 and load.stats.cancelled_queued > 0
+    assert len(sink.rows) + load.stats.cancelled + load.stats.cancelled_queued == handed_out
