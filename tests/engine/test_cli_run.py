@@ -69,6 +69,14 @@ def test_sigterm_mid_run_leaves_an_interrupted_readable_run_and_exits_143(tmp_pa
         assert 10 <= reader.request_count("main") < 600
         assert reader.phases()[0]["status"] == "interrupted"
         assert [e["kind"] for e in reader.events(kind="signal")] == ["signal"]
+        (start,) = reader.events(kind="run_start")
+    target_pid = start["data"]["target_pid"]
+    assert isinstance(target_pid, int)
+    try:  # the embedded target was stopped with the run, not left behind
+        os.kill(target_pid, 0)
+        raise AssertionError(f"embedded target {target_pid} still running")
+    except ProcessLookupError:
+        pass
     # Not a TTY: one plain progress line per second.
     assert b"phase=main" in stdout
     assert json.loads((run_dir / "status.json").read_text())["status"] == "interrupted"
