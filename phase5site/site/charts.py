@@ -97,7 +97,9 @@ def build_charts(run: RunData) -> list[ChartSpec]:
     marks = _phase_marks(boundaries)  # built once: Altair objects are slow to construct
     total_s = sum(len(rows) for rows in run.per_second.values())
     bucket_s = bucket_seconds(total_s)
-    seconds = per_second_rows(run.per_second, offsets, bucket_s)
+    lengths = {p["name"]: float(p["ended_at"]) - float(p["started_at"]) for p in run.phases
+               if p.get("started_at") is not None and p.get("ended_at") is not None}
+    seconds = per_second_rows(run.per_second, offsets, bucket_s, lengths)
     samples = sample_rows(run.samples, run.started_at or 0.0, run.primary_source)
     slo = run.slo()
     per = "per second" if bucket_s == 1 else f"per {bucket_s}-s bucket, worst second"

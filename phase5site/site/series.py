@@ -44,31 +44,39 @@ def _ratio(numerator: float, denominator: float) -> float | None:
 
 
 def per_second_rows(per_second: dict[str, list[dict[str, Any]]], phase_offsets_s: dict[str, float],
-                    bucket_s: int) -> list[dict[str, Any]]:
+                    bucket_s: int, phase_lengths_s: dict[str, float] | None = None) -> list[dict[str, Any]]:
     """Merge every phase's per-second rows into buckets on the run's time axis.
 
     Example: two seconds ``{second: 0, intended: 10, sends: 10, http_5xx: 1, p95_ms: 40}`` and
     ``{second: 1, intended: 30, sends: 30, http_5xx: 1, p95_ms: 90}`` with bucket 2 ->
     ``t_s`` 0, achieved rate 20 req/s, 5xx share 2/40 = 0.05, p95 90 ms (the worst second).
+
+    A phase's last bucket is often shorter than ``bucket_s`` (a 600 s warmup in 9 s buckets
+    ends with 6 s): with ``phase_lengths_s`` its rate is divided by the seconds it really
+    covers, so the chart shows no false dip at every phase end.
     """
     merged: list[dict[str, Any]] = []
     for phase, rows in per_second.items():
         offset_s = phase_offsets_s.get(phase, 0.0)
+        length_s = (phase_lengths_s or {}).get(phase)
         buckets: dict[int, list[dict[str, Any]]] = {}
         for row in rows:
             buckets.setdefault(int(row["second"]) // bucket_s, []).append(row)
         for index in sorted(buckets):
-            merged.append(_merge_bucket(phase, offset_s + index * bucket_s, bucket_s, buckets[index]))
+            span_s = bucket_s
+            if length_s is not None:
+                span_s = max(1, min(bucket_s, math.ceil(length_s) - index * bucket_s))
+            merged.append(_merge_bucket(phase, offset_s + index * bucket_s, span_s, buckets[index]))
     merged.sort(key=lambda row: row["t_s"])
     return merged
 
 
-def _merge_bucket(phase: str, t_s: float, bucket_s: int, rows: list[dict[str, Any]]) -> dict[str, Any]:
+def _merge_bucket(phase: str, t_s: float, span_s: int, rows: list[dict[str, Any]]) -> dict[str, Any]:
     counts = {key: sum(int(row.get(key) or 0) for row in rows) for key in COUNT_KEYS}
     # Requests intended in the bucket that were not dropped: the denominator of each share.
     answered = counts["intended"] - counts["dropped"]
     out: dict[str, Any] = {"t_s": round(t_s, 1), "phase": phase,
-                           "achieved_rate": _round(counts["sends"] / bucket_s, 2),
+                           "achieved_rate": _round(counts["sends"] / span_s, 2),
                            "dropped": counts["dropped"]}
     for key in LATENCY_KEYS:
         values = [float(row[key]) for row in rows if row.get(key) is not None]

@@ -60,3 +60,11 @@ def test_sample_charts_appear_with_their_columns_and_skip_all_na_ones() -> None:
     cache = next(c for c in build_charts(_run(120, [sample])) if c.name == "cache")
     text = json.dumps(cache.spec)
     assert '"cache_hit_rate"' not in text and '"hit rate": 0.9' in text  # legend labels, not column names
+
+
+def test_rate_chart_has_no_false_dip_in_a_phase_short_last_bucket() -> None:
+    run = _run(7205, [])  # 9 s buckets: the last one covers 5 s
+    rate = next(c for c in build_charts(run) if c.name == "rate")
+    achieved = [v["achieved (client)"] for layer in rate.spec["layer"]
+                for v in layer.get("data", {}).get("values", []) if "achieved (client)" in v]
+    assert len(achieved) == 801 and set(achieved) == {80.0}

@@ -58,6 +58,13 @@ def test_per_second_rows_pool_counts_and_keep_the_worst_second() -> None:
     assert rows[1]["p95_ms"] is None and rows[1]["p99_ms"] is None
 
 
+def test_last_bucket_of_a_phase_is_divided_by_the_seconds_it_covers() -> None:
+    """A 20 s phase at 80 req/s in 9 s buckets: 9 + 9 + 2 s, every bucket at 80 req/s."""
+    full = [{"second": n, "intended": 80, "sends": 80, "ok": 80} for n in range(20)]
+    rows = per_second_rows({"warmup": full}, {"warmup": 0.0}, bucket_s=9, phase_lengths_s={"warmup": 20.0})
+    assert [(r["t_s"], r["achieved_rate"]) for r in rows] == [(0.0, 80.0), (9.0, 80.0), (18.0, 80.0)]
+
+
 def test_ci_overlap() -> None:
     def row(low: float | None, high: float | None) -> VerdictRow:
         return VerdictRow(None, "x", "", "", "", "PASS", ci_low=low, ci_high=high)
