@@ -206,7 +206,7 @@ def make_readonly(path: Path) -> None:
 
 def describe_run(run_dir: Path, archived: Path, *, archived_at: float) -> dict[str, Any]:
     """Content of ``archive-metadata.json``; the verdict is None (with a reason) when unknown."""
-    files = list_files(archived)
+    files = [name for name in list_files(archived) if name != METADATA]  # an archive's own is replaced
     samples, status, samples_reason = read_store(run_dir)
     verdict, verdict_reason = run_verdict(run_dir)
     return {

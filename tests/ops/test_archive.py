@@ -202,3 +202,11 @@ def test_a_run_still_being_written_has_na_samples_with_reason(tmp_path: Path) ->
         writer.close()
     assert metadata["samples"] is None and metadata["run_status"] is None
     assert metadata["samples_reason"].startswith(f"cannot read {run_dir / 'run.duckdb'}: ")
+
+
+def test_archiving_an_archive_counts_its_metadata_once(tmp_path: Path) -> None:
+    first = archive_run(make_run_dir(tmp_path), dest=tmp_path / "final")
+    second = archive_run(first.path, dest=tmp_path / "again")
+    assert second.files == first.files == 5
+    assert second.metadata["files"] == 5
+    assert verify_archive(second.path).ok
