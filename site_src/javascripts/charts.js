@@ -22,9 +22,13 @@
     });
   }
 
+  // document$ alone is not enough: opened from file:// (site/index.html) Material completes
+  // document$ without a value, so also render once the page itself has loaded. A chart is
+  // rendered once whichever comes first (data-rendered marks it).
   if (window.document$ && typeof window.document$.subscribe === "function") {
     window.document$.subscribe(renderCharts);
-  } else if (document.readyState === "loading") {
+  }
+  if (document.readyState === "loading") {
     document.addEventListener("DOMContentLoaded", renderCharts);
   } else {
     renderCharts();

@@ -101,3 +101,20 @@ def test_charts_render_after_instant_navigation(built_site, server, page) -> Non
     assert not page.problems, page.problems
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "run-page.png"), full_page=True)
+
+
+def test_charts_render_when_the_site_is_opened_as_files(built_site, page) -> None:  # type: ignore[no-untyped-def]
+    """The README says `site/index.html` can be opened directly: with file:// Material never
+    emits document$, so charts.js must render on page load too."""
+    run_page = next(built_site.site.glob("runs/day1-production-baseline-*/index.html"))
+    context = page.context.browser.new_context()  # its own context: no listeners of `page`
+    try:
+        file_page = context.new_page()
+        errors: list[str] = []
+        file_page.on("pageerror", lambda e: errors.append(str(e)))
+        file_page.goto(run_page.as_uri(), wait_until="load")
+        assert file_page.locator("div.vega-chart").count() >= 5
+        _charts_rendered(file_page)
+        assert not errors, errors
+    finally:
+        context.close()
