@@ -668,7 +668,15 @@ class _Run:
         if status.get("phase") and final_status is None:
             self.files.load(self.axis.wall(self.clock.monotonic()), _status_line(status))
         if self.progress is not None:
-            self.progress.update(status)
+            try:
+                self.progress.update(status)
+            except Exception as error:  # noqa: BLE001 - a display must never stop the load
+                # e.g. `phase5site run spec | head`: stdout closed. status.json and load.log
+                # keep the progress; the measurement goes on.
+                self.progress = None
+                self.files.load(self.axis.wall(self.clock.monotonic()),
+                                f"progress display failed ({type(error).__name__}: {error}); "
+                                "see status.json and this log")
 
     # --- events and metadata --------------------------------------------------------------
 

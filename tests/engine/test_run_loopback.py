@@ -171,3 +171,23 @@ def test_client_columns_wait_for_requests_queued_behind_a_slow_service(tmp_path:
     assert sample["client_requests"] == answered
     assert sample["client_p99_ms"] == max(latencies)
     assert "client columns exclude" not in (outcome.run_dir / "observe.log").read_text()
+
+
+def test_a_broken_progress_display_does_not_stop_the_load(tmp_path: Path) -> None:
+    # `phase5site run spec | head` closes stdout: the display fails, the measurement goes on.
+    class ClosedPipe:
+        calls = 0
+
+        def update(self, status: dict) -> None:
+            ClosedPipe.calls += 1
+            raise BrokenPipeError(32, "Broken pipe")
+
+    with LoopbackServer() as server:
+        loaded, _ = _spec(server.base_url, requests="    - {name: ok, path: /ok}",
+                          phases="  - {name: main, rate: 20, concurrency: 2, duration: 2.5, observe: false}")
+        outcome = run_spec(loaded, results_dir=tmp_path, progress=ClosedPipe())
+    assert outcome.status == "completed", outcome.exit_reason
+    assert ClosedPipe.calls == 1  # not called again once it failed
+    with RunReader(outcome.run_dir) as reader:
+        assert reader.outcome_counts("main")["ok"] == 50
+    assert "progress display failed" in (outcome.run_dir / "load.log").read_text()
