@@ -47,6 +47,11 @@ def publish_site(site_dir: Path, target: Path, *, dry_run: bool = False) -> Publ
     target = target.resolve()
     if target == site_dir.resolve() or site_dir.resolve() in target.parents:
         raise SiteError(f"cannot publish {site_dir} into itself ({target})", "choose a folder outside site/")
+    if target in site_dir.resolve().parents:
+        # Publishing swaps the whole target folder aside (and deletes the one before): with
+        # --to . that would be the repository itself, results and all.
+        raise SiteError(f"cannot publish into {target}: it holds the site being published ({site_dir})",
+                        "choose a docs-host folder of its own, e.g. --to /srv/docs/phase5")
     if target.exists() and not target.is_dir():
         raise SiteError(f"{target} exists and is not a folder", "choose a folder path for --to")
     changes = plan(site_dir, target)

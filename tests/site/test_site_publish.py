@@ -43,6 +43,18 @@ def test_publish_refuses_an_unbuilt_site_and_itself(tmp_path: Path) -> None:
         publish_site(site, site / "inner")
 
 
+def test_publish_refuses_a_folder_that_holds_the_site(tmp_path: Path) -> None:
+    """--to . from the repository root would move the repository aside (and the next
+    publish would delete it as the 'previous' version)."""
+    repo = tmp_path / "repo"
+    site = _site(repo / "site", {"index.html": "x"})
+    (repo / "results").mkdir()
+    for target in (repo, tmp_path):
+        with pytest.raises(SiteError, match="it holds the site being published"):
+            publish_site(site, target)
+    assert (repo / "results").is_dir() and not (tmp_path / "repo.previous").exists()
+
+
 def test_cli_publish_dry_run_and_errors(tmp_path: Path) -> None:
     site = _site(tmp_path / "site", {"index.html": "x", "p.html": "y"})
     runner = CliRunner()
