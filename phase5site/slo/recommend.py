@@ -73,14 +73,21 @@ class Draft:
     notes: list[str] = field(default_factory=list)
 
 
+def _on_grid(multiple: int, step: float) -> float:
+    # multiple * step in binary floating point is off by an ulp for many multiples
+    # (950 * 0.001 == 0.9500000000000001): "rounded down" would then end above the
+    # measured 0.95. Rounding to 12 decimals gives the double nearest the decimal target.
+    return round(multiple * step, 12)
+
+
 def floor_step(value: float, step: float) -> float:
     """Round down to a multiple of ``step``. Example: ``floor_step(0.99568, 0.001) == 0.995``."""
-    return math.floor(value / step + 1e-9) * step
+    return _on_grid(math.floor(value / step + 1e-9), step)
 
 
 def ceil_step(value: float, step: float) -> float:
     """Round up to a multiple of ``step``. Example: ``ceil_step(187.3, 50) == 200``."""
-    return math.ceil(value / step - 1e-9) * step
+    return _on_grid(math.ceil(value / step - 1e-9), step)
 
 
 def confidence_note(n_valid: int) -> tuple[str, str]:

@@ -83,3 +83,21 @@ def test_nothing_measured_gives_no_target() -> None:
     draft = recommend([("r / p", PhaseData("p", rows, rows, [10.0]))])
     cache = proposal(draft, "cache_hit_rate")
     assert cache.proposed_target is None and cache.observed_pooled is None
+
+
+def test_rounding_to_the_grid_never_crosses_the_value() -> None:
+    # 950 * 0.001 == 0.9500000000000001 in floating point: a pooled 0.95 must give the
+    # target 0.95 exactly, never one above the measured value (the baseline would fail it).
+    for permille in range(0, 1001):
+        value = permille / 1000
+        assert floor_step(value, 0.001) == value, permille
+        assert ceil_step(value, 0.001) == value, permille
+        assert floor_step(value + 0.0004, 0.001) == value, permille
+
+
+def test_pooled_value_on_the_grid_is_the_target() -> None:
+    rows = [sample(i, cache_hits_raw=950, cache_misses_raw=50) for i in (1, 2)]
+    draft = recommend([("r / p", PhaseData("p", rows, rows, [10.0]))])
+    cache = proposal(draft, "cache_hit_rate")
+    assert cache.observed_pooled == 0.95
+    assert cache.proposed_target == 0.95  # not 0.9500000000000001
