@@ -152,3 +152,35 @@ def test_memory_alert_and_selector() -> None:
     alerts = {r["alert"]: r for g in rules["groups"] for r in g["rules"] if "alert" in r}
     assert alerts["MetasheetMemoryRssHigh"]["expr"].endswith("> 400")
     assert 'process_resident_memory_bytes{job="x"}' in alerts["MetasheetMemoryRssHigh"]["expr"]
+
+
+def _promtool_test(tmp_path: Path, rules: dict, tests: list[dict]) -> subprocess.CompletedProcess:
+    (tmp_path / "rules.yml").write_text(yaml.safe_dump(rules, sort_keys=False))
+    (tmp_path / "test.yml").write_text(yaml.safe_dump(
+        {"rule_files": ["rules.yml"], "evaluation_interval": "1m", "tests": tests}, sort_keys=False))
+    return subprocess.run([str(PROMTOOL), "test", "rules", "test.yml"], capture_output=True, text=True, cwd=tmp_path)
+
+
+def test_snapshot_error_ratio_with_only_create_series(tmp_path: Path) -> None:
+    # prom-client exports a labelled counter only after its first increment: a service whose
+    # snapshot creates fail but that never restored anything has no restore series at all.
+    # The error ratio (and so the burn-rate alert) must still be computed: 1 failure per
+    # minute of 4 creates -> 0.25, which breaks the 14.4 x 1% page threshold.
+    assert PROMTOOL.exists(), "promtool is required: apt-get install prometheus"
+    rules, _ = prometheus_rules(targets(selector=""))
+    record = record_name("metasheet", "snapshot_success", "5m")
+    result = _promtool_test(tmp_path, rules, [{
+        "interval": "1m",
+        "input_series": [
+            {"series": 'metasheet_snapshot_create_total{result="failure"}', "values": "0+1x90"},
+            {"series": 'metasheet_snapshot_create_total{result="success"}', "values": "0+3x90"},
+        ],
+        "promql_expr_test": [
+            {"expr": record, "eval_time": "30m", "exp_samples": [{"labels": record, "value": 0.25}]},
+            {"expr": 'ALERTS{alertname="MetasheetSnapshotSuccessErrorBudgetBurnPage"}', "eval_time": "30m",
+             "exp_samples": [{"labels": 'ALERTS{alertname="MetasheetSnapshotSuccessErrorBudgetBurnPage",'
+                                        'alertstate="firing",service="metasheet",severity="page",'
+                                        'slo="snapshot_success"}', "value": 1}]},
+        ],
+    }])
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -57,6 +57,16 @@ def _rate(name: str, selector: str, window: str, *matchers: str) -> str:
     return f"sum(rate({metric(name, selector, *matchers)}[{window}]))"
 
 
+def _rate_or_zero(name: str, selector: str, window: str, *matchers: str) -> str:
+    """``_rate`` that is 0 instead of empty when no series exists yet, for use in a sum.
+
+    ``a + b`` in PromQL is empty when either side is: a labelled counter has no series
+    until its first increment (prom-client), so without this the snapshot error ratio would
+    vanish when create failures occur but no restore ever failed.
+    """
+    return f"({_rate(name, selector, window, *matchers)} or vector(0))"
+
+
 def error_ratio_expr(category: str, selector: str, window: str, threshold: float | None = None) -> str | None:
     """PromQL for the error ratio of a ratio SLI over ``window`` (None: not a ratio SLI)."""
     requests = "http_requests_total"
@@ -68,15 +78,15 @@ def error_ratio_expr(category: str, selector: str, window: str, threshold: float
     if category == "effective_fallback":
         return f"{_rate('metasheet_fallback_effective_total', selector, window)} / {_rate(requests, selector, window)}"
     if category == "cache_hit_rate":
-        misses = _rate("cache_miss_total", selector, window)
-        return f"{misses} / ({_rate('cache_hits_total', selector, window)} + {misses})"
+        misses = _rate_or_zero("cache_miss_total", selector, window)
+        return f"{misses} / ({_rate_or_zero('cache_hits_total', selector, window)} + {misses})"
     if category == "plugin_reload_success":
         reload = "metasheet_plugin_reload_total"
         return f"{_rate(reload, selector, window, failure)} / {_rate(reload, selector, window)}"
     if category == "snapshot_success":
         create, restore = "metasheet_snapshot_create_total", "metasheet_snapshot_restore_total"
-        failed = f"{_rate(create, selector, window, failure)} + {_rate(restore, selector, window, failure)}"
-        return f"({failed}) / ({_rate(create, selector, window)} + {_rate(restore, selector, window)})"
+        failed = f"{_rate_or_zero(create, selector, window, failure)} + {_rate_or_zero(restore, selector, window, failure)}"
+        return f"({failed}) / ({_rate_or_zero(create, selector, window)} + {_rate_or_zero(restore, selector, window)})"
     return None
 
 
