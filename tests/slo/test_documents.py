@@ -184,3 +184,25 @@ def test_snapshot_error_ratio_with_only_create_series(tmp_path: Path) -> None:
         ],
     }])
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_openslo_snapshot_queries_with_only_create_series(tmp_path: Path) -> None:
+    # Evaluated by Prometheus' own engine (promtool): no restore has ever happened, so no
+    # restore series exists; good and total must still be the create counts.
+    assert PROMTOOL.exists(), "promtool is required: apt-get install prometheus"
+    sli = next(d for d in openslo_documents(targets(selector=""))
+               if d["metadata"]["name"] == "metasheet-snapshot-success-sli")
+    good = sli["spec"]["ratioMetric"]["good"]["metricSource"]["spec"]["query"]
+    total = sli["spec"]["ratioMetric"]["total"]["metricSource"]["spec"]["query"]
+    result = _promtool_test(tmp_path, {"groups": []}, [{
+        "interval": "1m",
+        "input_series": [
+            {"series": 'metasheet_snapshot_create_total{result="failure"}', "values": "0+1x10"},
+            {"series": 'metasheet_snapshot_create_total{result="success"}', "values": "0+3x10"},
+        ],
+        "promql_expr_test": [
+            {"expr": good, "eval_time": "10m", "exp_samples": [{"labels": "{}", "value": 30}]},
+            {"expr": total, "eval_time": "10m", "exp_samples": [{"labels": "{}", "value": 40}]},
+        ],
+    }])
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -36,6 +36,12 @@ def _source(query: str) -> dict[str, Any]:
     return {"metricSource": {"type": "Prometheus", "spec": {"query": query}}}
 
 
+def _sum0(series: str) -> str:
+    # a + b is empty in PromQL when either side has no series (a labelled counter has none
+    # before its first increment), so each term of a sum defaults to 0.
+    return f"(sum({series}) or vector(0))"
+
+
 def _ratio_indicator(category: str, selector: str) -> dict[str, Any] | None:
     requests = "http_requests_total"
     ratios: dict[str, tuple[str, str, str]] = {
@@ -53,12 +59,12 @@ def _ratio_indicator(category: str, selector: str) -> dict[str, Any] | None:
         return {"ratioMetric": {"counter": True, kind: _source(f"sum({part})"), "total": _source(f"sum({total})")}}
     if category == "cache_hit_rate":
         hits, misses = metric("cache_hits_total", selector), metric("cache_miss_total", selector)
-        return {"ratioMetric": {"counter": True, "good": _source(f"sum({hits})"), "total": _source(f"sum({hits}) + sum({misses})")}}
+        return {"ratioMetric": {"counter": True, "good": _source(f"sum({hits})"), "total": _source(f"{_sum0(hits)} + {_sum0(misses)}")}}
     if category == "snapshot_success":
         create, restore = "metasheet_snapshot_create_total", "metasheet_snapshot_restore_total"
         success = 'result="success"'
-        good = f"sum({metric(create, selector, success)}) + sum({metric(restore, selector, success)})"
-        total = f"sum({metric(create, selector)}) + sum({metric(restore, selector)})"
+        good = f"{_sum0(metric(create, selector, success))} + {_sum0(metric(restore, selector, success))}"
+        total = f"{_sum0(metric(create, selector))} + {_sum0(metric(restore, selector))}"
         return {"ratioMetric": {"counter": True, "good": _source(good), "total": _source(total)}}
     return None
 
