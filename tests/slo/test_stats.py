@@ -131,3 +131,32 @@ def test_rank_interval_brackets_the_point_rank(n: int, q: float) -> None:
         assert 1 <= low <= point
     if high is not None:
         assert point <= high <= n
+
+
+def _exact_binomial_cdf(k: int, n: int, p: float) -> float:
+    # Brute force in exact rational arithmetic: no incomplete beta, no rounding until the end.
+    from fractions import Fraction
+
+    share = Fraction(p)
+    return float(sum(math.comb(n, i) * share**i * (1 - share) ** (n - i) for i in range(0, k + 1)))
+
+
+@pytest.mark.parametrize(
+    ("k", "n", "p"),
+    [
+        (0, 1000, 0.5),  # 2**-1000: far tail, relative accuracy matters
+        (1, 300, 0.999),  # lower tail near p = 1
+        (290, 300, 0.999),
+        (299, 300, 0.999),  # 1 - 0.999**300
+        (0, 300, 1e-4),
+        (5, 300, 1e-4),  # upper tail near p = 0
+        (188, 200, 0.95),  # around the mean of a P95 rank
+        (197, 200, 0.99),
+        (6, 12, 0.5),
+    ],
+)
+def test_binomial_cdf_at_extremes_matches_exact_sum(k: int, n: int, p: float) -> None:
+    exact = _exact_binomial_cdf(k, n, p)
+    assert binomial_cdf(k, n, p) == pytest.approx(exact, rel=1e-9, abs=1e-15)
+    # and the complement through the other branch of the continued fraction
+    assert 1.0 - regularized_beta(p, k + 1, n - k) == pytest.approx(exact, rel=1e-9, abs=1e-12)
