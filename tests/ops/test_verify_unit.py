@@ -258,6 +258,27 @@ def test_a_crashing_check_becomes_a_fail_line() -> None:
     ]
 
 
+def test_a_check_crashing_inside_verify_spec_leaves_every_other_check(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import phase5site.ops.verify as verify_module
+
+    def crash(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("probe exploded")
+
+    monkeypatch.setattr(verify_module, "check_health", crash)
+    monkeypatch.setattr(verify_module, "check_flags", crash)
+    token = make_jwt()
+    transport, _ = mock_world(token=token)
+    report = _verify(spec_text(), _env(token), transport, tmp_path / "results")
+    checks = [c.check for c in report.checks]
+    assert checks == ["env", "token", "flag", "allow_hosts", "health", "metrics:prometheus",
+                      "families:prometheus", "results_dir", "disk_space", "wall_time"]
+    assert report.get("health").reason == "check could not run: RuntimeError: probe exploded"
+    assert report.get("flag").status == "FAIL" and report.get("disk_space").status == "OK"
+    assert report.exit_code == 1
+
+
 def test_json_output_validates_against_its_schema(tmp_path: Path) -> None:
     schema = load_report_schema()
     jsonschema.Draft202012Validator.check_schema(schema)
