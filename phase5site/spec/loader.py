@@ -275,11 +275,29 @@ def _literal_secrets(plain: Any) -> frozenset[str]:
         if not isinstance(request, dict):
             continue
         headers = request.get("headers") if isinstance(request.get("headers"), dict) else {}
-        for name in request.get("secret_headers") or []:
-            if isinstance(headers.get(name), str) and headers[name]:
-                found.add(headers[name])
+        for name in _secret_header_names(request):
+            value = headers.get(name)
+            if isinstance(value, str) and value:
+                found.add(value)
+                scheme, _, credential = value.partition(" ")  # "Bearer <token>": the token alone too
+                if credential and scheme.isalpha():
+                    found.add(credential)
     found.update(password for _, password in _url_passwords(plain))
     return frozenset(found)
+
+
+# Headers that carry credentials whatever secret_headers says (a forgotten entry must not
+# put a token in metadata.json or the site).
+_CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "x-api-key"})
+
+
+def _secret_header_names(request: dict[str, Any]) -> list[str]:
+    """Headers of ``request`` whose values are secrets: those listed in ``secret_headers``
+    and every credential header (Authorization, Cookie, X-Api-Key ...)."""
+    headers = request.get("headers") if isinstance(request.get("headers"), dict) else {}
+    listed = [name for name in request.get("secret_headers") or [] if isinstance(name, str)]
+    implied = [name for name in headers if str(name).lower() in _CREDENTIAL_HEADERS and name not in listed]
+    return listed + implied
 
 
 _URL_KEYS = (("target", "base_url"), ("metrics", "url"), ("metrics", "scrape_url"))
@@ -310,7 +328,9 @@ def _literal_secret_paths(plain: dict[str, Any], converter: _Converter) -> tuple
     if auth.get("bearer") and "target.auth.bearer" not in already:
         paths.append("target.auth.bearer")
     for index, request in enumerate(plain.get("target", {}).get("requests") or []):
-        for name in request.get("secret_headers") or []:
-            paths.append(f"target.requests[{index}].headers.{name}")
+        for name in _secret_header_names(request):
+            path = f"target.requests[{index}].headers.{name}"
+            if path not in already:
+                paths.append(path)
     paths += [f"{key} (password)" for key, _ in _url_passwords(plain) if key not in already]
     return tuple(paths)

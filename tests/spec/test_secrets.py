@@ -131,3 +131,21 @@ def test_password_written_in_a_url_is_a_secret() -> None:
     assert password not in plan and "http://admin:***@prom.internal:9090" in plan
     assert "metrics.url (password)" in loaded.secret_paths
     assert "metrics.scrape_url (password)" in loaded.secret_paths
+
+
+def test_credential_headers_are_secrets_even_when_not_listed() -> None:
+    token, session = "t-" + secrets.token_hex(8), "s-" + secrets.token_hex(8)
+    text = (
+        "version: 1\nname: x\ntarget:\n  embedded: {profile: metasheet}\n"
+        "  requests:\n    - {name: r, path: /health, headers: {Authorization: 'Bearer ${SVC_AUTH}', "
+        "Cookie: 'sid=${SID}', X-Trace: plain}}\n"
+        "phases: [{name: a, rate: 1, concurrency: 1, duration: 1s}]\n"
+    )
+    loaded = parse_spec_text(text, "t.yaml", {"SVC_AUTH": token, "SID": session})
+    assert {f"Bearer {token}", token, f"sid={session}"} <= loaded.secrets
+    headers = loaded.redacted()["target"]["requests"][0]["headers"]
+    assert headers == {"Authorization": "***", "Cookie": "***", "X-Trace": "plain"}
+    assert loaded.secret_paths == ("target.requests[0].headers.Authorization",
+                                   "target.requests[0].headers.Cookie")
+    plan = format_plan(build_plan(loaded), loaded)
+    assert token not in plan and session not in plan
