@@ -172,8 +172,11 @@ class _Converter:
         result: dict[str, Any] = {}
         for key in node:
             child = (*path, str(key))
-            self.key_positions[child] = node.lc.key(key)
-            self.value_positions[child] = node.lc.value(key)
+            try:
+                self.key_positions[child] = node.lc.key(key)
+                self.value_positions[child] = node.lc.value(key)
+            except KeyError:  # merged in by '<<: *anchor': located at the mapping itself
+                pass
             result[str(key)] = self.convert(node[key], child)
         return result
 

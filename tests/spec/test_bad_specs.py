@@ -105,3 +105,25 @@ def test_missing_file_is_a_spec_error(tmp_path: Path) -> None:
     with pytest.raises(SpecError) as caught:
         load_spec(tmp_path / "nope.yaml", env={})
     assert str(caught.value).startswith(f"{tmp_path / 'nope.yaml'}: cannot read the run spec")
+
+
+def test_yaml_merge_keys_are_read_and_located(tmp_path: Path) -> None:
+    """'<<: *anchor' keys have no position of their own in ruamel: no KeyError traceback."""
+    spec = tmp_path / "merge.yaml"
+    spec.write_text(
+        "version: 1\n"
+        "name: x\n"
+        "target: {embedded: {}}\n"
+        "phases:\n"
+        "  - &p {name: a, rate: -5, concurrency: 2, duration: 1s}\n"
+        "  - <<: *p\n"
+        "    name: b\n"
+    )
+    with pytest.raises(SpecError) as caught:
+        load_spec(spec, env={})
+    assert caught.value.problems == [
+        f"{spec}:5:24: phases[0].rate: must be > 0 (got -5)",
+        f"{spec}:6:5: phases[1].rate: must be > 0 (got -5)",
+    ]
+    spec.write_text(spec.read_text().replace("rate: -5", "rate: 5"))
+    assert [phase.name for phase in load_spec(spec, env={}).spec.phases] == ["a", "b"]
