@@ -200,6 +200,16 @@ class _Run:
     # --- lifecycle ------------------------------------------------------------------------
 
     async def execute(self) -> RunOutcome:
+        # Installed before anything else: a Ctrl-C while the run folder and its database are
+        # being created must end the run 'interrupted' like any other, instead of reaching
+        # asyncio.run's own SIGINT handler (task cancelled, KeyboardInterrupt, run 'failed').
+        restore_signals = self._install_signals()
+        try:
+            return await self._execute()
+        finally:
+            restore_signals()
+
+    async def _execute(self) -> RunOutcome:
         from phase5site.store import RequestRows, RunWriter
 
         self.rows = RequestRows()
@@ -215,7 +225,6 @@ class _Run:
             spec_redacted=self.loaded.redacted(), environment=environment,
             tool_version=__version__, source="run", started_at=started_at,
         )
-        restore_signals = self._install_signals()
         ticker: asyncio.Task | None = None
         status = "failed"
         try:
@@ -251,7 +260,6 @@ class _Run:
                 await asyncio.gather(ticker, return_exceptions=True)
             gc.unfreeze()
             await self._finish(status)
-            restore_signals()
         return RunOutcome(self.run_dir, status, self.exit_reason, self.signal)
 
     async def _record_failure(self, error: BaseException) -> None:
@@ -309,7 +317,9 @@ class _Run:
         self.stop_status, self.exit_reason = status, reason
         phase = self.live.phase.name if self.live.phase else None
         self.pending_events.append((kind, reason, self.now_wall(), phase, data))
-        self.files.load(self.now_wall(), f"stopping: {reason}")
+        files: RunFiles | None = getattr(self, "files", None)  # None while the run is set up
+        if files is not None:
+            files.load(self.now_wall(), f"stopping: {reason}")
         for task in self.live.phase_tasks:
             task.cancel()
 

@@ -191,3 +191,34 @@ def test_a_broken_progress_display_does_not_stop_the_load(tmp_path: Path) -> Non
     with RunReader(outcome.run_dir) as reader:
         assert reader.outcome_counts("main")["ok"] == 50
     assert "progress display failed" in (outcome.run_dir / "load.log").read_text()
+
+
+def test_sigint_while_the_run_is_being_set_up_is_an_interrupted_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Ctrl-C while the run folder and its database are being created (before any load):
+    # the run must end 'interrupted' by SIGINT, not 'failed' with a KeyboardInterrupt.
+    import os
+    import signal
+
+    from phase5site.engine import runner
+
+    capture = runner._Run._environment
+
+    def environment_then_ctrl_c(self, started_at):  # noqa: ANN001, ANN202
+        os.kill(os.getpid(), signal.SIGINT)
+        return capture(self, started_at)
+
+    monkeypatch.setattr(runner._Run, "_environment", environment_then_ctrl_c)
+    with LoopbackServer() as server:
+        loaded, _ = _spec(server.base_url, requests="    - {name: ok, path: /ok}",
+                          phases="  - {name: main, rate: 20, concurrency: 2, duration: 2, observe: false}")
+        try:
+            outcome = run_spec(loaded, results_dir=tmp_path)
+        except KeyboardInterrupt:
+            pytest.fail("KeyboardInterrupt escaped run_spec")
+    assert (outcome.status, outcome.signal) == ("interrupted", signal.SIGINT)
+    with RunReader(outcome.run_dir) as reader:
+        assert reader.run()["status"] == "interrupted"
+        assert [e["kind"] for e in reader.events(kind="signal")] == ["signal"]
+    assert server.request_count == 0
