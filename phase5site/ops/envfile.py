@@ -11,13 +11,18 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from phase5site.envfile import read_env_file
+from phase5site.errors import UsageError
 
 DEFAULT_ENV_FILE = Path(".env.phase5")
 
 
 def load_env_file(path: Path) -> dict[str, str]:
     """The ``KEY=value`` pairs of a dotenv file (UsageError naming the file if unreadable)."""
-    return read_env_file(path)
+    try:
+        return read_env_file(path)
+    except UnicodeDecodeError as error:
+        raise UsageError(f"cannot read env file {path}: not UTF-8 text ({error.reason} at byte {error.start})",
+                         hint="Save it as UTF-8 KEY=value lines, as .env.phase5.template.") from error
 
 
 def merged_environment(

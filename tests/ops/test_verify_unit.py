@@ -326,3 +326,16 @@ def test_env_template_holds_only_variables_phase5site_reads() -> None:
     assert values == {"LOAD_BASE_URL": "", "LOAD_HOST": "", "PROD_JWT": "", "METRICS_URL": "",
                       "COUNT_CACHE_MISS_AS_FALLBACK": "false", "ENABLE_PHASE5_INTERNAL": "false",
                       "ENABLE_FALLBACK_TEST": "false"}
+
+
+def test_env_file_that_is_not_utf8_is_a_usage_error(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from phase5site.cli import cli
+
+    env_file = tmp_path / ".env.phase5"
+    env_file.write_bytes(b"PROD_JWT=\xff\xfe\n")
+    spec = Path(__file__).parents[2] / "runspecs" / "demo.yaml"
+    result = CliRunner().invoke(cli, ["validate", str(spec), "--env-file", str(env_file)])
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith(f"Error: cannot read env file {env_file}: not UTF-8 text")
