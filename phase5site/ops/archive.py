@@ -95,8 +95,8 @@ def read_checksums(folder: Path) -> dict[str, str]:
     path = folder / CHECKSUMS
     try:
         text = path.read_text(encoding="utf-8")
-    except OSError as error:
-        raise ArchiveError(f"cannot read {path} ({error.strerror or error})",
+    except (OSError, UnicodeDecodeError) as error:
+        raise ArchiveError(f"cannot read {path} ({getattr(error, 'strerror', None) or error})",
                            hint="Give the folder written by `phase5site archive` (or its .tar.gz).") from error
     expected: dict[str, str] = {}
     for number, line in enumerate(text.splitlines(), start=1):

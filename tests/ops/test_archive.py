@@ -210,3 +210,11 @@ def test_archiving_an_archive_counts_its_metadata_once(tmp_path: Path) -> None:
     assert second.files == first.files == 5
     assert second.metadata["files"] == 5
     assert verify_archive(second.path).ok
+
+
+def test_cli_verify_of_a_binary_checksums_file_exits_1(tmp_path: Path) -> None:
+    result = archive_run(make_run_dir(tmp_path), dest=tmp_path / "final")
+    (result.path / CHECKSUMS).write_bytes(b"\xff\xfe garbage")
+    outcome = CliRunner().invoke(cli, ["archive", "--verify", str(result.path)])
+    assert outcome.exit_code == 1
+    assert outcome.output.startswith(f"Error: cannot read {result.path / CHECKSUMS} (")
