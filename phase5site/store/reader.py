@@ -171,7 +171,7 @@ class RunReader:
         return np.asarray(columns["latency_ms"], dtype=np.float64)
 
     def client_window(self, phase: str, window_start: float, window_end: float) -> dict[str, Any]:
-        """CLIENT_COLUMNS for requests intended in (window_start, window_end] (as the writer)."""
+        """CLIENT_COLUMNS for requests intended in [window_start, window_end) (as the writer)."""
         return queries.client_window(self.con, phase, window_start, window_end)
 
     def per_second(self, phase: str | None = None) -> list[dict[str, Any]]:

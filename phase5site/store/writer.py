@@ -204,7 +204,7 @@ class RunWriter:
             ) from error
 
     def client_window(self, phase: str, window_start: float, window_end: float) -> dict[str, Any]:
-        """CLIENT_COLUMNS over flushed rows intended in (window_start, window_end].
+        """CLIENT_COLUMNS over flushed rows intended in [window_start, window_end) (see queries.client_window).
 
         Flush the engine's ``RequestRows`` first: rows still in the buffer are not counted.
         """
