@@ -231,3 +231,18 @@ def test_error_classes_from_ratio_columns_when_counts_were_not_stored() -> None:
     server = errors.rows[0]
     assert server.pooled == pytest.approx((6 + 36) / 2400)
     assert server.breakdown == pytest.approx({"4xx": 6 / 2400, "5xx": 36 / 2400})
+
+
+def test_server_percentile_pools_bucket_deltas_never_averages_sample_percentiles() -> None:
+    # 1000 fast requests (<= 50 ms) in sample 1, 10 slow ones (0.5-1 s) in sample 2.
+    fast = [[0.05, 1000], [0.1, 1000], [0.5, 1000], [1.0, 1000], ["+Inf", 1000]]
+    slow = [[0.05, 0], [0.1, 0], [0.5, 0], [1.0, 10], ["+Inf", 10]]
+    rows = [sample(1, latency_buckets=fast), sample(2, latency_buckets=slow)]
+    p95 = evaluate_phase(phase(rows), SloSpec()).category("latency_p95")
+    server = next(r for r in p95.rows if r.source == "server")
+    # pooled: 1010 observations, rank 959.5 lies in (0, 50 ms] holding 1000 -> 47.975 ms
+    assert server.pooled == pytest.approx(50.0 * 959.5 / 1000)
+    assert server.verdict == "PASS"
+    # the per-sample P95s are 47.5 ms and 975 ms: their mean (511 ms) would FAIL
+    assert server.sample_max == pytest.approx(975.0)
+    assert (server.worst_sample, server.total) == (2, 1010)
