@@ -119,6 +119,8 @@ def targets_from_draft(document: Mapping[str, Any], version: str) -> SloTargets:
             )
         if category.unit == "ratio" and not 0.0 < target < 1.0:
             raise UsageError(f"draft: {category.name}.proposed_target must be between 0 and 1, exclusive (got {target!r})")
+        if category.unit != "ratio" and not target > 0.0:
+            raise UsageError(f"draft: {category.name}.proposed_target must be > 0 {category.unit} (got {target!r})")
         objectives.append(
             Objective(
                 category.name, category.title, category.mandatory, category.comparison, category.unit, target,
@@ -127,6 +129,9 @@ def targets_from_draft(document: Mapping[str, Any], version: str) -> SloTargets:
             )
         )
     measurement = document.get("measurement") or {}
+    if not isinstance(measurement, Mapping):
+        raise UsageError(f"draft: measurement must be a mapping (got {measurement!r:.80})",
+                         hint="re-run `slo recommend`, or restore the measurement block")
     return SloTargets(
         version=version,
         service=str(document.get("service") or "metasheet"),

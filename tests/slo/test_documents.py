@@ -206,3 +206,20 @@ def test_openslo_snapshot_queries_with_only_create_series(tmp_path: Path) -> Non
         ],
     }])
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda d: d.update(measurement="oops"), "measurement must be a mapping"),
+        (lambda d: d["categories"][2].update(proposed_target=-5), "latency_p95.proposed_target must be > 0 ms"),
+        (lambda d: d["categories"][5].update(proposed_target=0), "memory.proposed_target must be > 0 MiB"),
+    ],
+)
+def test_hand_edited_draft_mistakes_are_usage_errors(edit, message: str) -> None:
+    # the draft is meant to be edited by hand: a slip must be a clear error, not a traceback
+    # and never a latency SLO of -5 ms
+    draft = _draft()
+    edit(draft)
+    with pytest.raises(UsageError, match=message):
+        targets_from_draft(draft, "2.5.0")
