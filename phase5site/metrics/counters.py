@@ -69,10 +69,15 @@ def _absent(previous: Scrape, current: Scrape, name: str) -> str | None:
 def _series_increases(
     previous: Scrape, current: Scrape, name: str, matchers: tuple[LabelMatcher, ...]
 ) -> dict[Labels, float]:
+    # A series that is new at the window end counts from 0, like a reset: client
+    # libraries (prom-client, prometheus_client) create a labelled series on its first
+    # increment, so the first 5xx of a burst appears as a new {status="503"} series. Dropping
+    # it would report that window's errors as 0. The family itself must exist at both ends
+    # (``_absent``), so a service that was not exporting at all stays NA.
     before = previous.series(name, matchers)
     increases: dict[Labels, float] = {}
     for labels, value in current.series(name, matchers).items():
-        increase = counter_increase(before.get(labels), value)
+        increase = counter_increase(before.get(labels, 0.0), value)
         if increase is not None:
             increases[labels] = increase
     return increases
@@ -81,7 +86,7 @@ def _series_increases(
 def window_increase(
     previous: Scrape, current: Scrape, name: str, matchers: Iterable[LabelMatcher] = ()
 ) -> Measured:
-    """Δ of counter ``name`` summed over the matching series present at both ends.
+    """Δ of counter ``name`` summed over the matching series (a new series counts from 0).
 
     >>> from phase5site.metrics.exposition import parse_exposition
     >>> a = parse_exposition('c_total{s="200"} 10\\nc_total{s="500"} 4\\n')

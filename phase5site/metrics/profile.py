@@ -154,7 +154,9 @@ def window_delta_expr(series: str, window_s: float) -> str:
     reads the last sample at or before its start, hence the explicit ``D < 0`` branch. A
     restart between that sample and the first one inside the window that regrows past the
     old value before the window ends is invisible to both sources.
-    Series absent at either boundary drop out, as in scrape mode.
+    * ``x`` itself for a series absent at the window start (``x unless x offset T``): a
+      labelled series is created on its first increment, so it counts from 0, as in scrape
+      mode.
     """
     window = duration_ms(window_s)
     delta = f"({series} - {series} offset {window})"
@@ -163,6 +165,7 @@ def window_delta_expr(series: str, window_s: float) -> str:
         f"(({delta} >= 0) unless {reset})"
         f" or ((increase({series}[{window}]) and {reset}) and ({delta} >= 0))"
         f" or ({series} and ({delta} < 0))"
+        f" or ({series} unless {series} offset {window})"
     )
 
 
@@ -175,7 +178,8 @@ def quantity_promql(quantity: Quantity, selector: tuple[LabelMatcher, ...], wind
     unless (resets(http_requests_total[60000ms]) > 0))
     or ((increase(http_requests_total[60000ms]) and (resets(http_requests_total[60000ms]) > 0))
     and ((http_requests_total - http_requests_total offset 60000ms) >= 0))
-    or (http_requests_total and ((http_requests_total - http_requests_total offset 60000ms) < 0)))
+    or (http_requests_total and ((http_requests_total - http_requests_total offset 60000ms) < 0))
+    or (http_requests_total unless http_requests_total offset 60000ms))
     """
     series = promql_selector(quantity.sample_name, quantity.matchers + selector)
     if quantity.kind == "gauge":

@@ -91,11 +91,11 @@ def test_normal_window() -> None:
     assert values["rss_mb"] == pytest.approx(100.0)
     assert values["cache_hit_rate"] == pytest.approx(900 / 1000)
     assert (values["cache_hits_raw"], values["cache_misses_raw"]) == (900, 100)
-    # the http_error series appeared mid-window: absent at the start, left out
-    assert values["raw_fallback_total"] == 4
+    # the http_error series appeared mid-window (created on its first increment): from 0
+    assert values["raw_fallback_total"] == 6
     assert values["fallback_cache"] == 4
-    assert values["fallback_http"] == 0
-    assert values["effective_fallback_total"] == 0  # raw minus cache_miss (family absent)
+    assert values["fallback_http"] == 2
+    assert values["effective_fallback_total"] == 2  # raw minus cache_miss (family absent)
     assert values["p50_latency"] is not None
     assert buckets_from_json(values["latency_buckets"])[-1] == (math.inf, 1015.0)  # type: ignore[arg-type]
 
@@ -246,3 +246,14 @@ def test_window_increases_add_up_and_are_never_negative(steps: list[int]) -> Non
     assert all(d is not None and d >= 0 for d in deltas)  # type: ignore[operator]
     expected = sum(b if b < a else b - a for a, b in zip(steps, steps[1:]))
     assert sum(deltas) == expected  # type: ignore[arg-type]
+
+
+def test_first_errors_of_a_burst_are_counted() -> None:
+    # Before the burst the service has never answered 503, so its {status="503"} series
+    # does not exist yet (client libraries create it on the first increment). The window
+    # in which the burst starts must show those errors, not an error rate of 0.
+    values = window(page(1000), page(1950, 0, 50))
+    assert values["server_requests"] == 1000
+    assert values["server_5xx"] == 50
+    assert values["error_rate_5xx"] == pytest.approx(0.05)
+    assert values["http_success_rate"] == pytest.approx(0.95)

@@ -28,12 +28,16 @@ def test_window_delta_expr_in_promtool(tmp_path: Path) -> None:
         {"series": 'c_total{s="regrew"}', "values": "0+10x10 0+30x9"},
         # 5/min all along, no reset -> 50
         {"series": 'c_total{s="slow"}', "values": "0+5x30"},
+        # created by its first increment at 14 min (absent at the window start): 1, 3 ... 11
+        # at 19 min -> counts from 0 -> 11, as in scrape mode
+        {"series": 'c_total{s="new"}', "values": "_x14 1+2x5"},
     ]
     expected = [
         {"labels": '{s="normal"}', "value": 100},
         {"labels": 'c_total{s="down"}', "value": 50},  # keeps its name: harmless under sum()
         {"labels": '{s="regrew"}', "value": 270},
         {"labels": '{s="slow"}', "value": 50},
+        {"labels": 'c_total{s="new"}', "value": 11},
     ]
     tests = {
         "rule_files": [],
@@ -44,7 +48,7 @@ def test_window_delta_expr_in_promtool(tmp_path: Path) -> None:
             "promql_expr_test": [
                 {"expr": window_delta_expr("c_total", 600), "eval_time": "20m", "exp_samples": expected},
                 {"expr": f"sum({window_delta_expr('c_total', 600)})", "eval_time": "20m",
-                 "exp_samples": [{"labels": "{}", "value": 470}]},
+                 "exp_samples": [{"labels": "{}", "value": 481}]},
             ],
         }],
     }
