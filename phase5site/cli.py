@@ -45,6 +45,20 @@ def handle_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+env_file_option = click.option(
+    "--env-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Read variables from this dotenv file first (default: .env.phase5 if present).",
+)
+
+
+def phase_option(what: str) -> Callable[[F], F]:
+    """``--phase NAME`` (repeatable), shared by the commands that read a spec's phases."""
+    return click.option("--phase", "phases", multiple=True, metavar="NAME",
+                        help=f"{what} (repeatable); default: every enabled phase.")
+
+
 def workflow_exit_code(result: Any) -> int:
     """0 GO, 3 NO-GO, 4 aborted by the breaker, 130/143 interrupted, 1 otherwise."""
     import signal as signals
@@ -99,19 +113,8 @@ def cli() -> None:
 
 @cli.command()
 @click.argument("spec", type=click.Path(dir_okay=False, path_type=Path))
-@click.option(
-    "--phase",
-    "phases",
-    multiple=True,
-    metavar="NAME",
-    help="Plan only these phases (repeatable); default: every enabled phase.",
-)
-@click.option(
-    "--env-file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Read variables from this dotenv file first (default: .env.phase5 if present).",
-)
+@phase_option("Plan only these phases")
+@env_file_option
 @handle_errors
 def validate(spec: Path, phases: tuple[str, ...], env_file: Path | None) -> None:
     """Check a run spec and print its plan, without touching the network.
@@ -206,15 +209,13 @@ def target(port: int, host: str, faults: tuple[str, ...], cache_hit_ratio: float
 @click.argument("spec", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--results-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("results"),
               show_default=True, help="Folder that receives the run folder <name>-<UTC time>/.")
-@click.option("--phase", "phases", multiple=True, metavar="NAME",
-              help="Run only these phases (repeatable); default: every enabled phase.")
+@phase_option("Run only these phases")
 @click.option("--no-breaker", is_flag=True, help="Disable the circuit breaker (loudly logged; "
               "nothing then stops the load if the service suffers). For staging only.")
 @click.option("--skip-verify", is_flag=True,
               help="Start even when a pre-flight check fails (for staging only).")
 @click.option("--no-site", is_flag=True, help="Do not build the site at the end of the run.")
-@click.option("--env-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Read variables from this dotenv file first (default: .env.phase5 if present).")
+@env_file_option
 @handle_errors
 def run(spec: Path, results_dir: Path, phases: tuple[str, ...], no_breaker: bool,
         skip_verify: bool, no_site: bool, env_file: Path | None) -> None:
@@ -551,19 +552,8 @@ def publish(target: Path, site_dir: Path, dry_run: bool) -> None:
     show_default=True,
     help="Folder the run will write to: checked for write access and free space.",
 )
-@click.option(
-    "--env-file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Read variables from this dotenv file first (default: .env.phase5 if present).",
-)
-@click.option(
-    "--phase",
-    "phases",
-    multiple=True,
-    metavar="NAME",
-    help="Size the checks for these phases only (repeatable); default: every enabled phase.",
-)
+@env_file_option
+@phase_option("Size the checks for these phases only")
 @handle_errors
 def verify(spec: Path, as_json: bool, results_dir: Path, env_file: Path | None, phases: tuple[str, ...]) -> None:
     """Pre-flight checks before a run: env, token, flags, Prometheus, /health, disk room.
