@@ -53,6 +53,26 @@ CSV_V3_COLUMNS: tuple[str, ...] = (
     "sample_num",
 )
 
+# CSV v3 columns that are window counts (Δ of a counter) by definition.
+CSV_V3_COUNT_COLUMNS: tuple[str, ...] = (
+    "raw_fallback_total",
+    "effective_fallback_total",
+    "fallback_http",
+    "fallback_message",
+    "fallback_cache",
+    "http_adapter_ops",
+    "message_bus_rpc_attempts",
+    "cache_get_attempts",
+    "plugin_reload_success",
+    "plugin_reload_failure",
+    "snapshot_create_success",
+    "snapshot_create_failure",
+    "snapshot_restore_success",
+    "snapshot_restore_failure",
+    "cache_hits_raw",
+    "cache_misses_raw",
+)
+
 # Server-side window counts that CSV v3 only has as ratios; stored so ratios can be pooled.
 # Bucket columns hold JSON lists of [upper_bound, delta_count] pairs ("+Inf" as the string).
 SERVER_COUNT_COLUMNS: tuple[str, ...] = (

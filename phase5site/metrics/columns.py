@@ -9,22 +9,21 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from phase5site.columns import CSV_V3_COLUMNS, SERVER_COUNT_COLUMNS
+from phase5site.columns import (
+    CSV_V3_COLUMNS,
+    CSV_V3_COUNT_COLUMNS,
+    SERVER_COUNT_COLUMNS,
+)
 from phase5site.metrics.counters import Measured, buckets_json
 from phase5site.metrics.profile import QUANTILE_COLUMNS
 from phase5site.metrics.quantile import histogram_quantile
 
 BYTES_PER_MIB = 2**20
 # Columns that are a window count copied from the quantity of the same name.
-COUNT_COLUMNS: tuple[str, ...] = (
-    "raw_fallback_total", "fallback_http", "fallback_message", "fallback_cache",
-    "http_adapter_ops", "message_bus_rpc_attempts", "cache_get_attempts",
-    "plugin_reload_success", "plugin_reload_failure",
-    "snapshot_create_success", "snapshot_create_failure",
-    "snapshot_restore_success", "snapshot_restore_failure",
-    "cache_hits_raw", "cache_misses_raw",
-    "server_requests", "server_ok", "server_4xx", "server_5xx",
-)  # fmt: skip
+# effective_fallback_total is derived (see ``window_columns``), not copied.
+COUNT_COLUMNS: tuple[str, ...] = tuple(
+    c for c in CSV_V3_COUNT_COLUMNS if c != "effective_fallback_total"
+) + ("server_requests", "server_ok", "server_4xx", "server_5xx")
 BUCKET_COLUMNS: dict[str, str] = {
     "latency_buckets": "latency",
     "plugin_reload_buckets": "plugin_reload",

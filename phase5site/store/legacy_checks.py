@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from phase5site.columns import CSV_V3_COUNT_COLUMNS
+
 PLACEHOLDERS: dict[str, float] = {
     "http_success_rate": 0.99,
     "p50_latency": 0.2,
@@ -22,25 +24,7 @@ PLACEHOLDERS: dict[str, float] = {
     "raw_fallback_ratio": 0.05,
 }
 
-# CSV v3 columns that are window counts (Δ of a counter) by definition.
-COUNT_COLUMNS: tuple[str, ...] = (
-    "raw_fallback_total",
-    "effective_fallback_total",
-    "fallback_http",
-    "fallback_message",
-    "fallback_cache",
-    "http_adapter_ops",
-    "message_bus_rpc_attempts",
-    "cache_get_attempts",
-    "plugin_reload_success",
-    "plugin_reload_failure",
-    "snapshot_create_success",
-    "snapshot_create_failure",
-    "snapshot_restore_success",
-    "snapshot_restore_failure",
-    "cache_hits_raw",
-    "cache_misses_raw",
-)
+COUNT_COLUMNS = CSV_V3_COUNT_COLUMNS  # window counts by definition
 
 
 def placeholder_columns(rows: Sequence[dict[str, object]], present: Sequence[str]) -> list[str]:
