@@ -59,6 +59,12 @@ def phase_option(what: str) -> Callable[[F], F]:
                         help=f"{what} (repeatable); default: every enabled phase.")
 
 
+def results_dir_option(help_text: str) -> Callable[[F], F]:
+    """``--results-dir`` (default ``results``), with what the command does with it."""
+    return click.option("--results-dir", type=click.Path(file_okay=False, path_type=Path),
+                        default=Path("results"), show_default=True, help=help_text)
+
+
 def workflow_exit_code(result: Any) -> int:
     """0 GO, 3 NO-GO, 4 aborted by the breaker, 130/143 interrupted, 1 otherwise."""
     import signal as signals
@@ -207,8 +213,7 @@ def target(port: int, host: str, faults: tuple[str, ...], cache_hit_ratio: float
 
 @cli.command()
 @click.argument("spec", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--results-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("results"),
-              show_default=True, help="Folder that receives the run folder <name>-<UTC time>/.")
+@results_dir_option("Folder that receives the run folder <name>-<UTC time>/.")
 @phase_option("Run only these phases")
 @click.option("--no-breaker", is_flag=True, help="Disable the circuit breaker (loudly logged; "
               "nothing then stops the load if the service suffers). For staging only.")
@@ -251,8 +256,7 @@ def run(spec: Path, results_dir: Path, phases: tuple[str, ...], no_breaker: bool
 
 @cli.command()
 @click.argument("run_dir", required=False, type=click.Path(file_okay=False, path_type=Path))
-@click.option("--results-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("results"),
-              show_default=True, help="Where to look for the latest run when RUN_DIR is not given.")
+@results_dir_option("Where to look for the latest run when RUN_DIR is not given.")
 @handle_errors
 def status(run_dir: Path | None, results_dir: Path) -> None:
     """Print status.json (the once-a-second heartbeat) of a run, by default the latest.
@@ -309,13 +313,7 @@ def export(run_dir: Path, fmt: str, out: Path | None) -> None:
     default=None,
     help="The run's metadata.json (default: metadata.json beside the CSV, if present).",
 )
-@click.option(
-    "--results-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("results"),
-    show_default=True,
-    help="Folder in which the new run folder is created.",
-)
+@results_dir_option("Folder in which the new run folder is created.")
 @handle_errors
 def import_(csv_path: Path, metadata_path: Path | None, results_dir: Path) -> None:
     """Import a legacy metrics.csv (any old layout) as a new run; prints its folder.
@@ -481,8 +479,7 @@ def slo_finalize(version: str, draft: Path | None, out_dir: Path | None, openslo
 
 
 @cli.command()
-@click.option("--results-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("results"),
-              show_default=True, help="Folder holding one sub-folder per run (and slo/ for SLO documents).")
+@results_dir_option("Folder holding one sub-folder per run (and slo/ for SLO documents).")
 @click.option("--repo-root", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
               show_default=True, help="Folder with mkdocs.yml; pages go to its site_src/, the site to its site/.")
 @click.option("--strict/--no-strict", default=True, show_default=True,
@@ -545,13 +542,7 @@ def publish(target: Path, site_dir: Path, dry_run: bool) -> None:
 @cli.command()
 @click.argument("spec", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON (schema: phase5site/ops/verify-report.schema.json).")
-@click.option(
-    "--results-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("results"),
-    show_default=True,
-    help="Folder the run will write to: checked for write access and free space.",
-)
+@results_dir_option("Folder the run will write to: checked for write access and free space.")
 @env_file_option
 @phase_option("Size the checks for these phases only")
 @handle_errors
@@ -625,8 +616,7 @@ def archive(path: Path, dest: Path, readonly: bool, make_tar: bool, verify_only:
 @click.option("--spec", "spec_path", type=click.Path(dir_okay=False, path_type=Path),
               default=Path("runspecs/demo.yaml"), show_default=True,
               help="An embedded-target spec to run the chain with.")
-@click.option("--results-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("results"),
-              show_default=True, help="Folder that receives the run folder.")
+@results_dir_option("Folder that receives the run folder.")
 @click.option("--slo-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("results/slo"),
               show_default=True, help="Folder for the SLO draft and the finalized documents.")
 @click.option("--version", "version", default="2.5.0", show_default=True,
