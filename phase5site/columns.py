@@ -105,13 +105,12 @@ CLIENT_COLUMNS: tuple[str, ...] = (
     "dropped",
 )
 
-# Columns that describe the window itself.
+# Columns that describe the window itself (beside phase, sample_num and source, which
+# with them key a sample: source is prometheus | scrape | import | none).
 WINDOW_COLUMNS: tuple[str, ...] = (
-    "phase",
     "window_start",  # UTC epoch seconds (DOUBLE)
     "window_end",
     "window_s",
-    "source",  # prometheus | scrape | import | none
     "na_reasons",  # JSON object: column -> why it is NA
 )
 

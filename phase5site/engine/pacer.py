@@ -81,9 +81,6 @@ class Pacer:
     def done(self) -> bool:
         return self.next_index >= self.total
 
-    @property
-    def end_s(self) -> float:
-        return self.start_s + self.duration_s
 
 
 def backlog_capacity(rate: float) -> int:

@@ -21,11 +21,11 @@ from __future__ import annotations
 import asyncio
 import math
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from phase5site.columns import CSV_V3_COLUMNS, SERVER_COUNT_COLUMNS
 from phase5site.engine.pacer import backlog_capacity
-from phase5site.spec.models import FlagsSpec, PhaseSpec
+from phase5site.spec.models import PhaseSpec
 
 NO_SOURCE_REASON = "metrics source none"
 
@@ -103,20 +103,6 @@ def sample_row(
     return row
 
 
-class SampleSink(Protocol):
-    """What the sampler needs from the runner (kept narrow so it can be tested alone)."""
-
-    async def client_window(self, phase: str, window_start: float, window_end: float) -> dict: ...
-
-    async def store_sample(self, row: dict[str, Any], *, primary: bool) -> None: ...
-
-    def raw(self, at: float, header: str, answers: list[str]) -> None: ...
-
-    def observe(self, at: float, message: str) -> None: ...
-
-    def server_values(self, phase: str, sample_num: int, values: dict[str, Any]) -> None: ...
-
-
 def completion_deadline(
     window_end: float,
     *,
@@ -174,6 +160,3 @@ def describe_na(reasons: dict[str, str]) -> str:
         grouped.setdefault(reason, []).append(column)
     return "; ".join(f"NA {', '.join(cols)} ({reason})" for reason, cols in grouped.items())
 
-
-def flags_dict(flags: FlagsSpec) -> dict[str, bool]:
-    return flags.model_dump()

@@ -196,11 +196,3 @@ def quantile_promql(
     return f"histogram_quantile({q:g}, {quantity_promql(quantity, selector, window_s)})"
 
 
-def scrape_formula(quantity: Quantity) -> str:
-    """Human-readable formula of a quantity (for raw-metrics.txt and the docs)."""
-    series = promql_selector(quantity.sample_name, quantity.matchers)
-    if quantity.kind == "gauge":
-        return f"{series} at window end"
-    if quantity.kind == "histogram":
-        return f"Δ {series} by le"
-    return f"Δ {series}"

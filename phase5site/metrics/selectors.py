@@ -16,7 +16,6 @@ from functools import lru_cache
 
 from phase5site.errors import MetricsError
 
-OPERATORS = ("=~", "!~", "!=", "=")
 _LABEL_NAME = r"[A-Za-z_][A-Za-z0-9_]*"
 _QUOTED = r'"(?:[^"\\]|\\.)*"'
 _MATCHER = re.compile(rf"\s*({_LABEL_NAME})\s*(=~|!~|!=|=)\s*({_QUOTED})\s*(?:,|$)")

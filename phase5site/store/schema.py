@@ -11,7 +11,12 @@ from collections.abc import Callable
 
 import duckdb
 
-from phase5site.columns import CLIENT_COLUMNS, CSV_V3_COLUMNS, SERVER_COUNT_COLUMNS
+from phase5site.columns import (
+    CLIENT_COLUMNS,
+    CSV_V3_COLUMNS,
+    SERVER_COUNT_COLUMNS,
+    WINDOW_COLUMNS,
+)
 from phase5site.errors import StoreError
 
 SCHEMA_VERSION = 1
@@ -54,7 +59,7 @@ SAMPLE_COLUMNS: tuple[str, ...] = (
     + CSV_SAMPLE_COLUMNS
     + SERVER_COUNT_COLUMNS
     + CLIENT_COLUMNS
-    + ("window_start", "window_end", "window_s", "na_reasons")
+    + WINDOW_COLUMNS
 )
 
 REQUEST_COLUMNS: tuple[tuple[str, str], ...] = (
