@@ -125,7 +125,7 @@ class _CpuProbe:
 
 def measure(port: int, rate: float, concurrency: int, duration_s: float, layout: str) -> dict:
     from phase5site.engine import run_spec
-    from phase5site.spec import parse_spec_text
+    from phase5site.runspec import parse_spec_text
     from phase5site.store import RunReader
 
     loaded = parse_spec_text(_spec_text(port, rate, concurrency, duration_s), "bench.yaml", {})

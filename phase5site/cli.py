@@ -87,7 +87,7 @@ def _finish_workflow(result: Any) -> None:
 def load_spec_with_env(spec: Path, env_file: Path | None) -> Any:
     """Load ``spec`` with the process environment overlaid on the dotenv file, if any."""
     from phase5site.ops.envfile import merged_environment
-    from phase5site.spec import load_spec
+    from phase5site.runspec import load_spec
 
     return load_spec(spec, merged_environment(env_file))
 
@@ -133,7 +133,7 @@ def validate(spec: Path, phases: tuple[str, ...], env_file: Path | None) -> None
 
         phase5site validate runspecs/day1.yaml
     """
-    from phase5site.spec.plan import build_plan, format_plan
+    from phase5site.runspec.plan import build_plan, format_plan
 
     loaded = load_spec_with_env(spec, env_file)
     _check_phase_names(loaded, phases)
@@ -152,7 +152,7 @@ def schema(indent: int) -> None:
 
         phase5site schema > runspec.schema.json
     """
-    from phase5site.spec import spec_json_schema
+    from phase5site.runspec import spec_json_schema
 
     click.echo(json.dumps(spec_json_schema(), indent=indent))
 
@@ -185,9 +185,9 @@ def target(port: int, host: str, faults: tuple[str, ...], cache_hit_ratio: float
     import secrets
 
     from phase5site.errors import UsageError
-    from phase5site.spec.models import EmbeddedSpec
-    from phase5site.target import TargetConfig, parse_fault_option, run_foreground
-    from phase5site.target.config import check_loopback
+    from phase5site.runspec.models import EmbeddedSpec
+    from phase5site.simulator import TargetConfig, parse_fault_option, run_foreground
+    from phase5site.simulator.config import check_loopback
 
     try:
         check_loopback(host)
@@ -238,7 +238,7 @@ def run(spec: Path, results_dir: Path, phases: tuple[str, ...], no_breaker: bool
         phase5site run runspecs/demo.yaml --results-dir results
     """
     from phase5site.ops.envfile import merged_environment
-    from phase5site.spec import load_spec
+    from phase5site.runspec import load_spec
     from phase5site.workflow import run_workflow
 
     env = merged_environment(env_file)
@@ -250,7 +250,7 @@ def run(spec: Path, results_dir: Path, phases: tuple[str, ...], no_breaker: bool
     result = run_workflow(loaded, env=env, results_dir=results_dir, only_phases=list(phases) or None,
                           breaker=not no_breaker, verify=not skip_verify,
                           site_root=None if no_site else Path.cwd(), tty=sys.stdout.isatty(),
-                          echo=click.echo)
+                          echo=click.echo, commands=command_reference())
     _finish_workflow(result)
 
 
@@ -499,7 +499,8 @@ def build(results_dir: Path, repo_root: Path, strict: bool, site_url: str | None
     """
     from phase5site.site import build_site
 
-    result = build_site(results_dir, repo_root, strict=strict, site_url=site_url, slo_dir=slo_dir)
+    result = build_site(results_dir, repo_root, strict=strict, site_url=site_url, slo_dir=slo_dir,
+                        commands=command_reference())
     for warning in result.warnings:
         click.echo(warning, err=True)
     for message in result.skipped:
@@ -559,7 +560,7 @@ def verify(spec: Path, as_json: bool, results_dir: Path, env_file: Path | None, 
     """
     from phase5site.ops.envfile import merged_environment
     from phase5site.ops.verify import verify_spec
-    from phase5site.spec import load_spec
+    from phase5site.runspec import load_spec
 
     env = merged_environment(env_file)
     loaded = load_spec(spec, env)
@@ -636,8 +637,25 @@ def demo(spec_path: Path, results_dir: Path, slo_dir: Path, version: str) -> Non
     from phase5site.workflow import run_demo
 
     result = run_demo(spec_path, results_dir=results_dir, site_root=Path.cwd(), slo_dir=slo_dir,
-                      version=version, tty=sys.stdout.isatty(), echo=click.echo)
+                      version=version, tty=sys.stdout.isatty(), echo=click.echo,
+                      commands=command_reference())
     _finish_workflow(result)
+
+
+def command_reference() -> list[Any]:
+    """Every command's help text, for the site's reference page (``site.CommandHelp``).
+
+    The CLI hands this to the builder so that the site never imports the CLI."""
+    from phase5site.site.reference import CommandHelp
+
+    def walk(command: click.Command, path: list[str]) -> list[CommandHelp]:
+        title = " ".join(path)
+        found = [CommandHelp(title, command.get_help(click.Context(command, info_name=title)))]
+        for name in sorted(getattr(command, "commands", {}) or {}):
+            found += walk(command.commands[name], [*path, name])  # type: ignore[attr-defined]
+        return found
+
+    return walk(cli, ["phase5site"])
 
 
 def main() -> None:

@@ -8,13 +8,16 @@ never lost because its report or the site could not be written (both can be redo
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from phase5site.errors import Phase5Error, RunError
-from phase5site.spec import LoadedSpec
+from phase5site.runspec import LoadedSpec
+
+if TYPE_CHECKING:
+    from phase5site.site.reference import CommandHelp
 
 Echo = Callable[..., None]  # click.echo-like: echo(text, err=False)
 
@@ -50,7 +53,7 @@ def preflight(loaded: LoadedSpec, env: Mapping[str, str], results_dir: Path,
 
 
 def report_and_site(run_dir: Path, status: str, site_root: Path | None, results_dir: Path,
-                    echo: Echo) -> tuple[Any, Path | None, list[str]]:
+                    echo: Echo, commands: Sequence[CommandHelp] = ()) -> tuple[Any, Path | None, list[str]]:
     """Write the report (a partial summary unless completed) and build the site."""
     from phase5site.reporting.write import write_report
 
@@ -65,11 +68,12 @@ def report_and_site(run_dir: Path, status: str, site_root: Path | None, results_
         problems.append(f"report not written: {error.message}")
     site_dir = None
     if site_root is not None:
-        site_dir = _build_site(results_dir, site_root, echo, problems)
+        site_dir = _build_site(results_dir, site_root, echo, problems, commands)
     return result, site_dir, problems
 
 
-def _build_site(results_dir: Path, site_root: Path, echo: Echo, problems: list[str]) -> Path | None:
+def _build_site(results_dir: Path, site_root: Path, echo: Echo, problems: list[str],
+                commands: Sequence[CommandHelp]) -> Path | None:
     from phase5site.site.build import build_site
 
     if not (site_root / "mkdocs.yml").is_file():
@@ -77,7 +81,7 @@ def _build_site(results_dir: Path, site_root: Path, echo: Echo, problems: list[s
                         "from the repository root)")
         return None
     try:
-        built = build_site(results_dir, site_root)
+        built = build_site(results_dir, site_root, commands=commands)
     except Phase5Error as error:
         problems.append(f"site not built: {error.message}")
         return None
@@ -97,8 +101,11 @@ def run_workflow(
     site_root: Path | None,
     tty: bool,
     echo: Echo,
+    commands: Sequence[CommandHelp] = (),
 ) -> WorkflowResult:
-    """verify -> run -> report -> site, as ``phase5site run`` does."""
+    """verify -> run -> report -> site, as ``phase5site run`` does.
+
+    ``commands`` is the CLI's help for the site's reference page."""
     from phase5site.engine.display import run_with_progress
 
     if verify:
@@ -111,7 +118,7 @@ def run_workflow(
     if outcome.run_dir is None:
         return result
     report, result.site_dir, result.problems = report_and_site(
-        outcome.run_dir, outcome.status, site_root, results_dir, echo)
+        outcome.run_dir, outcome.status, site_root, results_dir, echo, commands)
     if report is not None:
         result.report_path = report.report_path
         result.decision = report.evaluation.decision
@@ -119,11 +126,12 @@ def run_workflow(
 
 
 def run_demo(spec_path: Path, *, results_dir: Path, site_root: Path, slo_dir: Path,
-             version: str, tty: bool, echo: Echo) -> WorkflowResult:
+             version: str, tty: bool, echo: Echo,
+             commands: Sequence[CommandHelp] = ()) -> WorkflowResult:
     """The whole production chain against the embedded target, in about a minute."""
     from phase5site.ops.archive import archive_run
     from phase5site.reporting.slo_files import finalize, recommend_runs
-    from phase5site.spec import load_spec
+    from phase5site.runspec import load_spec
 
     loaded = load_spec(spec_path, {})
     if loaded.spec.target.embedded is None:
@@ -142,5 +150,5 @@ def run_demo(spec_path: Path, *, results_dir: Path, site_root: Path, slo_dir: Pa
         echo(f"slo finalize warning: {warning}")
     archived = archive_run(result.run_dir, dest=results_dir.parent / "final-artifacts")
     echo(f"archive: {archived.path} ({archived.files} files, checksums.txt)")
-    result.site_dir = _build_site(results_dir, site_root, echo, result.problems)
+    result.site_dir = _build_site(results_dir, site_root, echo, result.problems, commands)
     return result

@@ -17,7 +17,7 @@ import math
 from collections import deque
 from dataclasses import dataclass, field
 
-from phase5site.spec.models import CircuitBreakerSpec
+from phase5site.runspec.models import CircuitBreakerSpec
 
 
 @dataclass(frozen=True)
@@ -83,7 +83,7 @@ class RollingErrorWindow:
 def check_client(window: RollingErrorWindow, now_s: float, spec: CircuitBreakerSpec) -> Trip | None:
     """Trip when errors / requests > error_rate with at least min_requests in the window.
 
-    >>> from phase5site.spec.models import CircuitBreakerSpec
+    >>> from phase5site.runspec.models import CircuitBreakerSpec
     >>> spec = CircuitBreakerSpec(error_rate=0.02, window=30, min_requests=50)
     >>> window = RollingErrorWindow(window_s=30)
     >>> for i in range(100):
@@ -112,7 +112,7 @@ def check_server(values: dict[str, object], spec: CircuitBreakerSpec) -> Trip | 
 
     NA values never trip (nothing is known).
 
-    >>> from phase5site.spec.models import CircuitBreakerSpec
+    >>> from phase5site.runspec.models import CircuitBreakerSpec
     >>> check_server({"error_rate": 0.05, "effective_fallback_ratio": None},
     ...              CircuitBreakerSpec()).values
     {'error_rate': 0.05, 'threshold': 0.02}

@@ -14,7 +14,7 @@ import random
 import zlib
 from dataclasses import dataclass
 
-from phase5site.spec.models import RequestSpec
+from phase5site.runspec.models import RequestSpec
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,7 @@ def mix_seed(run_name: str, phase_name: str) -> int:
 class RequestMix:
     """Draws entries in proportion to their weights.
 
-    >>> from phase5site.spec.models import RequestSpec
+    >>> from phase5site.runspec.models import RequestSpec
     >>> specs = [RequestSpec(name="a", path="/a", weight=1), RequestSpec(name="b", path="/b", weight=3)]
     >>> mix = RequestMix(prepare(specs, base_url="http://x", bearer=None), [1, 3], seed=7)
     >>> draws = [mix.draw().name for _ in range(4000)]

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from phase5site.engine.clock import utc_timestamp
-from phase5site.spec import redact
+from phase5site.runspec import redact
 
 
 class RunFiles:

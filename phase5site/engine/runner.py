@@ -42,8 +42,8 @@ from phase5site.engine.rawhttp import raw_factory
 from phase5site.engine.transport import TransportFactory, httpx_factory
 from phase5site.engine.writer import WriterThread
 from phase5site.errors import HostNotAllowed, Phase5Error, RunError, TargetError, UsageError
-from phase5site.spec import LoadedSpec
-from phase5site.spec.models import PhaseSpec, TargetSpec
+from phase5site.runspec import LoadedSpec
+from phase5site.runspec.models import PhaseSpec, TargetSpec
 
 TICK_S = 0.25
 FLUSH_EVERY_S = 0.5
@@ -333,7 +333,7 @@ class _Run:
             return
         # Imported here: the engine talks to the embedded target over HTTP only; the runner
         # merely starts and stops its process.
-        from phase5site.target import start_target
+        from phase5site.simulator import start_target
 
         self.target = await asyncio.to_thread(start_target, target_spec.embedded, bearer=self.bearer)
         self.base_url = self.target.base_url

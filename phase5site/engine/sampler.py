@@ -25,7 +25,7 @@ from typing import Any
 
 from phase5site.columns import CSV_V3_COLUMNS, SERVER_COUNT_COLUMNS
 from phase5site.engine.pacer import backlog_capacity
-from phase5site.spec.models import PhaseSpec
+from phase5site.runspec.models import PhaseSpec
 
 NO_SOURCE_REASON = "metrics source none"
 
@@ -34,7 +34,7 @@ NO_SOURCE_REASON = "metrics source none"
 class SamplePlan:
     """How many samples a phase takes and how long each window is.
 
-    >>> from phase5site.spec.models import PhaseSpec
+    >>> from phase5site.runspec.models import PhaseSpec
     >>> SamplePlan.of(PhaseSpec(name="b", rate=1, concurrency=1, samples=3, interval=60))
     SamplePlan(count=3, interval_s=60.0)
     >>> SamplePlan.of(PhaseSpec(name="d", rate=1, concurrency=1, duration=90))

@@ -10,7 +10,7 @@ from __future__ import annotations
 from phase5site.metrics.counters import Measured, counter_increase, window_bucket_deltas, window_increase
 from phase5site.metrics.exposition import Scrape, parse_exposition
 from phase5site.metrics.profile import get_profile, required_families
-from phase5site.metrics.quantile import histogram_quantile
+from phase5site.quantiles import histogram_quantile
 from phase5site.metrics.scrape_window import scrape_window_columns
 from phase5site.metrics.selectors import LabelMatcher, matches_all, parse_selector
 from phase5site.metrics.sources import (

@@ -16,7 +16,7 @@ from phase5site.columns import (
 )
 from phase5site.metrics.counters import Measured, buckets_json
 from phase5site.metrics.profile import QUANTILE_COLUMNS
-from phase5site.metrics.quantile import histogram_quantile
+from phase5site.quantiles import histogram_quantile
 
 BYTES_PER_MIB = 2**20
 # Columns that are a window count copied from the quantity of the same name.

@@ -30,7 +30,7 @@ from phase5site.metrics.prometheus_window import Presence, WindowPlan, prometheu
 from phase5site.metrics.promapi import Answer, PrometheusClient, QueryAnswer
 from phase5site.metrics.scrape_window import check_overrides, scrape_window_columns
 from phase5site.metrics.selectors import LabelMatcher, page_matchers, parse_selector
-from phase5site.spec.models import FlagsSpec, MetricsSpec
+from phase5site.runspec.models import FlagsSpec, MetricsSpec
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]

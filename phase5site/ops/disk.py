@@ -14,7 +14,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from phase5site.spec.models import RunSpec
+from phase5site.runspec.models import RunSpec
 
 MEASURED_BYTES_PER_REQUEST_ROW = 50
 BYTES_PER_REQUEST_ROW = 100

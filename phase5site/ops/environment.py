@@ -19,7 +19,7 @@ from typing import Any
 
 from phase5site import __version__
 from phase5site.ops.redaction import redact_tree
-from phase5site.spec import LoadedSpec
+from phase5site.runspec import LoadedSpec
 
 LIBRARIES = ("httpx", "duckdb", "pydantic", "prometheus-client", "mkdocs", "mkdocs-material", "altair")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from phase5site.spec import redact
+from phase5site.runspec import redact
 
 
 def redact_tree(node: Any, secrets: Iterable[str]) -> Any:

@@ -35,8 +35,8 @@ from phase5site.ops.probes import (
 from phase5site.ops.redaction import redact_tree
 from phase5site.ops.report import CheckResult, VerifyReport
 from phase5site.ops.token import check_jwt_shape
-from phase5site.spec import LoadedSpec, format_duration, redact
-from phase5site.spec.models import FlagsSpec, RunSpec
+from phase5site.runspec import LoadedSpec, format_duration, redact
+from phase5site.runspec.models import FlagsSpec, RunSpec
 
 # Flags that must be false in production (FAIL) and those that change a number (WARN).
 FLAG_SEVERITY: dict[str, str] = {
@@ -206,7 +206,7 @@ def _started_target(spec: RunSpec, token: str | None, results: list[CheckResult]
         yield _Target(base_url, metrics.scrape_url or (base_url.rstrip("/") + "/metrics/prom" if base_url else None))
         return
     try:
-        from phase5site.target import start_target
+        from phase5site.simulator import start_target
 
         started = start_target(spec.target.embedded, bearer=token)
     except Exception as error:  # noqa: BLE001 -- reported as a FAIL line; the other checks run

@@ -13,7 +13,7 @@ from phase5site.errors import StoreError, UsageError
 from phase5site.reporting.models import PhaseReport, PhaseThroughput, RunEvaluation
 from phase5site.slo.evaluate import PhaseData, evaluate_phase
 from phase5site.slo.models import GO, INSUFFICIENT_DATA, NO_GO
-from phase5site.spec.models import SloSpec
+from phase5site.runspec.models import SloSpec
 
 SERVER_SOURCES = ("prometheus", "scrape", "import")
 NOTABLE_EVENTS = ("warning", "breaker", "error", "signal")

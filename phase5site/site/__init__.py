@@ -8,5 +8,6 @@ from __future__ import annotations
 
 from phase5site.site.build import BuildResult, build_site
 from phase5site.site.publish import PublishPlan, publish_site
+from phase5site.site.reference import CommandHelp
 
 __all__ = ["BuildResult", "PublishPlan", "build_site", "publish_site"]

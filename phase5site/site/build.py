@@ -12,6 +12,7 @@ import json
 import re
 import shutil
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,7 +28,7 @@ from phase5site.site.pages import (
     render_overview,
     render_slo,
 )
-from phase5site.site.reference import render_reference
+from phase5site.site.reference import CommandHelp, render_reference
 from phase5site.site.rundata import RunData, read_run
 from phase5site.site.verdicts import Evaluator, default_evaluator
 
@@ -168,7 +169,7 @@ class Generated:
 
 
 def generate_pages(results_dir: Path, docs_dir: Path, evaluator: Evaluator | None,
-                   slo_dir: Path | None = None) -> Generated:
+                   slo_dir: Path | None = None, commands: Sequence[CommandHelp] = ()) -> Generated:
     """Write every generated page into ``docs_dir``'s runs/ and generated/ folders."""
     runs_root, generated = docs_dir / "runs", docs_dir / "generated"
     _fresh_dir(runs_root)
@@ -189,19 +190,21 @@ def generate_pages(results_dir: Path, docs_dir: Path, evaluator: Evaluator | Non
         _write(generated / "comparison.md", render_comparison(runs)),
         _write(generated / "slo.md", render_slo(slo_docs, slo_downloads)),
         _write(generated / "completion.md", render_completion(runs, slo_docs)),
-        _write(generated / "reference.md", render_reference(docs_dir.parent / "runspecs" / "demo.yaml")),
+        _write(generated / "reference.md", render_reference(docs_dir.parent / "runspecs" / "demo.yaml", commands)),
     ]
     write_bundle(generated / "assets")
     return Generated(pages, len(runs), chart_count, skipped)
 
 
 def build_site(results_dir: Path, repo_root: Path, *, strict: bool = True, site_url: str | None = None,
-               slo_dir: Path | None = None, evaluator: Evaluator | None | object = _USE_DEFAULT) -> BuildResult:
+               slo_dir: Path | None = None, evaluator: Evaluator | None | object = _USE_DEFAULT,
+               commands: Sequence[CommandHelp] = ()) -> BuildResult:
     """Generate the pages from every run under ``results_dir`` and build ``repo_root/site``.
 
     ``site_url`` overrides mkdocs.yml's (the address the site is served from: Material's
     instant navigation only intercepts links on that host and port). ``slo_dir`` holds the
-    finalized SLO documents (default ``results_dir/slo``).
+    finalized SLO documents (default ``results_dir/slo``). ``commands`` fills the reference
+    page's command section (the CLI passes ``cli.command_reference()``).
 
     Raises ``SiteError`` listing mkdocs' warnings when ``strict`` and any was emitted.
     """
@@ -214,7 +217,7 @@ def build_site(results_dir: Path, repo_root: Path, *, strict: bool = True, site_
     chosen = default_evaluator() if evaluator is _USE_DEFAULT else evaluator
     site_dir = repo_root / SITE_DIR
     try:
-        made = generate_pages(results_dir, repo_root / DOCS_DIR, chosen, slo_dir)  # type: ignore[arg-type]
+        made = generate_pages(results_dir, repo_root / DOCS_DIR, chosen, slo_dir, commands)  # type: ignore[arg-type]
         warnings = run_mkdocs(config, site_dir, strict=strict, site_url=site_url)
     except OSError as error:  # e.g. site/ or site_src/runs is a file, or the disk is full
         raise SiteError(f"cannot write the site: {error}",

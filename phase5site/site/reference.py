@@ -5,12 +5,21 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from phase5site.site.escape import html_text, md_text
 from phase5site.site.fmt import table
+
+
+@dataclass(frozen=True)
+class CommandHelp:
+    """One command's entry on the reference page: ``phase5site slo finalize`` and its help."""
+
+    title: str
+    help_text: str
 
 
 def _resolve(schema: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
@@ -68,7 +77,7 @@ def spec_keys(schema: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any], boo
 
 
 def _spec_section() -> str:
-    from phase5site.spec.models import RunSpec
+    from phase5site.runspec.models import RunSpec
 
     schema = RunSpec.model_json_schema()
     defs = schema.get("$defs", {})
@@ -80,23 +89,14 @@ def _spec_section() -> str:
     return str(table(["Key", "Type", "Default", "Meaning"], rows, css="p5-reference"))
 
 
-def _walk_commands(command: Any, path: list[str]) -> Iterator[tuple[list[str], Any]]:
-    yield path, command
-    for name in sorted(getattr(command, "commands", {}) or {}):
-        yield from _walk_commands(command.commands[name], [*path, name])
-
-
-def _command_section() -> str:
-    import click
-
-    from phase5site.cli import cli
-
+def _command_section(commands: Sequence[CommandHelp]) -> str:
+    if not commands:
+        return ("<p>This build was made without the command reference (it is filled in when "
+                "<code>phase5site build</code> or <code>phase5site run</code> builds the site).</p>")
     parts = []
-    for path, command in _walk_commands(cli, ["phase5site"]):
-        title = " ".join(path)
-        context = click.Context(command, info_name=title)
-        parts.append(f"### {md_text(title)}")
-        parts.append(f'<pre class="p5-help"><code>{html_text(command.get_help(context))}</code></pre>')
+    for command in commands:
+        parts.append(f"### {md_text(command.title)}")
+        parts.append(f'<pre class="p5-help"><code>{html_text(command.help_text)}</code></pre>')
     return "\n\n".join(parts)
 
 
@@ -109,13 +109,16 @@ def _example_section(example: Path | None) -> list[str]:
             f'<pre class="p5-example"><code>{html_text(text)}</code></pre>']
 
 
-def render_reference(example: Path | None = None) -> str:
-    """The reference page; ``example`` is a run spec shown in full (runspecs/demo.yaml)."""
+def render_reference(example: Path | None = None, commands: Sequence[CommandHelp] = ()) -> str:
+    """The reference page; ``example`` is a run spec shown in full (runspecs/demo.yaml).
+
+    ``commands`` is the help text of every command, handed in by the CLI (the site never
+    imports the CLI: the CLI builds the site)."""
     return "\n\n".join([
         "# Reference",
         ("<p>Generated from the code at every build: the run-spec keys come from the spec's JSON "
          "Schema (<code>phase5site schema</code> prints it), the commands from the CLI itself.</p>"),
         "## Run-spec keys", _spec_section(),
         *_example_section(example),
-        "## Commands", _command_section(),
+        "## Commands", _command_section(commands),
     ]) + "\n"

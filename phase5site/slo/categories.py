@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from phase5site.slo.models import Comparison
-from phase5site.spec.models import SloSpec
+from phase5site.runspec.models import SloSpec
 
 Row = Mapping[str, Any]
 Counts = tuple[float, float]

@@ -15,7 +15,7 @@ from typing import Any
 from phase5site.errors import UsageError
 from phase5site.slo.categories import CATEGORIES
 from phase5site.slo.recommend import Draft
-from phase5site.spec.models import SloSpec
+from phase5site.runspec.models import SloSpec
 
 DRAFT_KIND = "phase5site/slo-draft"
 DRAFT_VERSION = 1

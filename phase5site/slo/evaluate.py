@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from phase5site.slo import quantiles
+from phase5site import quantiles
 from phase5site.slo.categories import CATEGORIES, Category, RatioReader, number, server_requests
 from phase5site.slo.models import (
     FAIL,
@@ -37,7 +37,7 @@ from phase5site.slo.models import (
     Verdict,
 )
 from phase5site.slo.stats import Interval, clopper_pearson_interval, quantile_rank_interval, summarize, wilson_interval
-from phase5site.spec.models import SloSpec
+from phase5site.runspec.models import SloSpec
 
 Row = Mapping[str, Any]
 FEW_SAMPLES = 12

@@ -25,7 +25,7 @@ from phase5site.slo.categories import CATEGORIES, Category
 from phase5site.slo.evaluate import PhaseData, evaluate_phase
 from phase5site.slo.models import PhaseEvaluation, SourceRow
 from phase5site.slo.stats import max_exceeds_quantile_probability
-from phase5site.spec.models import SloSpec
+from phase5site.runspec.models import SloSpec
 
 LOW_CONFIDENCE_BELOW = 12
 AVAILABILITY_STEP = 0.001

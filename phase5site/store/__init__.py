@@ -3,7 +3,7 @@
 Public API (see docs-dev/CONTRACTS.md): ``RunWriter``, ``RequestRows``, ``RunReader``,
 ``find_runs``, the CSV v3 helpers ``append_csv_row`` / ``export_csv`` / ``format_timestamp``,
 ``export_parquet``, the legacy importer ``import_legacy`` (``import_legacy_run`` also returns
-the warnings), and ``nearest_rank`` (the one client quantile definition).
+the warnings), Quantile arithmetic lives in ``phase5site.quantiles``.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from __future__ import annotations
 from phase5site.store.csv_v3 import append_csv_row, export_csv, format_timestamp
 from phase5site.store.legacy import ImportResult, import_legacy, import_legacy_run
 from phase5site.store.parquet import export_parquet
-from phase5site.store.quantiles import nearest_rank
 from phase5site.store.reader import RunReader
 from phase5site.store.rows import RequestRows
 from phase5site.store.runs import find_runs
@@ -33,5 +32,4 @@ __all__ = [
     "import_legacy",
     "import_legacy_run",
     "migrate",
-    "nearest_rank",
 ]

@@ -1,6 +1,6 @@
 """Read queries shared by the writer (live windows) and the reader. Aggregation in DuckDB.
 
-Quantiles use ``quantile_disc`` = nearest-rank, see ``store.quantiles``.
+Quantiles use ``quantile_disc`` = nearest-rank, the definition of ``phase5site.quantiles``.
 """
 
 from __future__ import annotations
@@ -9,7 +9,35 @@ from typing import Any
 
 import duckdb
 
-from phase5site.store.quantiles import CLIENT_QUANTILES, client_rates
+from phase5site.quantiles import ratio
+
+CLIENT_QUANTILES: tuple[tuple[str, float], ...] = (
+    ("client_p50_ms", 0.5),
+    ("client_p90_ms", 0.9),
+    ("client_p95_ms", 0.95),
+    ("client_p99_ms", 0.99),
+)
+
+
+def client_rates(
+    *, requests: int, ok: int, http_4xx: int, http_5xx: int, transport_errors: int
+) -> dict[str, float | None]:
+    """Window ratios over requests that were sent (dropped ones excluded).
+
+    Transport errors (timeout, connect_error) are failures *and* errors:
+    success = ok / requests, error = (4xx + 5xx + transport) / requests.
+
+    >>> client_rates(requests=100, ok=96, http_4xx=1, http_5xx=2, transport_errors=1)
+    {'client_success_rate': 0.96, 'client_error_rate': 0.04, 'client_error_rate_4xx': 0.01, \
+'client_error_rate_5xx': 0.02}
+    """
+    return {
+        "client_success_rate": ratio(ok, requests),
+        "client_error_rate": ratio(http_4xx + http_5xx + transport_errors, requests),
+        "client_error_rate_4xx": ratio(http_4xx, requests),
+        "client_error_rate_5xx": ratio(http_5xx, requests),
+    }
+
 
 _QUANTILE_LIST = "[" + ", ".join(str(q) for _, q in CLIENT_QUANTILES) + "]"
 

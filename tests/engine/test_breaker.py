@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from phase5site.engine.breaker import RollingErrorWindow, check_client, check_server
-from phase5site.spec.models import CircuitBreakerSpec
+from phase5site.runspec.models import CircuitBreakerSpec
 
 SPEC = CircuitBreakerSpec(error_rate=0.02, effective_fallback=0.08, window=30, min_requests=50)
 

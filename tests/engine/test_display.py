@@ -7,7 +7,7 @@ from pathlib import Path
 
 from phase5site.engine import run_spec
 from phase5site.engine.display import LiveProgress, PlainProgress
-from phase5site.spec import parse_spec_text
+from phase5site.runspec import parse_spec_text
 from phase5site.store import RunReader
 
 from .loopback import LoopbackServer

@@ -13,7 +13,7 @@ from phase5site.engine.load import PhaseLoad
 from phase5site.engine.mix import RequestMix, prepare
 from phase5site.engine.outcome import classify
 from phase5site.engine.transport import httpx_factory
-from phase5site.spec.models import RequestSpec
+from phase5site.runspec.models import RequestSpec
 from .helpers import ListSink, fake_token
 
 

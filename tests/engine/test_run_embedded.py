@@ -8,10 +8,10 @@ import time
 from pathlib import Path
 
 from phase5site.engine import run_spec
-from phase5site.spec import parse_spec_text
-from phase5site.spec.models import EmbeddedSpec, FaultSpec
+from phase5site.runspec import parse_spec_text
+from phase5site.runspec.models import EmbeddedSpec, FaultSpec
 from phase5site.store import RunReader
-from phase5site.target import start_target
+from phase5site.simulator import start_target
 
 from .helpers import fake_token
 

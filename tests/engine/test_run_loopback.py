@@ -10,7 +10,7 @@ import pytest
 
 from phase5site.engine import run_spec
 from phase5site.errors import HostNotAllowed
-from phase5site.spec import parse_spec_text
+from phase5site.runspec import parse_spec_text
 from phase5site.store import RunReader
 
 from .helpers import fake_token

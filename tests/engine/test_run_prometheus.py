@@ -9,10 +9,10 @@ import pytest
 
 from phase5site.engine import run_spec
 from phase5site.metrics.local_prometheus import LocalPrometheus
-from phase5site.spec import parse_spec_text
-from phase5site.spec.models import EmbeddedSpec
+from phase5site.runspec import parse_spec_text
+from phase5site.runspec.models import EmbeddedSpec
 from phase5site.store import RunReader
-from phase5site.target import start_target
+from phase5site.simulator import start_target
 
 
 @pytest.mark.prometheus

@@ -12,7 +12,7 @@ from phase5site.engine.sampler import (
     server_columns,
     wait_for_window_completion,
 )
-from phase5site.spec.models import PhaseSpec
+from phase5site.runspec.models import PhaseSpec
 
 
 def test_server_columns_are_csv_v3_without_timestamp_and_sample_num_plus_counts() -> None:

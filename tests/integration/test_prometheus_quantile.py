@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from phase5site.metrics.local_prometheus import LocalPrometheus, PageServer
-from phase5site.metrics.quantile import histogram_quantile
+from phase5site.quantiles import histogram_quantile
 
 pytestmark = pytest.mark.prometheus
 

@@ -17,7 +17,7 @@ import pytest
 
 from phase5site.metrics.local_prometheus import LocalPrometheus, PageServer
 from phase5site.metrics.sources import SampleResult, make_sources
-from phase5site.spec.models import FlagsSpec, MetricsSpec
+from phase5site.runspec.models import FlagsSpec, MetricsSpec
 
 pytestmark = pytest.mark.prometheus
 BOUNDS = ["0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1", "2", "5", "+Inf"]

@@ -25,12 +25,12 @@ import pytest
 
 from phase5site.engine import run_spec
 from phase5site.metrics.local_prometheus import LocalPrometheus
-from phase5site.metrics.quantile import histogram_quantile
-from phase5site.spec import parse_spec_text
-from phase5site.spec.models import EmbeddedSpec, FaultSpec
+from phase5site.quantiles import histogram_quantile
+from phase5site.runspec import parse_spec_text
+from phase5site.runspec.models import EmbeddedSpec, FaultSpec
 from phase5site.store import RunReader
-from phase5site.target import start_target
-from phase5site.target.metrics import HTTP_BUCKETS_S
+from phase5site.simulator import start_target
+from phase5site.simulator.metrics import HTTP_BUCKETS_S
 
 pytestmark = pytest.mark.prometheus
 RATE = 40

@@ -7,7 +7,7 @@ import importlib
 
 import pytest
 
-MODULES = ["counters", "columns", "exposition", "profile", "promapi", "quantile", "selectors",
+MODULES = ["counters", "columns", "exposition", "profile", "promapi", "selectors",
            "scrape_window", "prometheus_window"]
 
 

@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 from phase5site.metrics.sources import SampleResult, make_sources
-from phase5site.spec.models import EmbeddedSpec, FlagsSpec, MetricsSpec
-from phase5site.target import start_target
+from phase5site.runspec.models import EmbeddedSpec, FlagsSpec, MetricsSpec
+from phase5site.simulator import start_target
 
 RATIOS_OVER_REQUESTS = ("http_success_rate", "error_rate", "error_rate_4xx", "error_rate_5xx",
                         "raw_fallback_ratio", "effective_fallback_ratio")
@@ -60,7 +60,7 @@ async def one_window(metrics_url: str, base_url: str) -> SampleResult:
 
 def test_every_profile_family_is_listed() -> None:
     from phase5site.metrics.profile import get_profile
-    from phase5site.target.metrics import PROFILE_FAMILIES
+    from phase5site.simulator.metrics import PROFILE_FAMILIES
 
     assert set(DEPENDENT_COLUMNS) == set(PROFILE_FAMILIES)
     families = {q.metric for q in get_profile("metasheet").quantities}

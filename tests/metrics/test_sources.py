@@ -13,7 +13,7 @@ from phase5site.errors import MetricsError
 from phase5site.metrics.columns import SOURCE_COLUMNS
 from phase5site.metrics.promapi import PrometheusClient
 from phase5site.metrics.sources import PrometheusSource, ScrapeSource, make_sources
-from phase5site.spec.models import FlagsSpec, MetricsSpec
+from phase5site.runspec.models import FlagsSpec, MetricsSpec
 
 from .test_scrape_window import page
 

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 
 from phase5site.ops.families import METASHEET_FAMILIES
-from phase5site.spec import LoadedSpec, parse_spec_text
+from phase5site.runspec import LoadedSpec, parse_spec_text
 
 SERVICE_URL = "http://api.test:8900"
 PROMETHEUS_URL = "http://prom.test:9090"

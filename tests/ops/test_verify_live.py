@@ -14,8 +14,8 @@ from phase5site.cli import cli
 from phase5site.ops.families import required_series
 from phase5site.ops.report import load_report_schema
 from phase5site.ops.verify import verify_spec
-from phase5site.spec.models import EmbeddedSpec
-from phase5site.target import start_target
+from phase5site.runspec.models import EmbeddedSpec
+from phase5site.simulator import start_target
 
 from .helpers import load, make_jwt, spec_text
 from .prometheus import free_port, running_prometheus, wait_for_names

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from site_synthetic import make_token, standard_runs
 
+from phase5site.cli import command_reference
 from phase5site.site import BuildResult, build_site
 
 REPO = Path(__file__).resolve().parents[2]
@@ -77,5 +78,6 @@ def built_site(site_httpd: http.server.ThreadingHTTPServer) -> BuiltSite:
     (slo / "openslo.yaml").write_text("apiVersion: openslo/v1\nkind: SLO\n", encoding="utf-8")
     (slo / "prometheus-rules.yml").write_text("groups: []\n", encoding="utf-8")
     (slo / "slo-draft.yaml").write_text("draft: true\n", encoding="utf-8")  # not published
-    result = build_site(results, root, site_url=f"http://127.0.0.1:{site_httpd.server_address[1]}/")
+    result = build_site(results, root, site_url=f"http://127.0.0.1:{site_httpd.server_address[1]}/",
+                        commands=command_reference())
     return BuiltSite(root, results, result, token)

@@ -116,7 +116,7 @@ def test_reference_lists_every_command_and_spec_key(built_site: BuiltSite) -> No
     import click
 
     from phase5site.cli import cli
-    from phase5site.spec.models import RunSpec
+    from phase5site.runspec.models import RunSpec
 
     text = (built_site.site / "generated/reference.html").read_text(encoding="utf-8")
     assert "Example spec (demo.yaml)" in text and "version: 1" in text

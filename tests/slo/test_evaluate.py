@@ -9,7 +9,7 @@ from phase5site.slo.categories import CATEGORY_BY_NAME
 from phase5site.slo.evaluate import combine, go_no_go, judge, ratio_row
 from phase5site.slo.models import CategoryVerdict, SourceRow
 from phase5site.slo.stats import quantile_rank_interval
-from phase5site.spec.models import SloSpec
+from phase5site.runspec.models import SloSpec
 
 HEALTHY_BUCKETS = [[0.05, 900], [0.1, 990], [0.25, 1000], ["+Inf", 1000]]
 

@@ -14,7 +14,7 @@ MODULES = [
     "phase5site.store.legacy_checks",
     "phase5site.store.legacy_csv",
     "phase5site.store.legacy_metadata",
-    "phase5site.store.quantiles",
+    "phase5site.store.queries",
     "phase5site.store.rows",
 ]
 

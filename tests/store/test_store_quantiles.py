@@ -10,8 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from phase5site.store import RequestRows, RunReader, nearest_rank
-from phase5site.store.quantiles import client_rates, nearest_rank_index, ratio
+from phase5site.quantiles import nearest_rank, nearest_rank_index, ratio
+from phase5site.store import RequestRows, RunReader
+from phase5site.store.queries import client_rates
 
 from .helpers import T0, begin, new_writer, request
 

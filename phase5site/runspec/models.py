@@ -1,0 +1,311 @@
+"""The run-spec model: what a YAML run spec may say, validated by pydantic.
+
+Unknown keys are errors everywhere (``extra="forbid"``): a typo must never pass silently.
+Durations accept ``600``, ``600s``, ``10m``, ``2h5m`` and are stored as float seconds.
+Secrets (``target.auth.bearer``, headers listed in ``secret_headers``) are ``SecretStr`` so
+they never appear in ``repr``; interpolated secret values are redacted by the loader.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
+
+from phase5site.runspec.durations import parse_duration
+
+DURATION_PATTERN = r"^\d+(\.\d+)?((ms|s|m|h|d)(\d+(\.\d+)?(ms|s|m|h|d))*)?$"
+Duration = Annotated[
+    float,
+    BeforeValidator(parse_duration),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "number", "minimum": 0},
+                {"type": "string", "pattern": DURATION_PATTERN},
+            ],
+            "description": "Seconds, or a duration such as 600s, 10m, 2h5m, 1.5s.",
+        }
+    ),
+]
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+def _check_slug(name: str) -> str:
+    """Names become folder names and page slugs, so they stay simple."""
+    if not _NAME.match(name):
+        raise ValueError(f"must be letters, digits, '-', '_' or '.' (got {name!r})")
+    return name
+
+
+class _Model(BaseModel):
+    # allow_inf_nan=False: a rate or threshold of .inf / .nan (YAML floats) is a spec error,
+    # not an OverflowError when the plan is computed.
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False)
+
+
+class RequestSpec(_Model):
+    """One entry of the weighted request mix."""
+
+    name: str = Field(description="Label of this request in results and charts.")
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"] = Field(
+        "GET", description="HTTP method."
+    )
+    path: str = Field(description="Path and query, starting with '/'.")
+    weight: float = Field(1.0, gt=0, description="Relative share of this request in the mix.")
+    headers: dict[str, str] = Field(default_factory=dict, description="Extra request headers.")
+    secret_headers: list[str] = Field(
+        default_factory=list,
+        description="Names of headers whose values are secrets (redacted everywhere).",
+    )
+    json_body: Any = Field(None, alias="json", description="JSON body sent with the request.")
+
+    @field_validator("path")
+    @classmethod
+    def _path_starts_with_slash(cls, path: str) -> str:
+        if not path.startswith("/"):
+            raise ValueError(f"must start with '/' (got {path!r})")
+        return path
+
+    @model_validator(mode="after")
+    def _secret_headers_exist(self) -> RequestSpec:
+        missing = [name for name in self.secret_headers if name not in self.headers]
+        if missing:
+            raise ValueError(f"secret_headers names headers that are not set: {', '.join(missing)}")
+        return self
+
+
+def default_request_mix() -> list[RequestSpec]:
+    return [
+        RequestSpec(name="health", path="/health", weight=1),
+        RequestSpec(name="hello", path="/api/v2/hello", weight=2),
+        RequestSpec(name="plugins", path="/api/plugins", weight=2),
+    ]
+
+
+class AuthSpec(_Model):
+    bearer: SecretStr | None = Field(
+        None, description="Bearer token sent as 'Authorization: Bearer ...'. A secret."
+    )
+
+
+class FaultSpec(_Model):
+    """A fault of the embedded target, switched on at ``at`` for ``duration``."""
+
+    kind: Literal["error_burst", "latency_stall", "outage", "memory_growth"] = Field(
+        description="error_burst: a share of 5xx; latency_stall: every request waits delay_ms; "
+        "outage: connections refused; memory_growth: RSS grows by mb_per_s."
+    )
+    at: Duration = Field(0.0, description="Offset from the start of the run.")
+    duration: Duration = Field(description="How long the fault lasts.")
+    share: float = Field(0.5, ge=0, le=1, description="error_burst: share of requests answered 5xx.")
+    delay_ms: float = Field(1000.0, ge=0, description="latency_stall: added wait per request.")
+    mb_per_s: float = Field(10.0, ge=0, description="memory_growth: RSS growth rate.")
+
+
+class EmbeddedSpec(_Model):
+    """The bundled MetaSheet-like simulator, started on a free loopback port."""
+
+    profile: Literal["metasheet"] = Field("metasheet", description="Which service to simulate.")
+    seed: int = Field(1, description="Random seed of the simulator.")
+    cache_hit_ratio: float = Field(0.9, ge=0, le=1, description="Share of cache lookups that hit.")
+    latency_scale: float = Field(1.0, gt=0, description="Multiplies every simulated latency.")
+    faults: list[FaultSpec] = Field(default_factory=list, description="Scheduled faults.")
+    disable_families: list[str] = Field(
+        default_factory=list, description="Metric families the simulator must not export."
+    )
+
+
+class TargetSpec(_Model):
+    base_url: str | None = Field(None, description="Base URL of the service under test.")
+    embedded: EmbeddedSpec | None = Field(None, description="Use the embedded simulator instead.")
+    auth: AuthSpec = Field(default_factory=AuthSpec, description="Authentication.")
+    allow_hosts: list[str] = Field(
+        default_factory=list,
+        description="Hosts load may be sent to; any other host is refused before a byte is sent.",
+    )
+    timeout: Duration = Field(5.0, gt=0, description="Per-request timeout.")
+    client: Literal["raw", "httpx"] = Field(
+        "raw",
+        description="HTTP client of the load workers: raw (a lean HTTP/1.1 keep-alive client, "
+        "about a fifth of httpx's CPU per request, so pacing stays exact on a small runner) "
+        "or httpx (one AsyncClient per worker). Both verify TLS; see bench/load_fidelity.py.",
+    )
+    requests: list[RequestSpec] = Field(
+        default_factory=default_request_mix, min_length=1, description="Weighted request mix."
+    )
+
+    @model_validator(mode="after")
+    def _one_target_and_allowed_host(self) -> TargetSpec:
+        if (self.base_url is None) == (self.embedded is None):
+            raise ValueError("give exactly one of base_url or embedded")
+        if self.base_url is not None:
+            parts = urlsplit(self.base_url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError(f"base_url must be an http(s) URL with a host (got {self.base_url!r})")
+            if parts.hostname not in self.allow_hosts:
+                allowed = ", ".join(self.allow_hosts) or "none"
+                raise ValueError(
+                    f"host {parts.hostname!r} of base_url is not in allow_hosts (allowed: {allowed})"
+                )
+        names = [request.name for request in self.requests]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"request names must be unique (repeated: {', '.join(duplicates)})")
+        return self
+
+    @property
+    def host(self) -> str | None:
+        return urlsplit(self.base_url).hostname if self.base_url else None
+
+
+class MetricsSpec(_Model):
+    source: Literal["prometheus", "scrape", "both", "none"] = Field(
+        "none",
+        description="prometheus: query the Prometheus HTTP API; scrape: diff two scrapes of the "
+        "service's metrics page; both: sample with both and store both; none: client side only.",
+    )
+    url: str | None = Field(None, description="Prometheus base URL (prometheus, both).")
+    scrape_url: str | None = Field(
+        None,
+        description="Metrics page to scrape (scrape, both); defaults to the embedded target's "
+        "/metrics/prom, or base_url + /metrics/prom.",
+    )
+    selector: str = Field("", description="Label selector applied to every query, e.g. {job=\"x\"}.")
+    profile: Literal["metasheet"] = Field("metasheet", description="Column-to-query mapping.")
+    overrides: dict[str, str] = Field(
+        default_factory=dict,
+        description="Per CSV v3 column: a PromQL expression (prometheus) or metric name (scrape).",
+    )
+    timeout: Duration = Field(5.0, gt=0, description="Timeout of one query or scrape.")
+
+    @model_validator(mode="after")
+    def _url_for_source(self) -> MetricsSpec:
+        if self.source in ("prometheus", "both") and not self.url:
+            raise ValueError(f"source {self.source!r} needs url (the Prometheus base URL)")
+        return self
+
+
+class FlagsSpec(_Model):
+    """Feature flags of the service under test, as the old .env.phase5 had them."""
+
+    COUNT_CACHE_MISS_AS_FALLBACK: bool = Field(
+        False, description="Count cache misses as effective fallback."
+    )
+    ENABLE_PHASE5_INTERNAL: bool = Field(False, description="Must be false in production.")
+    ENABLE_FALLBACK_TEST: bool = Field(False, description="Must be false in production.")
+
+
+class PhaseFlagsSpec(_Model):
+    """Per-phase flag overrides (for the fallback scenario); unset keys inherit."""
+
+    COUNT_CACHE_MISS_AS_FALLBACK: bool | None = None
+    ENABLE_PHASE5_INTERNAL: bool | None = None
+    ENABLE_FALLBACK_TEST: bool | None = None
+
+
+class SloSpec(_Model):
+    """Release criteria. Ratios are 0-1; latencies in milliseconds; memory in MiB."""
+
+    success_rate_min: float = Field(0.98, ge=0, le=1, description="HTTP success rate (2xx/3xx).")
+    error_rate_max: float = Field(0.01, ge=0, le=1, description="Errors (4xx+5xx+transport).")
+    latency_p95_ms: float = Field(150.0, gt=0, description="P95 latency.")
+    latency_p99_ms: float = Field(250.0, gt=0, description="P99 latency.")
+    effective_fallback_max: float = Field(0.05, ge=0, le=1, description="Effective fallback ratio.")
+    rss_mean_mb_max: float = Field(500.0, gt=0, description="Mean resident memory.")
+    cache_hit_rate_min: float = Field(0.80, ge=0, le=1, description="Pooled cache hit rate.")
+    plugin_reload_success_min: float = Field(0.95, ge=0, le=1, description="Optional category.")
+    snapshot_success_min: float = Field(0.99, ge=0, le=1, description="Optional category.")
+
+
+class CircuitBreakerSpec(_Model):
+    enabled: bool = Field(True, description="Stop the load when the service suffers.")
+    error_rate: float = Field(0.02, gt=0, le=1, description="Trip above this error share.")
+    effective_fallback: float = Field(
+        0.08, gt=0, le=1, description="Trip above this effective fallback ratio (server, per sample)."
+    )
+    window: Duration = Field(30.0, gt=0, description="Rolling client-side window.")
+    min_requests: int = Field(50, ge=1, description="Requests needed in the window to judge.")
+
+
+class PhaseSpec(_Model):
+    name: str = Field(description="Phase name, unique in the spec (warmup, baseline, extended...).")
+    rate: float = Field(gt=0, description="Requests per second (open model).")
+    concurrency: int = Field(ge=1, description="Most requests in flight at once.")
+    duration: Duration | None = Field(None, gt=0, description="Length; or give samples x interval.")
+    samples: int | None = Field(None, ge=1, description="Number of samples.")
+    interval: Duration | None = Field(None, gt=0, description="Length of one sample window.")
+    observe: bool = Field(True, description="Sample metrics during this phase.")
+    enabled: bool = Field(True, description="A disabled phase is skipped.")
+    flags: PhaseFlagsSpec = Field(default_factory=PhaseFlagsSpec, description="Flag overrides.")
+
+    _name_is_slug = field_validator("name")(_check_slug)
+
+    @model_validator(mode="after")
+    def _duration_or_samples(self) -> PhaseSpec:
+        if (self.samples is None) != (self.interval is None):
+            raise ValueError("samples and interval go together")
+        if self.duration is None and self.samples is None:
+            raise ValueError("give duration, or samples and interval")
+        if self.duration is not None and self.samples is not None:
+            planned = self.samples * (self.interval or 0)
+            if abs(planned - self.duration) > 1e-9:
+                raise ValueError(
+                    f"duration ({self.duration:g}s) disagrees with samples x interval ({planned:g}s)"
+                )
+        return self
+
+    @property
+    def planned_duration_s(self) -> float:
+        if self.samples is not None and self.interval is not None:
+            return self.samples * self.interval
+        assert self.duration is not None
+        return self.duration
+
+    @property
+    def expected_requests(self) -> int:
+        return int(self.rate * self.planned_duration_s)
+
+
+class RunSpec(_Model):
+    version: Literal[1] = Field(description="Version of the run-spec language.")
+    name: str = Field(description="Name of the run; results go to results/<name>-<timestamp>/.")
+    description: str = Field("", description="Free text shown on the run page.")
+    target: TargetSpec
+    metrics: MetricsSpec = Field(default_factory=MetricsSpec)
+    flags: FlagsSpec = Field(default_factory=FlagsSpec)
+    slo: SloSpec = Field(default_factory=SloSpec)
+    circuit_breaker: CircuitBreakerSpec = Field(default_factory=CircuitBreakerSpec)
+    phases: list[PhaseSpec] = Field(min_length=1)
+
+    _name_is_slug = field_validator("name")(_check_slug)
+
+    @model_validator(mode="after")
+    def _unique_phase_names(self) -> RunSpec:
+        names = [phase.name for phase in self.phases]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"phase names must be unique (repeated: {', '.join(duplicates)})")
+        return self
+
+    def enabled_phases(self, only: list[str] | None = None) -> list[PhaseSpec]:
+        """Phases to run, in order: enabled ones, or exactly those named in ``only``."""
+        if only:
+            return [phase for phase in self.phases if phase.name in only]
+        return [phase for phase in self.phases if phase.enabled]
+
+    def effective_flags(self, phase: PhaseSpec) -> FlagsSpec:
+        overrides = {k: v for k, v in phase.flags.model_dump().items() if v is not None}
+        return self.flags.model_copy(update=overrides)

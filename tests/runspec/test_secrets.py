@@ -1,0 +1,151 @@
+"""A secret never appears in repr, the redacted dump, the plan, or an error message."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from phase5site.cli import cli
+from phase5site.errors import SpecError
+from phase5site.runspec import load_spec, parse_spec_text
+from phase5site.runspec.plan import build_plan, format_plan
+
+RUNSPECS = Path(__file__).parents[2] / "runspecs"
+
+
+@pytest.fixture
+def token() -> str:
+    return "eyJ" + secrets.token_urlsafe(24)
+
+
+@pytest.fixture
+def env(token: str) -> dict[str, str]:
+    return {
+        "LOAD_BASE_URL": "https://metasheet.example.internal",
+        "PROD_JWT": token,
+        "METRICS_URL": "http://prometheus.example.internal:9090",
+    }
+
+
+def test_secret_not_in_repr_dump_or_plan(env: dict[str, str], token: str) -> None:
+    loaded = load_spec(RUNSPECS / "day1.yaml", env)
+    assert loaded.spec.target.auth.bearer is not None
+    assert loaded.spec.target.auth.bearer.get_secret_value() == token
+    assert token in loaded.secrets
+    for text in (
+        repr(loaded),
+        repr(loaded.spec),
+        str(loaded.spec),
+        json.dumps(loaded.redacted()),
+        format_plan(build_plan(loaded), loaded),
+    ):
+        assert token not in text
+    assert loaded.redacted()["target"]["auth"]["bearer"] == "***"
+    assert "target.auth.bearer (from PROD_JWT)" in loaded.secret_paths
+
+
+def test_literal_bearer_and_secret_header_are_redacted(token: str) -> None:
+    other = "sk-" + secrets.token_hex(8)
+    loaded = parse_spec_text(
+        "version: 1\nname: x\n"
+        f"target:\n  base_url: http://127.0.0.1:1\n  allow_hosts: [127.0.0.1]\n  auth: {{bearer: {token}}}\n"
+        f"  requests:\n    - {{name: r, path: /, headers: {{X-Api: {other}, X-Plain: v}}, secret_headers: [X-Api]}}\n"
+        "phases: [{name: a, rate: 1, concurrency: 1, duration: 1s}]\n",
+        "t.yaml",
+        {},
+    )
+    dumped = json.dumps(loaded.redacted())
+    assert token not in dumped and other not in dumped
+    assert loaded.redacted()["target"]["requests"][0]["headers"] == {"X-Api": "***", "X-Plain": "v"}
+
+
+def test_secret_variable_used_elsewhere_is_redacted(token: str) -> None:
+    # A secret-named variable interpolated into a non-secret field is still a secret.
+    loaded = parse_spec_text(
+        "version: 1\nname: x\n"
+        "target:\n  base_url: http://127.0.0.1:1\n  allow_hosts: [127.0.0.1]\n"
+        "  requests: [{name: r, path: '/x?key=${API_KEY}'}]\n"
+        "phases: [{name: a, rate: 1, concurrency: 1, duration: 1s}]\n",
+        "t.yaml",
+        {"API_KEY": token},
+    )
+    assert token not in json.dumps(loaded.redacted())
+    assert loaded.redacted()["target"]["requests"][0]["path"] == "/x?key=***"
+
+
+def test_secret_not_in_error_message(token: str) -> None:
+    # A bad value next to a secret: the error is about the rate, and must not carry the token.
+    with pytest.raises(SpecError) as caught:
+        parse_spec_text(
+            "version: 1\nname: x\n"
+            "target:\n  base_url: http://127.0.0.1:1\n  allow_hosts: [127.0.0.1]\n"
+            "  auth: {bearer: '${PROD_JWT}'}\n"
+            "  requests: [{name: r, path: '${PROD_JWT}'}]\n"
+            "phases: [{name: a, rate: -1, concurrency: 1, duration: 1s}]\n",
+            "t.yaml",
+            {"PROD_JWT": token},
+        )
+    message = str(caught.value)
+    assert "must start with '/' (got '***')" in message
+    assert token not in message
+
+
+def test_secret_not_in_cli_output(env: dict[str, str], token: str) -> None:
+    result = CliRunner().invoke(cli, ["validate", str(RUNSPECS / "day1.yaml")], env=env)
+    assert result.exit_code == 0, result.output
+    assert token not in result.output
+    assert "Secrets:  target.auth.bearer (from PROD_JWT) (redacted)" in result.output
+
+
+def test_validate_never_prints_a_secret_interpolated_into_a_path_or_url() -> None:
+    key, password = "k-" + secrets.token_hex(8), "p-" + secrets.token_hex(8)
+    text = (
+        "version: 1\nname: x\ntarget:\n  embedded: {profile: metasheet}\n"
+        "  requests:\n    - {name: r, path: '/health?api_key=${SVC_API_KEY}'}\n"
+        "metrics: {source: scrape, scrape_url: 'http://u:${METRICS_PASS}@127.0.0.1:1/metrics'}\n"
+        "phases: [{name: a, rate: 1, concurrency: 1, duration: 1s}]\n"
+    )
+    loaded = parse_spec_text(text, "t.yaml", {"SVC_API_KEY": key, "METRICS_PASS": password})
+    plan = format_plan(build_plan(loaded), loaded)
+    assert key not in plan and password not in plan
+    assert "/health?api_key=*** 100%" in plan and "http://u:***@127.0.0.1:1/metrics" in plan
+    assert "target.requests[0].path (from SVC_API_KEY)" in plan
+
+
+def test_password_written_in_a_url_is_a_secret() -> None:
+    password = "pw-" + secrets.token_hex(8)
+    text = (
+        "version: 1\nname: x\ntarget:\n  embedded: {profile: metasheet}\n"
+        "metrics: {source: both, url: '${METRICS_URL}', scrape_url: 'http://scraper:" + password + "@127.0.0.1:2/m'}\n"
+        "phases: [{name: a, rate: 1, concurrency: 1, duration: 1s}]\n"
+    )
+    loaded = parse_spec_text(text, "t.yaml", {"METRICS_URL": f"http://admin:{password}x@prom.internal:9090"})
+    assert {password, password + "x"} <= loaded.secrets
+    dumped = json.dumps(loaded.redacted())
+    assert password not in dumped and "http://scraper:***@127.0.0.1:2/m" in dumped
+    plan = format_plan(build_plan(loaded), loaded)
+    assert password not in plan and "http://admin:***@prom.internal:9090" in plan
+    assert "metrics.url (password)" in loaded.secret_paths
+    assert "metrics.scrape_url (password)" in loaded.secret_paths
+
+
+def test_credential_headers_are_secrets_even_when_not_listed() -> None:
+    token, session = "t-" + secrets.token_hex(8), "s-" + secrets.token_hex(8)
+    text = (
+        "version: 1\nname: x\ntarget:\n  embedded: {profile: metasheet}\n"
+        "  requests:\n    - {name: r, path: /health, headers: {Authorization: 'Bearer ${SVC_AUTH}', "
+        "Cookie: 'sid=${SID}', X-Trace: plain}}\n"
+        "phases: [{name: a, rate: 1, concurrency: 1, duration: 1s}]\n"
+    )
+    loaded = parse_spec_text(text, "t.yaml", {"SVC_AUTH": token, "SID": session})
+    assert {f"Bearer {token}", token, f"sid={session}"} <= loaded.secrets
+    headers = loaded.redacted()["target"]["requests"][0]["headers"]
+    assert headers == {"Authorization": "***", "Cookie": "***", "X-Trace": "plain"}
+    assert loaded.secret_paths == ("target.requests[0].headers.Authorization",
+                                   "target.requests[0].headers.Cookie")
+    plan = format_plan(build_plan(loaded), loaded)
+    assert token not in plan and session not in plan
