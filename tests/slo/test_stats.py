@@ -160,3 +160,40 @@ def test_binomial_cdf_at_extremes_matches_exact_sum(k: int, n: int, p: float) ->
     assert binomial_cdf(k, n, p) == pytest.approx(exact, rel=1e-9, abs=1e-15)
     # and the complement through the other branch of the continued fraction
     assert 1.0 - regularized_beta(p, k + 1, n - k) == pytest.approx(exact, rel=1e-9, abs=1e-12)
+
+
+# --- cross-checks against values computed independently of phase5site.slo.stats -------------
+
+
+@pytest.mark.parametrize(("successes", "total"), [(0, 1), (1, 1), (12, 12), (8, 10), (0, 10), (50, 100),
+                                                  (997, 1000), (9_950, 10_000), (1, 576_000)])
+@pytest.mark.parametrize("confidence", [0.9, 0.95, 0.99])
+def test_clopper_pearson_equals_scipy_binomtest(successes: int, total: int, confidence: float) -> None:
+    from scipy.stats import binomtest
+
+    expected = binomtest(successes, total).proportion_ci(confidence_level=confidence, method="exact")
+    ours = clopper_pearson_interval(successes, total, confidence)
+    assert ours is not None
+    assert ours.low == pytest.approx(expected.low, rel=1e-9, abs=1e-12)
+    assert ours.high == pytest.approx(expected.high, rel=1e-9, abs=1e-12)
+
+
+def _exact_rank_interval(n: int, q: float, confidence: float) -> tuple[int | None, int | None]:
+    """The equal-tail order-statistic ranks from exact rational binomial sums (no floats)."""
+    from fractions import Fraction
+
+    p, alpha_half = Fraction(str(q)), (1 - Fraction(str(confidence))) / 2
+    cdf, running = [], Fraction(0)
+    for k in range(n + 1):
+        running += math.comb(n, k) * p**k * (1 - p) ** (n - k)
+        cdf.append(running)  # cdf[k] = P(B <= k)
+    lower = max((rank for rank in range(1, n + 1) if cdf[rank - 1] <= alpha_half), default=None)
+    upper = min((rank for rank in range(1, n + 1) if cdf[rank - 1] >= 1 - alpha_half), default=None)
+    return lower, upper
+
+
+@pytest.mark.parametrize(("n", "q"), [(1, 0.5), (12, 0.5), (20, 0.95), (100, 0.5), (100, 0.99),
+                                      (150, 0.9), (240, 0.95), (300, 0.99)])
+@pytest.mark.parametrize("confidence", [0.9, 0.95])
+def test_quantile_rank_interval_equals_exact_rational_search(n: int, q: float, confidence: float) -> None:
+    assert quantile_rank_interval(n, q, confidence) == _exact_rank_interval(n, q, confidence)
