@@ -114,4 +114,15 @@ WINDOW_COLUMNS: tuple[str, ...] = (
     "na_reasons",  # JSON object: column -> why it is NA
 )
 
+# Generator health of the same window (DESIGN.md, "Generator health"): the load generator's
+# own send lag (sent_at - intended_at of requests that had a free slot when due), its CPU and
+# event-loop lag. A window whose own-lag p99 exceeds target.max_generator_lag is
+# generator-limited: its client latency is not a verdict on the service.
+GENERATOR_COLUMNS: tuple[str, ...] = (
+    "generator_lag_p99_ms",  # nearest-rank p99 of own send lag (slot free when due)
+    "generator_lag_max_ms",
+    "generator_cpu_ratio",  # CPU seconds of the load workers / window seconds (1.0 = one core)
+    "loop_lag_max_ms",  # worst lateness of the workers' 10 ms event-loop probe
+    "generator_limited",  # BOOLEAN: generator_lag_p99_ms > target.max_generator_lag
+)
 OUTCOMES: tuple[str, ...] = ("ok", "http_4xx", "http_5xx", "timeout", "connect_error", "dropped")

@@ -25,6 +25,10 @@ REQUEST_ARROW_SCHEMA = pa.schema(
         ("status", pa.int16()),
         ("outcome", pa.string()),
         ("bytes", pa.int32()),
+        # Whether one of the load worker's slots was free when the request fell due: a send
+        # lag while a slot was free is the generator's own delay (DESIGN.md, generator health).
+        ("slot_free", pa.bool_()),
+        ("worker", pa.int16()),  # the load worker process that paced it (seq mod workers)
     ]
 )
 _OUTCOME_SET = frozenset(OUTCOMES)
@@ -58,6 +62,8 @@ class RequestRows:
         status: int | None,
         outcome: str,
         bytes: int | None,  # noqa: A002 - the column's name in the contract
+        slot_free: bool | None = None,
+        worker: int | None = None,
     ) -> None:
         """Buffer one request. ``outcome`` must be one of ``columns.OUTCOMES``."""
         if outcome not in _OUTCOME_SET:
@@ -75,6 +81,8 @@ class RequestRows:
         self._status.append(status)
         self._outcome.append(outcome)
         self._bytes.append(bytes)
+        self._slot_free.append(slot_free)
+        self._worker.append(worker)
 
     def __len__(self) -> int:
         return len(self._seq)

@@ -14,12 +14,13 @@ import duckdb
 from phase5site.columns import (
     CLIENT_COLUMNS,
     CSV_V3_COLUMNS,
+    GENERATOR_COLUMNS,
     SERVER_COUNT_COLUMNS,
     WINDOW_COLUMNS,
 )
 from phase5site.errors import StoreError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 DB_FILENAME = "run.duckdb"
 
 RUN_STATUSES: tuple[str, ...] = ("running", "completed", "interrupted", "aborted", "failed")
@@ -60,7 +61,9 @@ SAMPLE_COLUMNS: tuple[str, ...] = (
     + SERVER_COUNT_COLUMNS
     + CLIENT_COLUMNS
     + WINDOW_COLUMNS
+    + GENERATOR_COLUMNS
 )
+BOOLEAN_SAMPLE_COLUMNS: frozenset[str] = frozenset({"generator_limited"})
 
 REQUEST_COLUMNS: tuple[tuple[str, str], ...] = (
     ("phase", "VARCHAR"),
@@ -73,7 +76,11 @@ REQUEST_COLUMNS: tuple[tuple[str, str], ...] = (
     ("status", "SMALLINT"),
     ("outcome", "VARCHAR"),
     ("bytes", "INTEGER"),
+    ("slot_free", "BOOLEAN"),  # schema 2
+    ("worker", "SMALLINT"),  # schema 2
 )
+# Columns added by schema version 2 (generator health), for the 1 -> 2 migration.
+V2_REQUEST_COLUMNS: tuple[tuple[str, str], ...] = (("slot_free", "BOOLEAN"), ("worker", "SMALLINT"))
 
 
 def _sample_column_type(name: str) -> str:
@@ -83,6 +90,8 @@ def _sample_column_type(name: str) -> str:
         return "INTEGER"
     if name in INTEGER_SAMPLE_COLUMNS:
         return "BIGINT"
+    if name in BOOLEAN_SAMPLE_COLUMNS:
+        return "BOOLEAN"
     return "DOUBLE"
 
 
@@ -109,15 +118,28 @@ DDL_V1: tuple[str, ...] = (
         name VARCHAR PRIMARY KEY, ordinal INTEGER, rate DOUBLE, concurrency INTEGER,
         planned_duration_s DOUBLE, samples INTEGER, interval_s DOUBLE, observe BOOLEAN,
         flags VARCHAR, started_at DOUBLE, ended_at DOUBLE, status VARCHAR,
-        requests_sent BIGINT, dropped BIGINT)""",
+        requests_sent BIGINT, dropped BIGINT, workers INTEGER, max_backlog BIGINT)""",
     _requests_ddl(),
     _samples_ddl(),
     """CREATE TABLE events (
         "at" DOUBLE, phase VARCHAR, kind VARCHAR, message VARCHAR, data VARCHAR)""",
 )
 
-# MIGRATIONS[v] upgrades a version-v file to v + 1. Empty while only version 1 exists.
-MIGRATIONS: dict[int, Callable[[duckdb.DuckDBPyConnection], None]] = {}
+
+
+def _v1_to_v2(con: duckdb.DuckDBPyConnection) -> None:
+    """Generator health: per-request slot_free/worker, per-window generator columns, and
+    the phase's worker count and backlog bound. Old rows read NULL (not measured)."""
+    for name, sql_type in V2_REQUEST_COLUMNS:
+        con.execute(f'ALTER TABLE requests ADD COLUMN "{name}" {sql_type}')
+    for name in GENERATOR_COLUMNS:
+        con.execute(f'ALTER TABLE samples ADD COLUMN "{name}" {_sample_column_type(name)}')
+    con.execute("ALTER TABLE phases ADD COLUMN workers INTEGER")
+    con.execute("ALTER TABLE phases ADD COLUMN max_backlog BIGINT")
+
+
+# MIGRATIONS[v] upgrades a version-v file to v + 1.
+MIGRATIONS: dict[int, Callable[[duckdb.DuckDBPyConnection], None]] = {1: _v1_to_v2}
 
 
 def create_schema(con: duckdb.DuckDBPyConnection) -> None:

@@ -14,12 +14,13 @@ from types import TracebackType
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 
 from phase5site.errors import StoreError
 from phase5site.store import queries
 from phase5site.store.connect import open_writable
 from phase5site.store.jsontext import dump_json
-from phase5site.store.rows import RequestRows
+from phase5site.store.rows import REQUEST_ARROW_SCHEMA, RequestRows
 from phase5site.store.schema import (
     DB_FILENAME,
     EVENT_KINDS,
@@ -122,14 +123,16 @@ class RunWriter:
         observe: bool,
         flags: dict[str, Any] | None,
         started_at: float | None,
+        workers: int | None = None,
+        max_backlog: int | None = None,
     ) -> None:
         """Record a phase as 'running' from ``started_at``."""
         try:
             self._con.execute(
                 "INSERT INTO phases VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, 'running', "
-                "NULL, NULL)",
+                "NULL, NULL, ?, ?)",
                 [name, ordinal, rate, concurrency, planned_duration_s, samples, interval_s,
-                 observe, dump_json(flags or {}), started_at],
+                 observe, dump_json(flags or {}), started_at, workers, max_backlog],
             )
         except duckdb.ConstraintException as error:
             raise StoreError(f"phase {name!r} was already begun in {self.db_path}") from error
@@ -167,14 +170,22 @@ class RunWriter:
         count = len(rows)
         if count == 0:
             return 0
-        table = rows.to_arrow()
+        self.append_request_table(rows.to_arrow())
+        rows.clear()
+        return count
+
+    def append_request_table(self, table: pa.Table) -> int:
+        """Insert an Arrow table with ``REQUEST_ARROW_SCHEMA`` (a load worker's batch)."""
+        if table.num_rows == 0:
+            return 0
+        if not table.schema.equals(REQUEST_ARROW_SCHEMA):
+            raise StoreError(f"request batch has schema {table.schema}, expected {REQUEST_ARROW_SCHEMA}")
         self._con.register("_request_batch", table)
         try:
             self._con.execute("INSERT INTO requests SELECT * FROM _request_batch")
         finally:
             self._con.unregister("_request_batch")
-        rows.clear()
-        return count
+        return table.num_rows
 
     def add_sample(self, row: dict[str, Any]) -> None:
         """Insert one sample row. Keys are sample columns; a missing key is NULL (NA).

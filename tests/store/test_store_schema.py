@@ -7,10 +7,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from phase5site.columns import CLIENT_COLUMNS, CSV_V3_COLUMNS, SERVER_COUNT_COLUMNS
+from phase5site.columns import CLIENT_COLUMNS, CSV_V3_COLUMNS, GENERATOR_COLUMNS, SERVER_COUNT_COLUMNS
 from phase5site.errors import StoreError
 from phase5site.store import SCHEMA_VERSION, RunReader, migrate
-from phase5site.store.schema import MIGRATIONS, schema_version
+from phase5site.store.schema import MIGRATIONS, V2_REQUEST_COLUMNS, schema_version
 
 from .helpers import new_writer
 
@@ -20,7 +20,7 @@ def test_new_file_has_every_table_and_the_current_version(tmp_path: Path) -> Non
     con = duckdb.connect(str(tmp_path / "run" / "run.duckdb"), read_only=True)
     tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
     assert tables == {"meta", "runs", "phases", "requests", "samples", "events"}
-    assert schema_version(con) == SCHEMA_VERSION == 1
+    assert schema_version(con) == SCHEMA_VERSION == 2
     sample_columns = [r[0] for r in con.execute("DESCRIBE samples").fetchall()]
     con.close()
     expected = (
@@ -29,6 +29,7 @@ def test_new_file_has_every_table_and_the_current_version(tmp_path: Path) -> Non
         + list(SERVER_COUNT_COLUMNS)
         + list(CLIENT_COLUMNS)
         + ["window_start", "window_end", "window_s", "na_reasons"]
+        + list(GENERATOR_COLUMNS)
     )
     assert sample_columns == expected
 
@@ -41,17 +42,44 @@ def test_migrate_is_a_no_op_on_a_current_file(tmp_path: Path) -> None:
     con.close()
 
 
+def _as_version_1(con: duckdb.DuckDBPyConnection, version: int = 1) -> None:
+    """Turn a new file back into what schema version 1 wrote (no generator-health columns)."""
+    for name, _ in V2_REQUEST_COLUMNS:
+        con.execute(f'ALTER TABLE requests DROP COLUMN "{name}"')
+    for name in GENERATOR_COLUMNS:
+        con.execute(f'ALTER TABLE samples DROP COLUMN "{name}"')
+    con.execute("ALTER TABLE phases DROP COLUMN workers")
+    con.execute("ALTER TABLE phases DROP COLUMN max_backlog")
+    con.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", [str(version)])
+
+
 def test_migrate_runs_registered_steps_in_order(tmp_path: Path, monkeypatch) -> None:
-    # A pretend older file (version 0) with a registered step 0 -> 1.
+    # A pretend older file (version 0) with a registered step 0 -> 1, then the real 1 -> 2.
     new_writer(tmp_path / "run").close()
     con = duckdb.connect(str(tmp_path / "run" / "run.duckdb"))
-    con.execute("UPDATE meta SET value = '0' WHERE key = 'schema_version'")
+    _as_version_1(con, version=0)
     monkeypatch.setitem(
         MIGRATIONS, 0, lambda c: c.execute("INSERT INTO meta VALUES ('migrated', 'yes')")
     )
     assert migrate(con) == 0
-    assert schema_version(con) == 1
+    assert schema_version(con) == 2
     assert con.execute("SELECT value FROM meta WHERE key = 'migrated'").fetchone() == ("yes",)
+    con.close()
+
+
+def test_a_version_1_file_gains_the_generator_columns_as_null(tmp_path: Path) -> None:
+    writer = new_writer(tmp_path / "run")
+    writer.begin_phase("p", ordinal=0, rate=1, concurrency=1, planned_duration_s=1, samples=0,
+                       interval_s=None, observe=False, flags={}, started_at=1.0)
+    writer.add_sample({"phase": "p", "sample_num": 1, "source": "none"})
+    writer.close()
+    con = duckdb.connect(str(tmp_path / "run" / "run.duckdb"))
+    _as_version_1(con)
+    con.execute("INSERT INTO requests VALUES ('p', 0, 'h', 1.0, 1.0, 2.0, 2.0, 200, 'ok', 5)")
+    assert migrate(con) == 1
+    assert con.execute("SELECT slot_free, worker FROM requests").fetchall() == [(None, None)]
+    assert con.execute("SELECT generator_limited, generator_lag_p99_ms FROM samples").fetchall() == [(None, None)]
+    assert con.execute("SELECT workers, max_backlog FROM phases").fetchall() == [(None, None)]
     con.close()
 
 
