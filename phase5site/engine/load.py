@@ -1,15 +1,27 @@
-"""The load of one phase: a pacer task feeding ``concurrency`` workers through a bounded queue.
+"""The load of one phase in one process: a pacer task feeding ``concurrency`` slots through a
+bounded queue. In a run, each load worker process runs one ``PhaseLoad`` for its segment of
+the schedule (``offset``/``stride``, see ``pacer``); tests run one in-process.
 
-Layout (why it never collapses): the pacer hands each due request to an ``asyncio.Queue``
-whose size is one second of sends; ``concurrency`` workers, each with a transport of its
-own, take requests from it. So at most ``concurrency`` requests are in flight, a request
-waiting for a worker keeps its intended time (its ``latency_ms`` includes the wait; its
-``service_ms`` does not), and when the queue is full the request is dropped and recorded
-with outcome ``dropped`` — the shortfall is counted, never hidden.
+Layout (why it never collapses): the pacer hands each due request to an ``asyncio.Queue``;
+``concurrency`` slot tasks, each with a transport of its own, take requests from it. So at
+most ``concurrency`` requests are in flight, and a request waiting for a slot keeps its
+intended time (its ``latency_ms`` includes the wait; its ``service_ms`` does not).
+
+Nothing is dropped silently. The queue holds up to ``max_backlog`` waiting requests (by
+default ``max(30 s of sends, 10,000)``); a due request beyond it, or one still waiting when
+the phase's time is up, is recorded with outcome ``dropped`` and, as ``latency_ms``, the
+time it had waited: a censored latency (the real one is at least that), which the store
+ranks above every sent request, so drops can only make percentiles and success worse.
+
+Generator health: each row records whether a slot was free when the request fell due
+(``slot_free``). A send lag (``sent_at - intended_at``) with a free slot is this process's
+own delay (a busy host, a blocked loop); with every slot busy it is the service holding
+requests back, which belongs in the latency.
 
 Stopping: cancelling ``PhaseLoad.run`` stops pacing and cancels in-flight sends at once;
 the number cancelled is kept in ``LoadStats.cancelled``, and the number still waiting for a
-slot in ``LoadStats.cancelled_queued`` (neither gets a row).
+slot in ``LoadStats.cancelled_queued`` (neither gets a row: the run was stopped, the
+service did not fail them).
 """
 
 from __future__ import annotations
@@ -27,6 +39,8 @@ from phase5site.engine.outcome import classify
 from phase5site.engine.pacer import Pacer, backlog_capacity
 from phase5site.engine.transport import SendResult, Transport, TransportFactory
 
+END_POLL_S = 0.01  # how often the end of a phase checks whether the backlog has drained
+
 
 class RowSink(Protocol):
     """Where request rows go (the store's ``RequestRows`` has this shape)."""
@@ -43,6 +57,8 @@ class RowSink(Protocol):
         status: int | None,
         outcome: str,
         bytes: int | None,
+        slot_free: bool | None = None,
+        worker: int | None = None,
     ) -> None: ...
 
 
@@ -83,7 +99,7 @@ class LatencyHistogram:
 
 @dataclass
 class LoadStats:
-    """Live counters of one phase, read by the status heartbeat and the display."""
+    """Live counters of one phase in one process (a worker sends them with every batch)."""
 
     phase: str
     rate: float
@@ -91,21 +107,29 @@ class LoadStats:
     sent: int = 0
     completed: int = 0
     dropped: int = 0
+    dropped_at_end: int = 0  # of ``dropped``: still waiting when the phase's time was up
     in_flight: int = 0
     cancelled: int = 0  # in flight when the phase was stopped (no row)
     cancelled_queued: int = 0  # waiting for a slot when the phase was stopped (no row)
     unexpected_errors: int = 0
     last_unexpected_error: str | None = None
     outcomes: Counter[str] = field(default_factory=Counter)
-    latency: LatencyHistogram = field(default_factory=LatencyHistogram)
-    send_lag_ms: LatencyHistogram = field(default_factory=LatencyHistogram)
+
+    def as_dict(self) -> dict:
+        return {"phase": self.phase, "rate": self.rate, "planned": self.planned, "sent": self.sent,
+                "completed": self.completed, "dropped": self.dropped,
+                "dropped_at_end": self.dropped_at_end, "in_flight": self.in_flight,
+                "cancelled": self.cancelled, "cancelled_queued": self.cancelled_queued,
+                "unexpected_errors": self.unexpected_errors,
+                "last_unexpected_error": self.last_unexpected_error, "outcomes": dict(self.outcomes)}
 
 
 ResultHook = Callable[[float, str], None]  # (completed at, monotonic; outcome)
+Queued = tuple[int, float, PreparedRequest, bool]  # seq, intended (monotonic), request, slot free
 
 
 class PhaseLoad:
-    """Paces one phase and records a row for every intended request."""
+    """Paces one phase (or one worker's segment of it) and records a row for every request."""
 
     def __init__(
         self,
@@ -120,6 +144,9 @@ class PhaseLoad:
         axis: WallAxis,
         clock: Clock | None = None,
         on_result: ResultHook | None = None,
+        offset: int = 0,
+        stride: int = 1,
+        max_backlog: int | None = None,
     ) -> None:
         self.phase = phase
         self.rate = rate
@@ -127,56 +154,69 @@ class PhaseLoad:
         self.duration_s = duration_s
         self.mix = mix
         self.transport_factory = transport_factory
-        self.sink_provider = sink_provider  # called per row: the runner swaps buffers on flush
+        self.sink_provider = sink_provider  # called per row: the owner swaps buffers on flush
         self.axis = axis
         self.clock = clock or SystemClock()
         self.on_result = on_result
+        self.offset, self.stride = offset, stride
+        self.worker = offset
+        self.max_backlog = backlog_capacity(rate, max_backlog)
         self.pacer: Pacer | None = None
         self._outstanding: dict[int, float] = {}  # seq -> intended (monotonic), queued or in flight
         self._transports: list[Transport] = []
         self.stats = LoadStats(phase=phase, rate=rate, planned=0)
 
     def oldest_outstanding(self) -> float | None:
-        """Intended time (monotonic) of the oldest request still queued or in flight."""
-        return min(self._outstanding.values(), default=None)
+        """Intended time (monotonic) of the oldest request of this segment not finished yet:
+        queued, in flight, or not handed out by the pacer yet."""
+        oldest = min(self._outstanding.values(), default=None)
+        upcoming = self.pacer.next_due_at() if self.pacer is not None else None
+        if oldest is None or (upcoming is not None and upcoming < oldest):
+            return upcoming
+        return oldest
 
     def prepare(self) -> None:
-        """Create the workers' transports before the phase clock starts (an httpx client
-        takes milliseconds to build; built inside the phase it would delay the first sends)."""
+        """Create the slots' transports before the phase clock starts (an httpx client takes
+        milliseconds to build; built inside the phase it would delay the first sends)."""
         if not self._transports:
             self._transports = [self.transport_factory() for _ in range(self.concurrency)]
 
-    async def run(self, start_mono: float) -> None:
-        """Send the phase's requests from ``start_mono``; returns when all have completed."""
-        self.pacer = Pacer(rate=self.rate, start_s=start_mono, duration_s=self.duration_s)
+    async def run(self, start_mono: float, end_mono: float | None = None) -> None:
+        """Send the requests intended from ``start_mono``; requests still waiting at
+        ``end_mono`` (default: start + duration) are dropped; returns when every request
+        has a row (in-flight ones are awaited, bounded by the transport's timeout)."""
+        self.pacer = Pacer(rate=self.rate, start_s=start_mono, duration_s=self.duration_s,
+                           offset=self.offset, stride=self.stride)
         self.stats.planned = self.pacer.total
-        queue: asyncio.Queue[tuple[int, float, PreparedRequest]] = asyncio.Queue(
-            maxsize=backlog_capacity(self.rate)
-        )
+        end = start_mono + self.duration_s if end_mono is None else end_mono
+        queue: asyncio.Queue[Queued] = asyncio.Queue(maxsize=self.max_backlog)
         self.prepare()
         transports, self._transports = self._transports, []
-        workers = [asyncio.create_task(self._work(queue, t)) for t in transports]
+        slots = [asyncio.create_task(self._work(queue, t)) for t in transports]
         try:
             await self._pace(self.pacer, queue)
+            await self._drop_left_at(end, queue)
             await queue.join()
         finally:
             self.stats.cancelled_queued += queue.qsize()
-            for worker in workers:
-                worker.cancel()
-            await asyncio.gather(*workers, return_exceptions=True)
+            for slot in slots:
+                slot.cancel()
+            await asyncio.gather(*slots, return_exceptions=True)
             await asyncio.gather(*(t.aclose() for t in transports), return_exceptions=True)
             self._outstanding.clear()
 
-    async def _pace(self, pacer: Pacer, queue: asyncio.Queue) -> None:
+    async def _pace(self, pacer: Pacer, queue: asyncio.Queue[Queued]) -> None:
         while True:
             now = self.clock.monotonic()
             for seq in pacer.due(now):
                 intended = pacer.intended_at(seq)
-                request = self.mix.draw()
+                request = self.mix.entry(seq)
+                # A slot is free when fewer requests wait than slots are idle.
+                slot_free = queue.qsize() < self.concurrency - self.stats.in_flight
                 try:
-                    queue.put_nowait((seq, intended, request))
+                    queue.put_nowait((seq, intended, request, slot_free))
                 except asyncio.QueueFull:
-                    self._drop(seq, intended, request)
+                    self._drop(seq, intended, request, now)
                     continue
                 self._outstanding[seq] = intended
             next_at = pacer.next_due_at()
@@ -184,17 +224,31 @@ class PhaseLoad:
                 return
             await asyncio.sleep(max(0.0, next_at - self.clock.monotonic()))
 
-    def _drop(self, seq: int, intended: float, request: PreparedRequest) -> None:
+    async def _drop_left_at(self, end: float, queue: asyncio.Queue[Queued]) -> None:
+        """At the end of the phase's time, what still waits for a slot is dropped: it was
+        not sent within its phase, and the next phase must not inherit it."""
+        while not queue.empty() and self.clock.monotonic() < end:
+            await asyncio.sleep(min(END_POLL_S, max(0.0, end - self.clock.monotonic())))
+        now = self.clock.monotonic()
+        while not queue.empty():
+            seq, intended, request, _ = queue.get_nowait()
+            self._outstanding.pop(seq, None)
+            self._drop(seq, intended, request, now)
+            self.stats.dropped_at_end += 1
+            queue.task_done()
+
+    def _drop(self, seq: int, intended: float, request: PreparedRequest, now: float) -> None:
         self.stats.dropped += 1
         self.stats.outcomes["dropped"] += 1
+        waited_ms = max(0.0, now - intended) * 1000.0  # censored: the latency is at least this
         self.sink_provider().append(
             self.phase, seq, request.name, self.axis.wall(intended),
-            None, None, None, None, "dropped", None,
+            None, waited_ms, None, None, "dropped", None, False, self.worker,
         )
 
-    async def _work(self, queue: asyncio.Queue, transport: Transport) -> None:
+    async def _work(self, queue: asyncio.Queue[Queued], transport: Transport) -> None:
         while True:
-            seq, intended, request = await queue.get()
+            seq, intended, request, slot_free = await queue.get()
             sent = self.clock.monotonic()
             self.stats.sent += 1
             self.stats.in_flight += 1
@@ -203,10 +257,10 @@ class PhaseLoad:
             except asyncio.CancelledError:
                 self.stats.cancelled += 1
                 raise
-            except Exception as error:  # noqa: BLE001 - a dead worker would stall the phase
+            except Exception as error:  # noqa: BLE001 - a dead slot would stall the phase
                 # A transport maps every expected failure itself; anything else still ends
                 # this request as a transport failure, and is reported, instead of killing
-                # the worker and leaving its queue undrained.
+                # the slot and leaving its queue undrained.
                 self.stats.unexpected_errors += 1
                 self.stats.last_unexpected_error = f"{type(error).__name__}: {error}"
                 result = SendResult(status=None, bytes=None, error="connect_error")
@@ -214,16 +268,14 @@ class PhaseLoad:
                 self.stats.in_flight -= 1
             done = self.clock.monotonic()
             outcome = classify(result.status, result.error)
-            latency_ms = (done - intended) * 1000.0
             self.sink_provider().append(
                 self.phase, seq, request.name, self.axis.wall(intended), self.axis.wall(sent),
-                latency_ms, (done - sent) * 1000.0, result.status, outcome, result.bytes,
+                (done - intended) * 1000.0, (done - sent) * 1000.0, result.status, outcome,
+                result.bytes, slot_free, self.worker,
             )
             self._outstanding.pop(seq, None)
             self.stats.completed += 1
             self.stats.outcomes[outcome] += 1
-            self.stats.latency.add(latency_ms)
-            self.stats.send_lag_ms.add((sent - intended) * 1000.0)
             if self.on_result is not None:
                 self.on_result(done, outcome)
             queue.task_done()

@@ -1,8 +1,11 @@
 """The weighted request mix: which request of the spec each send uses.
 
-A seeded ``random.Random`` makes the sequence of a run reproducible; the seed is stored in
-metadata.json. Each entry is prepared once (URL, headers, encoded JSON body) so that a send
-does no per-request encoding work.
+Request ``seq`` of a phase uses the entry picked by a counter-based generator (SplitMix64 of
+the phase's seed and ``seq``): the choice is a pure function of the request's place in the
+schedule, so load workers that each pace a segment of it draw exactly what one process
+would, and a rerun draws the same sequence. The seed is stored in metadata.json. Each entry
+is prepared once (URL, headers, encoded JSON body) so that a send does no per-request
+encoding work.
 """
 
 from __future__ import annotations
@@ -10,11 +13,26 @@ from __future__ import annotations
 import bisect
 import itertools
 import json
-import random
 import zlib
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from phase5site.runspec.models import RequestSpec
+if TYPE_CHECKING:  # load workers import this module; they need no pydantic
+    from phase5site.runspec.models import RequestSpec
+
+_MASK64 = (1 << 64) - 1
+
+
+def splitmix64(value: int) -> int:
+    """SplitMix64 (Steele, Lea & Flood 2014): a well-mixed 64-bit value of any counter.
+
+    >>> splitmix64(0), splitmix64(1) != splitmix64(2)
+    (16294208416658607535, True)
+    """
+    z = (value + 0x9E3779B97F4A7C15) & _MASK64
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
+    return z ^ (z >> 31)
 
 
 @dataclass(frozen=True)
@@ -29,7 +47,7 @@ class PreparedRequest:
 
 
 def prepare(
-    requests: list[RequestSpec], *, base_url: str, bearer: str | None
+    requests: list["RequestSpec"], *, base_url: str, bearer: str | None
 ) -> list[PreparedRequest]:
     """Build URL, headers and body of each request entry once."""
     prepared = []
@@ -64,13 +82,15 @@ def mix_seed(run_name: str, phase_name: str) -> int:
 
 
 class RequestMix:
-    """Draws entries in proportion to their weights.
+    """Picks the entry of request ``seq``, in proportion to the weights.
 
     >>> from phase5site.runspec.models import RequestSpec
     >>> specs = [RequestSpec(name="a", path="/a", weight=1), RequestSpec(name="b", path="/b", weight=3)]
     >>> mix = RequestMix(prepare(specs, base_url="http://x", bearer=None), [1, 3], seed=7)
-    >>> draws = [mix.draw().name for _ in range(4000)]
+    >>> draws = [mix.entry(seq).name for seq in range(4000)]
     >>> 0.7 < draws.count("b") / 4000 < 0.8
+    True
+    >>> mix.entry(123) is mix.entry(123)     # a pure function of seq
     True
     """
 
@@ -78,12 +98,14 @@ class RequestMix:
         if len(entries) != len(weights) or not entries:
             raise ValueError("the mix needs one weight per entry and at least one entry")
         self.entries = entries
+        self.weights = list(weights)
+        self.seed = seed
         self._cumulative = list(itertools.accumulate(weights))
         self._total = self._cumulative[-1]
-        self._random = random.Random(seed)
+        self._key = (seed & 0xFFFFFFFF) << 32
 
-    def draw(self) -> PreparedRequest:
+    def entry(self, seq: int) -> PreparedRequest:
         if len(self.entries) == 1:
             return self.entries[0]
-        point = self._random.random() * self._total
-        return self.entries[bisect.bisect_right(self._cumulative, point)]
+        point = splitmix64(self._key + seq) / 2.0**64 * self._total
+        return self.entries[min(bisect.bisect_right(self._cumulative, point), len(self.entries) - 1)]

@@ -6,6 +6,11 @@ while the loop slept is issued at once. This is the schedule of wrk2 (Gil Tene's
 "coordinated omission" fix): latency is measured from the intended time, not from the
 moment the client got round to sending.
 
+With load workers in several processes the schedule is split by *execution segment*:
+request ``i`` belongs to worker ``i mod N``, and worker ``w``'s pacer hands out exactly the
+indices ``w, w + N, w + 2N, ...`` of the same schedule, so the union over the workers is the
+single-process schedule, index for index and instant for instant.
+
 The pacer is pure: it is told the time and answers with indices; it never sleeps.
 """
 
@@ -45,52 +50,73 @@ class Pacer:
     7
     >>> pacer.done
     True
+
+    Worker 1 of 3 paces the indices 1, 4, 7 of the same schedule:
+
+    >>> segment = Pacer(rate=10, start_s=100.0, duration_s=1.0, offset=1, stride=3)
+    >>> list(segment.due(100.45)), segment.next_due_at(), segment.total, segment.phase_total
+    ([1, 4], 100.7, 3, 10)
     """
 
     rate: float
     start_s: float
     duration_s: float
+    offset: int = 0  # this worker's index w
+    stride: int = 1  # the number of workers N
     next_index: int = field(default=0, init=False)
 
     def __post_init__(self) -> None:
         if self.rate <= 0:
             raise ValueError(f"rate must be > 0 (got {self.rate!r})")
-        self.total = planned_sends(self.rate, self.duration_s)
+        if self.stride < 1 or not 0 <= self.offset < self.stride:
+            raise ValueError(f"worker {self.offset} of {self.stride} is not a segment")
+        self.phase_total = planned_sends(self.rate, self.duration_s)  # every worker's together
+        # This segment's share: the indices offset, offset + stride, ... below phase_total.
+        self.total = max(0, -(-(self.phase_total - self.offset) // self.stride))
+        self.next_index = self.offset
 
     def intended_at(self, index: int) -> float:
         # Computed from t0 each time (not by adding 1/rate repeatedly) so no error accumulates.
         return self.start_s + index / self.rate
 
     def due(self, now_s: float) -> range:
-        """Indices intended at or before ``now_s`` that were not handed out yet."""
-        if now_s < self.start_s:
-            return range(self.next_index, self.next_index)
-        last_due = math.floor(round((now_s - self.start_s) * self.rate, 9))
-        end = min(self.total, last_due + 1)
+        """Indices of this segment intended at or before ``now_s`` not handed out yet."""
         first = self.next_index
-        self.next_index = max(first, end)
-        return range(first, self.next_index)
+        if now_s < self.start_s:
+            return range(first, first)
+        last_due = min(self.phase_total - 1, math.floor(round((now_s - self.start_s) * self.rate, 9)))
+        if last_due < first:
+            return range(first, first)
+        # The first index of this segment above last_due.
+        self.next_index = first + ((last_due - first) // self.stride + 1) * self.stride
+        return range(first, self.next_index, self.stride)
 
     def next_due_at(self) -> float | None:
-        """When the next request is intended, or None when the phase has handed out all."""
-        if self.next_index >= self.total:
+        """When the next request is intended, or None when the segment has handed out all."""
+        if self.next_index >= self.phase_total:
             return None
         return self.intended_at(self.next_index)
 
     @property
     def done(self) -> bool:
-        return self.next_index >= self.total
+        return self.next_index >= self.phase_total
 
 
 
-def backlog_capacity(rate: float) -> int:
-    """Most requests that may wait for a free slot: one second of sends (at least one).
+BACKLOG_SECONDS = 30.0
+BACKLOG_FLOOR = 10_000
+
+
+def backlog_capacity(rate: float, max_backlog: int | None = None) -> int:
+    """Most requests of a phase that may wait for a free slot: ``target.max_backlog``, by
+    default ``max(30 s of sends, 10,000)``. The bound is memory, not patience: a waiting
+    request keeps its intended time, so its wait is in its latency.
 
     Beyond it a due request is dropped and counted, as k6 counts ``dropped_iterations``.
 
-    >>> backlog_capacity(80)
-    80
-    >>> backlog_capacity(0.5)
-    1
+    >>> backlog_capacity(80), backlog_capacity(1000), backlog_capacity(80, max_backlog=5)
+    (10000, 30000, 5)
     """
-    return max(1, math.ceil(rate))
+    if max_backlog is not None:
+        return max(1, int(max_backlog))
+    return max(BACKLOG_FLOOR, math.ceil(rate * BACKLOG_SECONDS))

@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from phase5site.columns import CSV_V3_COLUMNS, SERVER_COUNT_COLUMNS
-from phase5site.engine.pacer import backlog_capacity
 from phase5site.runspec.models import PhaseSpec
 
 NO_SOURCE_REASON = "metrics source none"
@@ -107,27 +106,27 @@ def completion_deadline(
     window_end: float,
     *,
     timeout_s: float,
-    rate: float,
-    concurrency: int,
+    phase_end: float,
     next_window_end: float | None,
 ) -> float:
-    """Until when the client columns of a window wait for its requests to complete.
+    """Until when the client columns of a window wait for its requests to have rows.
 
-    A request intended before the window end may wait behind a full backlog (one second of
-    sends, shared by ``concurrency`` workers, each request taking at most ``timeout_s``)
-    and then take ``timeout_s`` itself. Those are the window's slowest requests, so leaving
-    them out would understate its percentiles. The wait never reaches into the next
-    window's scrape (a quarter second before its end), and is never shorter than
-    ``timeout_s + 1``.
+    A request intended before the window end may wait in the backlog, but not past the end
+    of its phase (then it is dropped, with a row), and once sent it takes at most
+    ``timeout_s``. So every request of the window has a row by ``phase_end + timeout_s``
+    (plus a second for the rows to reach the store). Those are the window's slowest
+    requests, so leaving them out would understate its percentiles. The wait never reaches
+    into the next window's scrape (a quarter second before its end), and is never shorter
+    than ``timeout_s + 1``.
 
-    >>> completion_deadline(100.0, timeout_s=5, rate=80, concurrency=20, next_window_end=None)
-    126.0
-    >>> completion_deadline(100.0, timeout_s=5, rate=80, concurrency=20, next_window_end=110.0)
+    >>> completion_deadline(100.0, timeout_s=5, phase_end=100.0, next_window_end=None)
+    106.0
+    >>> completion_deadline(100.0, timeout_s=5, phase_end=200.0, next_window_end=110.0)
     109.75
-    >>> completion_deadline(100.0, timeout_s=2, rate=80, concurrency=20, next_window_end=103.0)
+    >>> completion_deadline(100.0, timeout_s=2, phase_end=200.0, next_window_end=103.0)
     103.0
     """
-    worst = window_end + (math.ceil(backlog_capacity(rate) / concurrency) + 1) * timeout_s + 1.0
+    worst = max(window_end, phase_end) + timeout_s + 1.0
     if next_window_end is not None:
         worst = min(worst, next_window_end - 0.25)
     return max(window_end + timeout_s + 1.0, worst)

@@ -146,6 +146,25 @@ class TargetSpec(_Model):
     requests: list[RequestSpec] = Field(
         default_factory=default_request_mix, min_length=1, description="Weighted request mix."
     )
+    workers: Literal["auto"] | Annotated[int, Field(ge=1, le=64)] = Field(
+        "auto",
+        description="Load worker processes: each paces and sends its segment of the schedule "
+        "(request k goes to worker k mod N) in its own event loop. auto = enough for the "
+        "highest phase rate (about 2,000 req/s each), at most the cores less one, at most "
+        "the concurrency.",
+    )
+    max_backlog: Annotated[int, Field(ge=1, le=10_000_000)] | None = Field(
+        None,
+        description="Most requests that may wait for a free slot in a phase; beyond it, or "
+        "when not sent by the end of its phase, a request is dropped and counts as a failure "
+        "(default: max(30 s of sends, 10,000)).",
+    )
+    max_generator_lag: Duration = Field(
+        0.010, gt=0,
+        description="A window whose load-generator own send lag (slot free, yet sent late) has "
+        "a p99 above this is generator-limited: its client latency is INVALID, not a verdict "
+        "on the service.",
+    )
 
     @model_validator(mode="after")
     def _one_target_and_allowed_host(self) -> TargetSpec:

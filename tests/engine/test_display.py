@@ -25,7 +25,7 @@ def test_plain_progress_prints_one_line_with_every_figure() -> None:
     PlainProgress(stream).update(STATUS)
     assert stream.getvalue() == (
         "phase=baseline t=12/36s rate=79.5/80 sent=960 in_flight=3 dropped=4 "
-        "errors=http_5xx=2,timeout=1 p95_ms=21.3\n")
+        "errors=3 (http_5xx 2, timeout 1) p95_ms=21.3\n")
 
 
 def test_live_progress_renders_the_same_figures() -> None:

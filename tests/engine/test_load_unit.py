@@ -92,12 +92,56 @@ def test_a_full_backlog_drops_and_records_instead_of_stalling() -> None:
     outcomes = Counter(row["outcome"] for row in sink.rows)
     assert len(sink.rows) == 100  # every intended request has exactly one row
     assert most_in_flight == 1
-    assert outcomes["dropped"] == load.stats.dropped > 0
+    # Not sent by the end of the phase's time: dropped, with the wait so far as a censored
+    # latency (the real one is at least that), never silently left out.
+    assert outcomes["dropped"] == load.stats.dropped == load.stats.dropped_at_end > 0
     dropped = [row for row in sink.rows if row["outcome"] == "dropped"]
-    assert all(row["sent_at"] is None and row["latency_ms"] is None for row in dropped)
+    assert all(row["sent_at"] is None and row["slot_free"] is False for row in dropped)
+    end_wall = max(row["intended_at"] for row in sink.rows)
+    assert all(row["latency_ms"] >= 0 and row["intended_at"] + row["latency_ms"] / 1000 >= end_wall - 0.05
+               for row in dropped)  # each waited until (about) the phase's end
     # Sent ones waited for the single slot: latency includes the wait, service does not.
     sent = [row for row in sink.rows if row["outcome"] == "ok"]
     assert max(row["latency_ms"] - row["service_ms"] for row in sent) > 500
+
+
+def test_beyond_max_backlog_a_due_request_is_dropped_at_once() -> None:
+    class SlowTransport(httpx.AsyncBaseTransport):
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            await asyncio.sleep(0.2)
+            return httpx.Response(200)
+
+    sink = ListSink()
+    load = PhaseLoad(
+        phase="p", rate=50, concurrency=1, duration_s=1.0, mix=_mix(),
+        transport_factory=httpx_factory(5.0, SlowTransport()),
+        sink_provider=lambda: sink, axis=WallAxis(offset_s=0.0), max_backlog=3,
+    )
+    _run(load)
+    assert len(sink.rows) == 50
+    backlog_drops = load.stats.dropped - load.stats.dropped_at_end
+    assert backlog_drops > 0  # 50 due in 1 s, one slot at 5/s, room for 3 waiting
+    assert load.stats.dropped_at_end <= 3
+    assert Counter(row["outcome"] for row in sink.rows)["dropped"] == load.stats.dropped
+
+
+def test_slot_free_is_recorded_per_request() -> None:
+    class SlowTransport(httpx.AsyncBaseTransport):
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            await asyncio.sleep(0.3)
+            return httpx.Response(200)
+
+    sink = ListSink()
+    load = PhaseLoad(
+        phase="p", rate=20, concurrency=1, duration_s=0.5, mix=_mix(),
+        transport_factory=httpx_factory(5.0, SlowTransport()),
+        sink_provider=lambda: sink, axis=WallAxis(offset_s=0.0),
+    )
+    _run(load)
+    by_seq = {row["seq"]: row for row in sink.rows}
+    assert by_seq[0]["slot_free"] is True  # the only slot was idle when request 0 fell due
+    assert by_seq[1]["slot_free"] is False  # 50 ms later request 0 still held it
+    assert {row["worker"] for row in sink.rows} == {0}
 
 
 def test_transport_errors_are_classified() -> None:

@@ -72,10 +72,32 @@ def test_random_wakeups_never_lose_duplicate_or_anticipate_a_send(
     assert all(pacer.intended_at(i) < 100.0 + duration_s for i in handed)
 
 
-def test_backlog_is_one_second_of_sends() -> None:
-    assert backlog_capacity(80) == 80
-    assert backlog_capacity(2.5) == 3
-    assert backlog_capacity(0.1) == 1
+def test_backlog_is_thirty_seconds_of_sends_or_ten_thousand() -> None:
+    assert backlog_capacity(80) == 10_000
+    assert backlog_capacity(2000) == 60_000
+    assert backlog_capacity(80, max_backlog=25) == 25
+    assert backlog_capacity(80, max_backlog=0) == 1
+
+
+@given(rate=st.floats(min_value=0.5, max_value=5000), duration_s=st.floats(min_value=0.01, max_value=30),
+       workers=st.integers(min_value=1, max_value=9),
+       wakeups=st.lists(st.floats(min_value=0, max_value=40), max_size=30))
+def test_segments_of_the_workers_are_exactly_the_single_process_schedule(
+        rate: float, duration_s: float, workers: int, wakeups: list[float]) -> None:
+    """The union of the workers' indices is the single schedule's, each once, same instants,
+    however each worker's loop happens to wake up."""
+    single = Pacer(rate=rate, start_s=100.0, duration_s=duration_s)
+    expected = list(single.due(1e9))
+    handed: list[tuple[int, float]] = []
+    for offset in range(workers):
+        segment = Pacer(rate=rate, start_s=100.0, duration_s=duration_s, offset=offset, stride=workers)
+        got: list[int] = []
+        for now in sorted(wakeups) + [1e9]:
+            got += list(segment.due(100.0 + now))
+        assert all(i % workers == offset for i in got)
+        assert len(got) == segment.total
+        handed += [(i, segment.intended_at(i)) for i in got]
+    assert sorted(handed) == [(i, single.intended_at(i)) for i in expected]
 
 
 def test_rate_must_be_positive() -> None:

@@ -1,0 +1,97 @@
+"""The once-a-second heartbeat: status.json, the load.log line, the progress display.
+
+``snapshot`` turns the run's live state into the status.json content; it reads counters
+only (never the store), so it is cheap enough to run every second on the parent's loop.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from phase5site.engine.clock import utc_timestamp
+from phase5site.engine.progress import PhaseProgress
+from phase5site.runspec.models import PhaseSpec
+
+
+@dataclass
+class LivePhase:
+    """What the heartbeat reports about the phase now running."""
+
+    progress: PhaseProgress | None = None
+    phase: PhaseSpec | None = None
+    ordinal: int = 0
+    start_mono: float = 0.0
+    last_sent: int = 0
+    last_at: float = 0.0
+    reported_drops: int = 0
+    finished: bool = False  # the phase ended; the heartbeat stops repeating its last line
+    seen_errors: set[str] | None = None
+    phase_tasks: list[Any] | None = None
+
+    def __post_init__(self) -> None:
+        self.seen_errors = self.seen_errors if self.seen_errors is not None else set()
+        self.phase_tasks = self.phase_tasks if self.phase_tasks is not None else []
+
+
+def snapshot(base: dict[str, Any], live: LivePhase, now: float, *, final: bool) -> dict[str, Any]:
+    """status.json: ``base`` (run identity) plus the running phase's counters at ``now``."""
+    status = dict(base)
+    status["pid"] = os.getpid()
+    progress, phase = live.progress, live.phase
+    if progress is None or phase is None:
+        return status
+    totals = progress.totals()
+    dt = now - live.last_at
+    achieved = (totals["sent"] - live.last_sent) / dt if dt > 0.05 else None
+    if dt > 0.05:
+        live.last_sent, live.last_at = totals["sent"], now
+    if live.finished or final:
+        # After the phase: the mean over the phase, not the (empty) last second.
+        elapsed = min(max(now - live.start_mono, 1e-9), phase.planned_duration_s)
+        achieved = totals["sent"] / elapsed
+    p95 = progress.latency.quantile(0.95)
+    lag_p99 = progress.send_lag_ms.quantile(0.99)
+    outcomes = totals["outcomes"]
+    status.update({
+        "phase": phase.name, "phase_index": live.ordinal + 1,
+        "elapsed_s": round(min(now - live.start_mono, phase.planned_duration_s), 1),
+        "planned_s": phase.planned_duration_s, "target_rate": phase.rate,
+        "achieved_rate": None if achieved is None else round(achieved, 1),
+        "workers": progress.workers,
+        "in_flight": totals["in_flight"], "sent": totals["sent"], "completed": totals["completed"],
+        "planned_requests": totals["planned"], "dropped": totals["dropped"],
+        "errors": {k: v for k, v in outcomes.items() if k not in ("ok", "dropped")},
+        "outcomes": outcomes,
+        "client_p95_ms": None if p95 is None else round(p95, 1),
+        "send_lag_p99_ms": None if lag_p99 is None else round(lag_p99, 1),
+    })
+    return status
+
+
+def status_line(status: dict[str, Any]) -> str:
+    """One line per second for load.log and for a terminal that is not a TTY.
+
+    >>> status_line({"run_id": "r", "status": "running"})
+    'run r running'
+    >>> status_line({"phase": "b", "elapsed_s": 3, "planned_s": 60, "achieved_rate": 80.0,
+    ...              "target_rate": 80, "sent": 240, "in_flight": 1, "dropped": 0,
+    ...              "errors": {"http_5xx": 2}, "client_p95_ms": 9.5})
+    'phase=b t=3/60s rate=80.0/80 sent=240 in_flight=1 dropped=0 errors=2 (http_5xx 2) p95_ms=9.5'
+    """
+    if not status.get("phase"):
+        return f"run {status.get('run_id')} {status.get('status')}"
+    errors = status.get("errors") or {}
+    error_text = "0" if not errors else (
+        f"{sum(errors.values())} (" + ", ".join(f"{k} {v}" for k, v in errors.items()) + ")")
+    achieved = status.get("achieved_rate")
+    p95 = status.get("client_p95_ms")
+    return (f"phase={status['phase']} t={status['elapsed_s']:.0f}/{status['planned_s']:g}s "
+            f"rate={'NA' if achieved is None else f'{achieved:.1f}'}/{status['target_rate']:g} "
+            f"sent={status['sent']} in_flight={status['in_flight']} dropped={status['dropped']} "
+            f"errors={error_text} p95_ms={'NA' if p95 is None else p95}")
+
+
+def utc_now_text(wall: float) -> str:
+    return utc_timestamp(wall) + " UTC"
