@@ -74,7 +74,10 @@ def workflow_exit_code(result: Any) -> int:
     if result.status == "aborted":
         return EXIT_ABORTED
     if result.status == "interrupted":
-        return EXIT_SIGTERM if result.signal == signals.SIGTERM else EXIT_SIGINT
+        # 128 + the signal, as a shell reports it: 129 SIGHUP, 130 SIGINT, 143 SIGTERM.
+        if result.signal in (signals.SIGTERM, signals.SIGHUP):
+            return 128 + int(result.signal)
+        return EXIT_SIGINT
     return EXIT_RUNTIME_ERROR
 
 

@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from click.testing import CliRunner
 
 from phase5site.cli import cli
@@ -42,7 +44,9 @@ def _wait_for_sends(results: Path, deadline_s: float) -> Path:
     raise AssertionError("the run never reported 10 sends")
 
 
-def test_sigterm_mid_run_leaves_an_interrupted_readable_run_and_exits_143(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGHUP, 129)])
+def test_a_signal_mid_run_leaves_an_interrupted_readable_run_and_exits_128_plus_it(
+        tmp_path: Path, signum: int, code: int) -> None:
     spec = tmp_path / "tiny.yaml"
     spec.write_text(TINY)
     results = tmp_path / "results"
@@ -54,29 +58,30 @@ def test_sigterm_mid_run_leaves_an_interrupted_readable_run_and_exits_143(tmp_pa
     )
     try:
         run_dir = _wait_for_sends(results, 60)
-        process.send_signal(signal.SIGTERM)
+        process.send_signal(signum)
         stdout, stderr = process.communicate(timeout=30)
     finally:
         if process.poll() is None:
             process.kill()
             process.wait()
-    assert process.returncode == 143, stderr.decode()
+    assert process.returncode == code, stderr.decode()
     assert b"interrupted" in stderr
     with RunReader(run_dir) as reader:
         run = reader.run()
         assert run["status"] == "interrupted"
-        assert "SIGTERM" in (run["exit_reason"] or "")
+        assert signal.Signals(signum).name in (run["exit_reason"] or "")
         assert 10 <= reader.request_count("main") < 600
         assert reader.phases()[0]["status"] == "interrupted"
         assert [e["kind"] for e in reader.events(kind="signal")] == ["signal"]
         (start,) = reader.events(kind="run_start")
     target_pid = start["data"]["target_pid"]
-    assert isinstance(target_pid, int)
-    try:  # the embedded target was stopped with the run, not left behind
-        os.kill(target_pid, 0)
-        raise AssertionError(f"embedded target {target_pid} still running")
-    except ProcessLookupError:
-        pass
+    assert isinstance(target_pid, int) and start["data"]["worker_pids"]
+    for pid in [target_pid, *start["data"]["worker_pids"]]:
+        try:  # the embedded target and the load workers stopped with the run, none left behind
+            os.kill(pid, 0)
+            raise AssertionError(f"process {pid} still running")
+        except ProcessLookupError:
+            pass
     # Not a TTY: one plain progress line per second.
     assert b"phase=main" in stdout
     assert json.loads((run_dir / "status.json").read_text())["status"] == "interrupted"
