@@ -24,7 +24,7 @@ from phase5site.errors import TargetError
 from phase5site.runspec.models import PhaseSpec
 
 if TYPE_CHECKING:
-    from phase5site.engine.runner import Run
+    from phase5site.engine.context import RunContext as Run
 
 FLAG_SWITCH_WAIT_S = 30.0  # longest wait for the embedded target to answer its admin page
 

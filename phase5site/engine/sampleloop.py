@@ -29,7 +29,7 @@ from phase5site.engine.sampler import (
 from phase5site.runspec.models import PhaseSpec
 
 if TYPE_CHECKING:
-    from phase5site.engine.runner import Run
+    from phase5site.engine.context import RunContext as Run
 
 
 def generator_columns(client: dict[str, Any], cpu_s: float, window_s: float,
