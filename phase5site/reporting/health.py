@@ -18,6 +18,11 @@ from phase5site.slo.categories import client_intended, number
 Row = Mapping[str, Any]
 
 
+def _count(value: float | None) -> int | float | None:
+    """Counts stored as numbers read back as ints when whole (server counts may be fractional)."""
+    return int(value) if value is not None and value == int(value) else value
+
+
 def window_health(row: Row) -> WindowHealth:
     """One sample row's generator figures. Example: a row with ``generator_limited`` True,
     lag p99 40 ms -> ``WindowHealth(..., generator_lag_p99_ms=40.0, generator_limited=True)``."""
@@ -26,8 +31,8 @@ def window_health(row: Row) -> WindowHealth:
     return WindowHealth(
         sample_num=None if sample_num is None else int(sample_num),
         window_end=number(row, "window_end"),
-        intended=client_intended(row),
-        dropped=number(row, "dropped"),
+        intended=_count(client_intended(row)),
+        dropped=_count(number(row, "dropped")),
         generator_lag_p99_ms=number(row, "generator_lag_p99_ms"),
         generator_lag_max_ms=number(row, "generator_lag_max_ms"),
         generator_cpu_ratio=number(row, "generator_cpu_ratio"),
