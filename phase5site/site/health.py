@@ -86,24 +86,31 @@ def health_section(run: RunData) -> str:
     return "\n\n".join(parts)
 
 
-def overview_cells(run: RunData) -> tuple[str, str]:
-    """(dropped, generator) cells of the overview's runs table.
+def _worst_of(phases: list[PhaseHealth], name: str) -> float | None:
+    values = [get_field(p.health, name) for p in phases]
+    present = [value for value in values if value is not None]
+    return max(present) if present else None
 
-    Example: 240 dropped of 3,240 and window 4 limited -> ``('240 (7.41%)', 'limited: baseline #4')``.
+
+def overview_cells(run: RunData) -> tuple[str, str]:
+    """(dropped, load generator) cells of the overview's runs table, over every phase.
+
+    Example: 240 dropped of 3,240 and window 4 limited -> ``('240 (7.41%)', 'limited: baseline
+    #4; own lag p99 40.0 ms, max 612.0 ms; CPU 97.0% of a core; loop lag 580.0 ms')``.
     """
     phases = run.verdicts.health
     if not phases:
         return "NA", "NA"
     intended = sum(get_field(p.health, "intended", default=0) or 0 for p in phases)
     dropped = sum(get_field(p.health, "dropped", default=0) or 0 for p in phases)
+    dropped_cell = f"{number(dropped)} ({share(dropped / intended if intended else None)})"
+    if not any(get_field(p.health, "measured", default=False) for p in phases):
+        return dropped_cell, NOT_MEASURED
     limited = [f"{p.phase} " + ", ".join(f"#{n}" for n in _limited_samples(p.health))
                for p in phases if _limited_samples(p.health)]
-    if limited:
-        generator = "limited: " + "; ".join(limited)
-    elif any(get_field(p.health, "measured", default=False) for p in phases):
-        worst = [get_field(p.health, "generator_lag_p99_ms") for p in phases]
-        present = [value for value in worst if value is not None]
-        generator = f"ok (own lag p99 {ms(max(present))})" if present else "ok"
-    else:
-        generator = NOT_MEASURED
-    return f"{number(dropped)} ({share(dropped / intended if intended else None)})", generator
+    figures = (f"own lag p99 {ms(_worst_of(phases, 'generator_lag_p99_ms'))}, "
+               f"max {ms(_worst_of(phases, 'generator_lag_max_ms'))}; "
+               f"CPU {_cpu(_worst_of(phases, 'generator_cpu_ratio_max'))}; "
+               f"loop lag {ms(_worst_of(phases, 'loop_lag_max_ms'))}")
+    state = "limited: " + "; ".join(limited) if limited else "ok"
+    return dropped_cell, f"{state}; {figures}"

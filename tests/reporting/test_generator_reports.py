@@ -4,15 +4,18 @@ JUnit and the CLI's exit code 5."""
 from __future__ import annotations
 
 import json
+import signal
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
+import pytest
 from click.testing import CliRunner
 
-from phase5site.cli import EXIT_INVALID, EXIT_NO_GO, cli
+from phase5site.cli import EXIT_ABORTED, EXIT_GO, EXIT_INVALID, EXIT_NO_GO, EXIT_SIGTERM, cli, workflow_exit_code
 from phase5site.reporting import evaluate_run, evaluation_json, render_junit, write_report
 from phase5site.store.legacy import import_legacy
+from phase5site.workflow import WorkflowResult
 
 from .runbuilder import T0, good_sample, make_run
 from .test_reports import FIXTURES, latencies
@@ -150,3 +153,20 @@ def test_old_runs_say_generator_health_was_not_measured(tmp_path: Path) -> None:
     text = write_report(run_dir).report_path.read_text()
     assert "| not measured | NA | NA | not measured |" in text
     assert T0 == 1_764_000_000.0
+
+
+@pytest.mark.parametrize(
+    ("status", "decision", "code"),
+    [("completed", "GO", EXIT_GO), ("completed", "NO-GO", EXIT_NO_GO), ("completed", "INVALID", EXIT_INVALID),
+     ("aborted", None, EXIT_ABORTED)],
+)
+def test_run_and_demo_exit_codes(status: str, decision: str | None, code: int) -> None:
+    assert workflow_exit_code(WorkflowResult(run_dir=None, status=status, decision=decision)) == code
+    interrupted = WorkflowResult(run_dir=None, status="interrupted", signal=signal.SIGTERM)
+    assert workflow_exit_code(interrupted) == EXIT_SIGTERM
+
+
+def test_help_documents_exit_code_5() -> None:
+    for command in ("run", "report", "summary", "demo"):
+        result = CliRunner().invoke(cli, [command, "--help"])
+        assert "5 INVALID" in result.stdout, command

@@ -83,7 +83,8 @@ def test_overview_comparison_slo_and_completion(built_site: BuiltSite) -> None:
     completion = (site / "generated/completion.html").read_text(encoding="utf-8")
     assert "3 runs" in completion and "Open caveats" in completion
     assert "1 INVALID (load generator limited)" in completion
-    assert "<td>limited: extended #2</td>" in overview and "Dropped (share)" in overview
+    assert "<td>limited: extended #2; own lag p99 " in overview and "Dropped (share)" in overview
+    assert "CPU 90.0% of a core; loop lag 580.0 ms</td>" in overview
 
 
 def test_a_generator_limited_run_page_says_invalid_and_why(built_site: BuiltSite) -> None:
