@@ -5,7 +5,9 @@ from other phase5site parts. ``metrics``, ``store`` and ``slo`` all use these.
 Fan definition 1, numpy's ``method="inverted_cdf"``, DuckDB's ``quantile_disc``). It is
 always an observed latency, so "P95 ≤ 150 ms" holds exactly when at least 95 % of the
 requests took ≤ 150 ms, which is what the order-statistic confidence intervals of the SLO
-part assume.
+part assume. Dropped requests (never sent) enter the ranking as censored values above every
+sent one (``censored_ranking``), so a drop can only raise a client percentile; one that falls
+on a drop is a lower bound (``rank_is_censored``).
 
 **Server side: Prometheus' ``histogram_quantile``**, with the exact semantics of Prometheus
 2.x (promql/quantile.go, ``bucketQuantile``; documented under "histogram_quantile()" in the
@@ -106,7 +108,8 @@ def censored_ranking(
         return max(float(wait), top)
 
     censored = sorted(v for v in map(value, dropped_waits_ms) if v is not None)
-    return [float(v) for v in sent_sorted_ms] + censored, len(censored)
+    # A phase can hold millions of latencies: copy them once, not per element.
+    return list(sent_sorted_ms) + censored, len(censored)
 
 
 def rank_is_censored(q: float, n: int, censored: int) -> bool:

@@ -107,6 +107,7 @@ def client_intended(row: Row) -> float | None:
 def _client_counts(parts: tuple[str, ...]) -> Callable[[Row], Counts | None]:
     def counts(row: Row) -> Counts | None:
         total = client_intended(row)
+        # A row without a dropped count (hand-made, or an import) had no drops to count.
         part = _sum({**row, "dropped": number(row, "dropped") or 0.0}, parts)
         if total is None or part is None:
             return None

@@ -323,7 +323,7 @@ def client_latency_row(
     per_sample = [(_sample_num(row, index), number(row, column)) for index, row in enumerate(rows)]
     fields = _with_summary(base, per_sample, category.comparison)
     worst_censored = _sample_censored(rows, fields["worst_sample"], q)
-    ranking, dropped = quantiles.censored_ranking(latencies_ms or [], dropped_waits_ms)
+    ranking, dropped = quantiles.censored_ranking(latencies_ms if latencies_ms is not None else [], dropped_waits_ms)
     if not ranking:
         reason = "no client request latencies stored (imported CSV or no requests)"
         if latencies_ms is not None:
