@@ -80,6 +80,9 @@ def test_generator_limited_run_is_invalid_and_report_exits_5(tmp_path: Path) -> 
     assert suite is not None and (suite.get("errors"), suite.get("failures")) == ("2", "0")
     errors = [case.get("name") for case in suite.iter("testcase") if case.find("error") is not None]
     assert errors == ["latency_p95", "latency_p99"]
+    properties = {p.get("name"): p.get("value") for p in suite.iter("property")}
+    assert properties["generator_limited_samples"] == "4" and properties["dropped"] == "0"
+    assert (properties["generator_cpu_ratio_max"], properties["loop_lag_max_ms"]) == ("0.97", "580")
     data = json.loads(CliRunner().invoke(cli, ["report", str(run_dir), "--json"]).stdout)
     assert data["decision"] == "INVALID"
     assert data["phases"][0]["generator"]["limited_samples"] == [4]
