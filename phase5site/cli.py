@@ -2,7 +2,8 @@
 and maps ``Phase5Error`` to a message and an exit code. No logic lives here.
 
 Exit codes: 0 GO / success, 1 runtime error, 2 usage or spec error, 3 NO-GO,
-4 aborted by the circuit breaker, 130 interrupted (SIGINT), 143 terminated (SIGTERM).
+4 aborted by the circuit breaker, 5 INVALID (the load generator, not the service, limited the
+client latency), 130 interrupted (SIGINT), 143 terminated (SIGTERM).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ EXIT_RUNTIME_ERROR = 1
 EXIT_USAGE = 2
 EXIT_NO_GO = 3
 EXIT_ABORTED = 4
+EXIT_INVALID = 5
 EXIT_SIGINT = 130
 EXIT_SIGTERM = 143
 
@@ -65,12 +67,15 @@ def results_dir_option(help_text: str) -> Callable[[F], F]:
                         default=Path("results"), show_default=True, help=help_text)
 
 
+DECISION_EXIT_CODES = {"GO": EXIT_GO, "NO-GO": EXIT_NO_GO, "INVALID": EXIT_INVALID}
+
+
 def workflow_exit_code(result: Any) -> int:
-    """0 GO, 3 NO-GO, 4 aborted by the breaker, 130/143 interrupted, 1 otherwise."""
+    """0 GO, 3 NO-GO, 5 INVALID, 4 aborted by the breaker, 130/143 interrupted, 1 otherwise."""
     import signal as signals
 
     if result.status == "completed":
-        return {"GO": EXIT_GO, "NO-GO": EXIT_NO_GO}.get(result.decision, EXIT_RUNTIME_ERROR)
+        return DECISION_EXIT_CODES.get(result.decision, EXIT_RUNTIME_ERROR)
     if result.status == "aborted":
         return EXIT_ABORTED
     if result.status == "interrupted":
@@ -113,7 +118,8 @@ def cli() -> None:
     """Paced production baselines, SLO verdicts and a publishable static site.
 
     Exit codes: 0 GO or success, 1 runtime error, 2 usage or spec error, 3 NO-GO,
-    4 aborted by the circuit breaker, 130/143 interrupted by SIGINT/SIGTERM.
+    4 aborted by the circuit breaker, 5 INVALID (the load generator was delayed while slots
+    were free: its client latency measures the tool), 130/143 interrupted by SIGINT/SIGTERM.
     """
 
 
@@ -233,8 +239,10 @@ def run(spec: Path, results_dir: Path, phases: tuple[str, ...], no_breaker: bool
     shows live progress (one line per second when stdout is not a terminal), writes
     production-report.md (summary.md for a run that did not complete) into the run folder,
     and rebuilds the site from every run (unless --no-site; run from the repository root).
-    Exits 0 GO, 3 NO-GO, 4 when the circuit breaker stopped the load, 130/143 on
-    SIGINT/SIGTERM (the run folder stays readable, status 'interrupted'), 1 on failure.
+    Exits 0 GO, 3 NO-GO, 5 INVALID (the load generator was delayed while slots were free:
+    rerun on a quieter host or with more workers), 4 when the circuit breaker stopped the
+    load, 130/143 on SIGINT/SIGTERM (the run folder stays readable, status 'interrupted'),
+    1 on failure.
 
     Example:
 
@@ -340,7 +348,7 @@ def import_(csv_path: Path, metadata_path: Path | None, results_dir: Path) -> No
 
 
 def _finish_report(result: Any, as_json: bool) -> None:
-    """Print the verdict (or the JSON evaluation) and exit 0 for GO, 3 for NO-GO."""
+    """Print the verdict (or the JSON evaluation) and exit 0 for GO, 3 NO-GO, 5 INVALID."""
     from phase5site.reporting import evaluation_json
 
     evaluation = result.evaluation
@@ -353,7 +361,7 @@ def _finish_report(result: Any, as_json: bool) -> None:
         click.echo(f"report: {result.report_path}")
         if result.junit_path is not None:
             click.echo(f"junit: {result.junit_path}")
-    sys.exit(EXIT_GO if evaluation.decision == "GO" else EXIT_NO_GO)
+    sys.exit(DECISION_EXIT_CODES.get(evaluation.decision, EXIT_NO_GO))
 
 
 @cli.command()
@@ -372,7 +380,9 @@ def report(path: Path, as_json: bool, junit: Path | None, out: Path | None) -> N
     source, plugin reload and snapshot, client vs server latency, NA reasons and caveats.
 
     Exit codes: 0 GO, 3 NO-GO (a mandatory category FAIL or NA, or an optional one FAIL),
-    1 runtime error (unreadable run), 2 usage error (e.g. the run is not completed: use
+    5 INVALID (nothing FAILs, but the load generator was delayed while slots were free, so
+    client latency is INVALID: rerun on a quieter host or with more workers), 1 runtime
+    error (unreadable run), 2 usage error (e.g. the run is not completed: use
     `summary --partial`).
 
     Example:
@@ -396,7 +406,7 @@ def summary(run_dir: Path, partial: bool, as_json: bool, junit: Path | None, out
 
     Without --partial the run must be completed. With it, the verdict is computed from the
     samples that exist and the summary lists what is missing. Exit codes as `report`:
-    0 GO, 3 NO-GO, 1 runtime error, 2 usage error.
+    0 GO, 3 NO-GO, 5 INVALID, 1 runtime error, 2 usage error.
 
     Example:
 
@@ -631,7 +641,8 @@ def demo(spec_path: Path, results_dir: Path, slo_dir: Path, version: str) -> Non
 
     verify -> run (warmup, baseline, extended) -> report -> slo recommend -> slo finalize
     -> archive -> build, each step printing where its output is. No environment and no
-    network beyond 127.0.0.1 are needed. Exits like `run`: 0 GO, 3 NO-GO, 4 aborted.
+    network beyond 127.0.0.1 are needed. Exits like `run`: 0 GO, 3 NO-GO, 4 aborted,
+    5 INVALID.
 
     Example:
 

@@ -86,19 +86,21 @@ SERVER_COUNT_COLUMNS: tuple[str, ...] = (
 )
 
 # Client-side values for the same window, from the requests table (requests *intended*
-# inside the window). Latencies in milliseconds, exact (not from buckets).
+# inside the window). Latencies in milliseconds, exact (not from buckets). A dropped request
+# counts: in client_requests, as a failure and an error, and in the percentiles as a
+# censored value ranked above every sent request (quantiles.censored_ranking).
 CLIENT_COLUMNS: tuple[str, ...] = (
-    "client_requests",  # requests intended in the window, dropped ones excluded
+    "client_requests",  # every request intended in the window, dropped ones included
     "client_ok",
     "client_4xx",
     "client_5xx",
-    "client_transport_errors",  # timeout + connect_error
+    "client_transport_errors",  # timeout + connect_error (dropped ones are in `dropped`)
     "client_p50_ms",
     "client_p90_ms",
     "client_p95_ms",
     "client_p99_ms",
-    "client_success_rate",
-    "client_error_rate",
+    "client_success_rate",  # client_ok / client_requests
+    "client_error_rate",  # (4xx + 5xx + transport + dropped) / client_requests
     "client_error_rate_4xx",
     "client_error_rate_5xx",
     "achieved_rate",  # sends in the window / window length

@@ -5,7 +5,9 @@ from other phase5site parts. ``metrics``, ``store`` and ``slo`` all use these.
 Fan definition 1, numpy's ``method="inverted_cdf"``, DuckDB's ``quantile_disc``). It is
 always an observed latency, so "P95 ≤ 150 ms" holds exactly when at least 95 % of the
 requests took ≤ 150 ms, which is what the order-statistic confidence intervals of the SLO
-part assume.
+part assume. Dropped requests (never sent) enter the ranking as censored values above every
+sent one (``censored_ranking``), so a drop can only raise a client percentile; one that falls
+on a drop is a lower bound (``rank_is_censored``).
 
 **Server side: Prometheus' ``histogram_quantile``**, with the exact semantics of Prometheus
 2.x (promql/quantile.go, ``bucketQuantile``; documented under "histogram_quantile()" in the
@@ -74,6 +76,63 @@ def nearest_rank(sorted_values: Sequence[float], q: float) -> float | None:
     if n == 0:
         return None
     return float(sorted_values[nearest_rank_index(q, n)])
+
+
+def censored_ranking(
+    sent_sorted_ms: Sequence[float], dropped_waits_ms: Iterable[float | None]
+) -> tuple[list[float], int]:
+    """The latency ranking of a set of requests with its dropped ones, and how many of its
+    top values are censored.
+
+    A dropped request was never answered: its real latency is at least its wait, and it is
+    ranked *above* every sent request of the same set, with the value ``max(its wait, the
+    set's largest sent latency)``. So adding drops to a set can only raise its nearest-rank
+    percentiles, never lower them (DESIGN.md, "Load": drops can only make figures worse).
+    A drop with no known wait in a set without any sent latency has no value and is left
+    out (the percentile is NA, as it was without it).
+
+    Worked example: sent 10, 20, 30 ms, drops that waited 5 ms, 45 ms and an unknown time
+    -> ranking 10, 20, 30, 30, 30, 45 with the top 3 censored; P50 is 30 (the 3rd value, a
+    sent request), P90 is 45 (the 6th, censored: a lower bound).
+
+    >>> censored_ranking([10.0, 20.0, 30.0], [5.0, 45.0, None])
+    ([10.0, 20.0, 30.0, 30.0, 30.0, 45.0], 3)
+    >>> censored_ranking([], [None, 7.0])
+    ([7.0], 1)
+    """
+    top = float(sent_sorted_ms[-1]) if len(sent_sorted_ms) else None
+
+    def value(wait: float | None) -> float | None:
+        if wait is None or top is None:
+            return top if wait is None else float(wait)
+        return max(float(wait), top)
+
+    censored = sorted(v for v in map(value, dropped_waits_ms) if v is not None)
+    # A phase can hold millions of latencies: copy them once, not per element.
+    return list(sent_sorted_ms) + censored, len(censored)
+
+
+def rank_is_censored(q: float, n: int, censored: int) -> bool:
+    """True when the nearest-rank q-quantile of n ranked values falls on one of the top
+    ``censored`` (dropped) ones: the percentile is then only a lower bound.
+
+    >>> rank_is_censored(0.95, 100, 5), rank_is_censored(0.95, 100, 6), rank_is_censored(0.5, 0, 0)
+    (False, True, False)
+    """
+    if n <= 0 or censored <= 0:
+        return False
+    return nearest_rank_index(q, n) >= n - censored
+
+
+def nearest_rank_censored(ranking: Sequence[float], censored: int, q: float) -> tuple[float | None, bool]:
+    """Nearest-rank q-quantile of a ``censored_ranking`` and whether it is censored.
+
+    >>> nearest_rank_censored([10.0, 20.0, 30.0, 30.0, 45.0], 2, 0.9)
+    (45.0, True)
+    >>> nearest_rank_censored([10.0, 20.0, 30.0, 30.0, 45.0], 2, 0.5)
+    (30.0, False)
+    """
+    return nearest_rank(ranking, q), rank_is_censored(q, len(ranking), censored)
 
 
 def share_at_or_below(sorted_values: Sequence[float], bound: float) -> float | None:

@@ -27,7 +27,7 @@ class WorkflowResult:
     run_dir: Path | None
     status: str  # completed | interrupted | aborted | failed | refused
     signal: int | None = None
-    decision: str | None = None  # GO | NO-GO (None when no report could be made)
+    decision: str | None = None  # GO | NO-GO | INVALID (None when no report could be made)
     report_path: Path | None = None
     site_dir: Path | None = None
     problems: list[str] = field(default_factory=list)  # later steps that failed

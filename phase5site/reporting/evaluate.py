@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from phase5site.errors import StoreError, UsageError
+from phase5site.reporting.health import phase_health
 from phase5site.reporting.models import PhaseReport, PhaseThroughput, RunEvaluation
 from phase5site.slo.evaluate import PhaseData, evaluate_phase
-from phase5site.slo.models import GO, INSUFFICIENT_DATA, NO_GO
+from phase5site.slo.models import DECISION_INVALID, GO, INSUFFICIENT_DATA, NO_GO
 from phase5site.runspec.models import SloSpec
 
 SERVER_SOURCES = ("prometheus", "scrape", "import")
@@ -133,14 +134,16 @@ def phase_data(reader: Any, phase: Mapping[str, Any], server_source: str | None,
         mask_legacy_values(all_rows)
     server_rows = [row for row in all_rows if server_source and row.get("source") == server_source]
     server_rows.sort(key=lambda row: row.get("sample_num") or 0)
-    latencies = None
+    latencies, dropped_waits = None, []
     if reader.request_count(phase=name) > 0:
-        latencies = reader.client_latencies_ms(phase=name).tolist()
+        latencies = reader.sent_latencies_ms(phase=name).tolist()
+        dropped_waits = reader.dropped_waits_ms(phase=name)
     return PhaseData(
         phase=name,
         server_samples=server_rows,
         client_samples=_client_rows(all_rows),
         client_latencies_ms=latencies,
+        client_dropped_waits_ms=dropped_waits,
         server_source=server_source,
         planned_samples=phase.get("samples"),
         metrics_source_none=metrics_none,
@@ -166,8 +169,9 @@ def _missing(spec: Mapping[str, Any], phases: list[PhaseReport], status: str | N
 
 
 def evaluate_run(run_dir: Path, slo: SloSpec | None = None) -> RunEvaluation:
-    """Evaluate every observed phase of a run; GO iff the run completed and every evaluated
-    phase is GO (an interrupted or aborted run is NO-GO: incomplete evidence).
+    """Evaluate every observed phase of a run: NO-GO if the run did not complete (incomplete
+    evidence) or a phase is NO-GO, else INVALID if a phase is INVALID (its load generator
+    limited the client latency), else GO.
 
     Example: a run with warmup (observe: false) and baseline (12 samples, all PASS) ->
     decision 'GO', warmup listed with evaluation None.
@@ -197,19 +201,29 @@ def _phase_reports(reader: Any, thresholds: SloSpec, server_source: str | None, 
                 throughput=_throughput(phase),
                 evaluation=evaluate_phase(data, thresholds) if has_samples else None,
                 flags=as_dict(phase.get("flags")),
+                generator=phase_health(reader, phase["name"], data.client_samples),
             )
         )
     return reports
 
 
-def _run_reasons(run: Mapping[str, Any], evaluated: list[PhaseReport]) -> list[str]:
-    reasons = [f"{r.phase}: {reason}" for r in evaluated for reason in r.evaluation.reasons]  # type: ignore[union-attr]
+def _phase_reasons(evaluated: list[PhaseReport], decision: str) -> list[str]:
+    return [f"{r.phase}: {reason}" for r in evaluated if r.evaluation.decision == decision  # type: ignore[union-attr]
+            for reason in r.evaluation.reasons]  # type: ignore[union-attr]
+
+
+def run_decision(run: Mapping[str, Any], evaluated: list[PhaseReport]) -> tuple[str, list[str]]:
+    """NO-GO with its reasons, else INVALID with the generator's, else GO."""
+    reasons = _phase_reasons(evaluated, NO_GO)
     if not evaluated:
         reasons.append(f"no phase has samples: {INSUFFICIENT_DATA}")
     if run.get("status") not in (None, "completed"):
         # A cut-short run is incomplete evidence: it can inform, never release.
         reasons.append(f"run {run.get('status')}: incomplete evidence ({run.get('exit_reason') or 'no reason recorded'})")
-    return reasons
+    if reasons:
+        return NO_GO, reasons
+    invalid = _phase_reasons(evaluated, DECISION_INVALID)
+    return (DECISION_INVALID, invalid) if invalid else (GO, [])
 
 
 def _run_caveats(reader: Any, run: Mapping[str, Any], evaluated: list[PhaseReport]) -> list[str]:
@@ -235,7 +249,7 @@ def _evaluate(reader: Any, run_dir: Path, slo: SloSpec | None) -> RunEvaluation:
     metrics_none = as_dict(spec.get("metrics")).get("source") == "none" or server_source is None
     reports = _phase_reports(reader, thresholds, server_source, metrics_none)
     evaluated = [report for report in reports if report.evaluation is not None]
-    reasons = _run_reasons(run, evaluated)
+    decision, reasons = run_decision(run, evaluated)
     return RunEvaluation(
         run_id=str(run.get("run_id") or run_dir.name),
         name=run.get("name"),
@@ -247,7 +261,7 @@ def _evaluate(reader: Any, run_dir: Path, slo: SloSpec | None) -> RunEvaluation:
         exit_reason=run.get("exit_reason"),
         thresholds=thresholds.model_dump(),
         thresholds_from=thresholds_from,
-        decision=GO if not reasons else NO_GO,
+        decision=decision,
         reasons=reasons,
         phases=reports,
         caveats=_run_caveats(reader, run, evaluated),

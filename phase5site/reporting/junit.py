@@ -1,15 +1,35 @@
 """JUnit XML of a run evaluation: one test case per SLO category and phase.
 
 FAIL is a ``<failure>``; NA in a mandatory category is a ``<failure>`` too (it makes the
-run NO-GO, "insufficient data"); NA in an optional category is ``<skipped>``.
+run NO-GO, "insufficient data"); NA in an optional category is ``<skipped>``. INVALID (the
+load generator, not the service, limited the measurement) is an ``<error>``: the test could
+not be carried out, which is neither a pass nor a failure of the service. Each suite's
+``<properties>`` carry the phase's drops and generator health (NA properties are left out).
 """
 
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from phase5site.reporting.models import RunEvaluation
-from phase5site.reporting.render import fmt_value
+from phase5site.reporting.models import GeneratorHealth, RunEvaluation
+from phase5site.reporting.render import fmt_pooled, fmt_value
+
+
+HEALTH_PROPERTIES = ("intended", "dropped", "dropped_share", "send_lag_p50_ms", "send_lag_p99_ms",
+                     "send_lag_max_ms", "generator_lag_p99_ms", "generator_lag_max_ms",
+                     "generator_cpu_ratio_max", "loop_lag_max_ms")
+
+
+def _health_properties(suite: ET.Element, health: GeneratorHealth | None) -> None:
+    if health is None:
+        return
+    properties = ET.SubElement(suite, "properties")
+    for name in HEALTH_PROPERTIES:
+        value = getattr(health, name)
+        if value is not None:
+            ET.SubElement(properties, "property", name=name, value=f"{value:g}")
+    limited = ",".join(str(n) for n in health.limited_samples)
+    ET.SubElement(properties, "property", name="generator_limited_samples", value=limited)
 
 
 def render_junit(evaluation: RunEvaluation) -> str:
@@ -19,20 +39,25 @@ def render_junit(evaluation: RunEvaluation) -> str:
         cases = phase.evaluation.categories
         failures = sum(1 for c in cases if c.verdict == "FAIL" or (c.mandatory and c.verdict == "NA"))
         skipped = sum(1 for c in cases if not c.mandatory and c.verdict == "NA")
+        errors = sum(1 for c in cases if c.verdict == "INVALID")
         suite = ET.SubElement(
             suites, "testsuite", name=f"slo.{phase.phase}", tests=str(len(cases)),
-            failures=str(failures), errors="0", skipped=str(skipped),
+            failures=str(failures), errors=str(errors), skipped=str(skipped),
         )
+        _health_properties(suite, phase.generator)
         for category in cases:
             case = ET.SubElement(suite, "testcase", classname=f"slo.{phase.phase}", name=category.category)
             values = "; ".join(
-                f"{row.source} {fmt_value(row.pooled, row.unit)} (threshold {row.comparison} "
+                f"{row.source} {fmt_pooled(row)} (threshold {row.comparison} "
                 f"{fmt_value(row.threshold, row.unit)}, {row.verdict})"
                 for row in category.rows
             )
             if category.verdict == "FAIL" or (category.mandatory and category.verdict == "NA"):
                 failure = ET.SubElement(case, "failure", message=category.reason or category.verdict)
                 failure.text = values
+            elif category.verdict == "INVALID":
+                error = ET.SubElement(case, "error", type="INVALID", message=category.reason or "generator-limited")
+                error.text = values
             elif category.verdict == "NA":
                 ET.SubElement(case, "skipped", message=category.reason or "not measured")
             ET.SubElement(case, "system-out").text = values

@@ -8,9 +8,13 @@ from phase5site.slo.models import PhaseEvaluation
 
 COMBINATION_RULE = (
     "Success rate, error rate and latency are judged on every source that has a value "
-    "(server metrics and client measurements): a category FAILs if any source fails, PASSes "
-    "if at least one source has a value and none fails, and is NA only when no source has a "
-    "value. Fallback, memory, cache, plugin reload and snapshot exist server-side only."
+    "(server metrics and client measurements): a category FAILs if any source fails, is "
+    "INVALID if none fails and one is INVALID (client latency of a phase whose load generator "
+    "was delayed while slots were free), PASSes if at least one source has a value and none "
+    "fails, and is NA only when no source has a value. Fallback, memory, cache, plugin reload "
+    "and snapshot exist server-side only. A run is NO-GO if a category FAILs on valid evidence "
+    "(or a mandatory one is NA, or the run did not complete), else INVALID if a category is "
+    "INVALID, else GO."
 )
 
 
@@ -27,6 +31,45 @@ class PhaseThroughput:
 
 
 @dataclass(frozen=True)
+class WindowHealth:
+    """The load generator in one sample window (``samples`` columns; None = not measured)."""
+
+    sample_num: int | None
+    window_end: float | None
+    intended: float | None  # requests intended in the window, dropped ones included
+    dropped: float | None
+    generator_lag_p99_ms: float | None
+    generator_lag_max_ms: float | None
+    generator_cpu_ratio: float | None
+    loop_lag_max_ms: float | None
+    generator_limited: bool | None
+
+
+@dataclass(frozen=True)
+class GeneratorHealth:
+    """Drops, send lag and the generator's own health over a phase (DESIGN.md "Generator
+    health"). Send lag = sent_at - intended_at of sent requests; the generator's own lag is
+    the send lag of those that had a free slot when due. Quantiles are nearest-rank."""
+
+    intended: int
+    dropped: int
+    dropped_share: float | None
+    sends: int
+    send_lag_p50_ms: float | None
+    send_lag_p99_ms: float | None
+    send_lag_max_ms: float | None
+    free_slot_sends: int
+    generator_lag_p50_ms: float | None
+    generator_lag_p99_ms: float | None
+    generator_lag_max_ms: float | None
+    generator_cpu_ratio_max: float | None
+    loop_lag_max_ms: float | None
+    measured: bool  # False for runs recorded before the generator's own health was measured
+    windows: list[WindowHealth] = field(default_factory=list)
+    limited_samples: list[int] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
 class PhaseReport:
     """One phase of a run: its status, load figures and (when observed) its evaluation."""
 
@@ -37,11 +80,13 @@ class PhaseReport:
     throughput: PhaseThroughput
     evaluation: PhaseEvaluation | None
     flags: dict[str, object] = field(default_factory=dict)
+    generator: GeneratorHealth | None = None  # None: the phase has no request rows
 
 
 @dataclass(frozen=True)
 class RunEvaluation:
-    """Verdict of a run: GO iff it completed and every evaluated phase is GO (each judged alone)."""
+    """Verdict of a run: NO-GO if it did not complete or a phase is NO-GO; else INVALID if a
+    phase is INVALID; else GO (each phase judged alone). ``reasons`` explain the decision."""
 
     run_id: str
     name: str | None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from phase5site.reporting.models import PhaseReport, RunEvaluation
+from phase5site.reporting.models import GeneratorHealth, PhaseReport, RunEvaluation
 from phase5site.slo.models import CategoryVerdict, SourceRow
 from phase5site.slo.stats import Interval
 
@@ -22,6 +22,14 @@ def fmt_value(value: float | None, unit: str) -> str:
     if unit == "MiB":
         return f"{value:.1f} MiB"
     return f"{value:.4g}"
+
+
+def fmt_pooled(row: SourceRow) -> str:
+    """The pooled value; a censored percentile (its rank fell on a dropped request) as a
+    lower bound. Example: ``'≥ 1611.0 ms (censored: 240 dropped)'``."""
+    if row.censored and row.pooled is not None:
+        return f"≥ {fmt_value(row.pooled, row.unit)} (censored: {row.dropped:,} dropped)"
+    return fmt_value(row.pooled, row.unit)
 
 
 def fmt_threshold(row: SourceRow) -> str:
@@ -49,7 +57,8 @@ def _count(value: float | int | None) -> str:
 def _worst(row: SourceRow) -> str:
     if row.worst_sample is None:
         return NA_TEXT
-    return f"#{row.worst_sample}: {fmt_value(row.worst_value, row.unit)}"
+    bound = "≥ " if row.worst_censored else ""
+    return f"#{row.worst_sample}: {bound}{fmt_value(row.worst_value, row.unit)}"
 
 
 def _spread(row: SourceRow) -> str:
@@ -76,7 +85,7 @@ def verdict_table(categories: list[CategoryVerdict]) -> list[str]:
             share = NA_TEXT if row.share_within is None else f"{row.share_within * 100:.3f}%"
             lines.append(
                 f"| {category.title} | {'yes' if category.mandatory else 'no'} | {row.source} | "
-                f"{fmt_value(row.pooled, row.unit)} | {fmt_threshold(row)} | **{row.verdict}** | "
+                f"{fmt_pooled(row)} | {fmt_threshold(row)} | **{row.verdict}** | "
                 f"{_worst(row)} | {_spread(row)} | {row.n_valid}/{row.n_samples} | {interval} | {share} |"
             )
     lines.append("")
@@ -92,12 +101,15 @@ def _breakdowns(categories: list[CategoryVerdict]) -> list[str]:
     by_name = {c.category: c for c in categories}
     errors = by_name.get("error_rate")
     if errors:
-        lines += ["", "Errors by class (pooled share of requests):", "", "| source | 4xx | 5xx | transport |", "|---|---|---|---|"]
+        lines += ["", "Errors by class (pooled share of requests; client: of every request intended, dropped ones included):",
+                  "", "| source | 4xx | 5xx | transport | dropped |", "|---|---|---|---|---|"]
         for row in errors.rows:
             parts = row.breakdown
-            transport = fmt_value(parts["transport"], "ratio") if "transport" in parts else "not applicable (server)"
+            client_only = {key: fmt_value(parts[key], "ratio") if key in parts else "not applicable (server)"
+                           for key in ("transport", "dropped")}
             lines.append(
-                f"| {row.source} | {fmt_value(parts.get('4xx'), 'ratio')} | {fmt_value(parts.get('5xx'), 'ratio')} | {transport} |"
+                f"| {row.source} | {fmt_value(parts.get('4xx'), 'ratio')} | {fmt_value(parts.get('5xx'), 'ratio')} | "
+                f"{client_only['transport']} | {client_only['dropped']} |"
             )
     fallback = by_name.get("effective_fallback")
     if fallback:
@@ -125,11 +137,17 @@ def _latency_comparison(categories: list[CategoryVerdict]) -> list[str]:
         s = server.pooled if server else None
         c = client.pooled if client else None
         diff = fmt_value(c - s, "ms") if s is not None and c is not None else NA_TEXT
-        lines.append(f"| {category.title} | {fmt_value(s, 'ms')} | {fmt_value(c, 'ms')} | {diff} |")
+        if client is not None and client.censored and diff != NA_TEXT:
+            diff = f"≥ {diff}"
+        shown = fmt_pooled(client) if client is not None else NA_TEXT
+        if client is not None and client.verdict == "INVALID":
+            shown += " (INVALID: generator-limited)"
+        lines.append(f"| {category.title} | {fmt_value(s, 'ms')} | {shown} | {diff} |")
     lines.append("")
     lines.append(
         "Client latency is measured from the *intended* send time (it includes queueing in the "
-        "load generator, no coordinated omission); server latency is what the service's histogram saw."
+        "load generator, no coordinated omission); server latency is what the service's histogram saw. "
+        "Dropped requests rank above every sent one, so a percentile that falls on one is a lower bound (≥)."
     )
     return lines
 
@@ -188,13 +206,65 @@ def _phase_section(phase: PhaseReport) -> list[str]:
         "",
     ]
     if evaluation.reasons:
-        lines += ["NO-GO because:", ""] + [f"- {reason}" for reason in evaluation.reasons] + [""]
+        lines += [f"{evaluation.decision} because:", ""] + [f"- {reason}" for reason in evaluation.reasons] + [""]
     lines += ["### SLO verdicts", ""] + verdict_table(evaluation.categories)
     lines += _breakdowns(evaluation.categories)
     lines += ["", "### Client vs server latency", ""] + _latency_comparison(evaluation.categories)
     lines += ["", "### Plugin reload and snapshot (optional categories)", ""] + _optional(evaluation.categories)
     lines += ["", "### NA reasons", ""] + _na_reasons(evaluation.categories)
+    if phase.generator is not None and phase.generator.windows:
+        lines += ["", "### Generator health per window", ""] + window_table(phase.generator)
     return lines + [""]
+
+
+def _ms(value: float | None) -> str:
+    return NA_TEXT if value is None else f"{value:.1f} ms"
+
+
+def _cpu(value: float | None) -> str:
+    return NA_TEXT if value is None else f"{value * 100:.1f}% of a core"
+
+
+def _limited(value: bool | None) -> str:
+    return {True: "**yes**", False: "no"}.get(value, "not measured")  # type: ignore[arg-type]
+
+
+def generator_table(phases: list[PhaseReport]) -> list[str]:
+    """Per phase: drops, send lag of every send, the generator's own lag (sends that had a
+    free slot), its worst CPU share and event-loop lag, and its generator-limited windows."""
+    lines = [
+        "| phase | intended | dropped | send lag p50 / p99 / max | own lag p99 / max (sends with a free slot) | "
+        "generator CPU (worst window) | loop lag max | generator-limited windows |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for phase in phases:
+        health = phase.generator
+        if health is None:
+            continue
+        share = NA_TEXT if health.dropped_share is None else f"{health.dropped_share * 100:.2f}%"
+        own = (f"{_ms(health.generator_lag_p99_ms)} / {_ms(health.generator_lag_max_ms)} ({health.free_slot_sends:,})"
+               if health.free_slot_sends else "not measured")
+        limited = ", ".join(f"#{n}" for n in health.limited_samples) or ("none" if health.measured else "not measured")
+        lines.append(
+            f"| {phase.phase} | {health.intended:,} | {health.dropped:,} ({share}) | "
+            f"{_ms(health.send_lag_p50_ms)} / {_ms(health.send_lag_p99_ms)} / {_ms(health.send_lag_max_ms)} | "
+            f"{own} | {_cpu(health.generator_cpu_ratio_max)} | {_ms(health.loop_lag_max_ms)} | {limited} |"
+        )
+    return lines
+
+
+def window_table(health: GeneratorHealth) -> list[str]:
+    lines = [
+        "| sample | window end | intended | dropped | own lag p99 | own lag max | generator CPU | loop lag max | generator-limited |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for w in health.windows:
+        lines.append(
+            f"| {NA_TEXT if w.sample_num is None else w.sample_num} | {fmt_time(w.window_end)} | {_count(w.intended)} | "
+            f"{_count(w.dropped)} | {_ms(w.generator_lag_p99_ms)} | {_ms(w.generator_lag_max_ms)} | "
+            f"{_cpu(w.generator_cpu_ratio)} | {_ms(w.loop_lag_max_ms)} | {_limited(w.generator_limited)} |"
+        )
+    return lines
 
 
 METHOD_NOTES = [
@@ -206,7 +276,15 @@ METHOD_NOTES = [
     "Percentile intervals: distribution-free order statistics (Binomial(n, q)); server-side ones are "
     "widened to histogram bucket edges.",
     "- Worst sample: the sample with the lowest value for a minimum criterion, the highest for a maximum.",
-    "- Exit codes of `phase5site report`: 0 GO, 3 NO-GO, 1 runtime error, 2 usage error.",
+    "- Dropped requests (never sent: backlog full, or not sent by the end of the phase) count: client "
+    "requests are every request intended, success = ok / intended, error = (4xx + 5xx + transport + dropped) "
+    "/ intended; in client percentiles each drop ranks above every sent request at max(its wait, the largest "
+    "sent latency). A percentile that falls on a drop is censored (≥, a lower bound) and never PASSes.",
+    "- Generator health: send lag = actual minus intended send time. When a slot was free, it is the load "
+    "generator's own delay; a window whose own-lag p99 exceeds `target.max_generator_lag` (default 10 ms) is "
+    "generator-limited, and the phase's client latency is INVALID: a measurement of the tool, not the service. "
+    "Server-side categories are judged as always.",
+    "- Exit codes of `phase5site report`: 0 GO, 3 NO-GO, 5 INVALID, 1 runtime error, 2 usage error.",
 ]
 
 
@@ -231,6 +309,8 @@ def render_report(evaluation: RunEvaluation, *, partial: bool = False) -> str:
     if partial or evaluation.missing:
         lines += ["", "## What is missing", ""] + ([f"- {item}" for item in evaluation.missing] or ["- nothing"])
     lines += ["", "## Throughput: offered vs achieved", ""] + _throughput(evaluation.phases) + [""]
+    if any(phase.generator is not None for phase in evaluation.phases):
+        lines += ["## Generator health and drops", ""] + generator_table(evaluation.phases) + [""]
     for phase in evaluation.phases:
         if phase.evaluation is not None:
             lines += _phase_section(phase)

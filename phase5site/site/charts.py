@@ -107,6 +107,7 @@ def build_charts(run: RunData) -> list[ChartSpec]:
         _latency(seconds, samples, slo, per, marks),
         _rate(run, seconds, samples, per, marks, boundaries, bucket_s),
         _errors(seconds, samples, per, marks),
+        _send_lag(seconds, per, marks),
         _sample_chart("fallback", "Fallback ratio: raw vs effective, by source (per sample)", samples,
                       {"raw_fallback_ratio": "raw", "effective_fallback_ratio": "effective",
                        "fb_http_ratio": "http", "fb_message_ratio": "message", "fb_cache_ratio": "cache"},
@@ -162,7 +163,8 @@ def _rate(run: RunData, seconds: list[dict[str, Any]], samples: list[dict[str, A
 
 def _errors(seconds: list[dict[str, Any]], samples: list[dict[str, Any]], per: str,
             marks: list[alt.Chart]) -> ChartSpec | None:
-    client = {"share_4xx": "client 4xx", "share_5xx": "client 5xx", "share_transport": "client transport"}
+    client = {"share_4xx": "client 4xx", "share_5xx": "client 5xx", "share_transport": "client transport",
+              "share_dropped": "client dropped"}
     server = {"error_rate_4xx": "server 4xx", "error_rate_5xx": "server 5xx"}
     layers = []
     if has_values(seconds, client):
@@ -172,9 +174,19 @@ def _errors(seconds: list[dict[str, Any]], samples: list[dict[str, Any]], per: s
                              by_source=True))
     if not layers:
         return None
-    title = ("Error rate 4xx / 5xx: client (solid, " + per.replace(", worst second", "")
-             + ") and server (dashed, per sample)")
+    title = ("Error rate 4xx / 5xx / transport / dropped: client (solid, " + per.replace(", worst second", "")
+             + ", of every request intended) and server (dashed, per sample)")
     return _layer("errors", title, layers, marks)
+
+
+def _send_lag(seconds: list[dict[str, Any]], per: str, marks: list[alt.Chart]) -> ChartSpec | None:
+    """Largest send lag per second: of every send, and of those with a free slot (the load
+    generator's own delay: a busy host shows here, not in the service's latency)."""
+    columns = {"send_lag_max_ms": "every send", "generator_lag_max_ms": "slot free (own lag)"}
+    if not has_values(seconds, columns):
+        return None
+    return _layer("send-lag", f"Send lag: actual minus intended send time, largest ({per})",
+                  [_lines(seconds, columns, "send lag (ms)")], marks)
 
 
 def _sample_chart(name: str, title: str, samples: list[dict[str, Any]], columns: dict[str, str],

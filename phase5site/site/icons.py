@@ -5,7 +5,8 @@ the ``p5-*`` classes in ``site_src/stylesheets/phase5.css``.
 
 from __future__ import annotations
 
-# A circle with a check mark, a circle with a cross, a circle with a bar, a warning triangle.
+# A circle with a check mark, a circle with a cross, a circle with a bar, a warning triangle;
+# INVALID (the load generator limited the measurement) borrows the triangle.
 _PATHS: dict[str, str] = {
     "PASS": "M12 2a10 10 0 1 0 0 20 10 10 0 0 0 0-20zm-1.5 14.5-4.2-4.2 1.4-1.4 2.8 2.8 "
     "6.1-6.1 1.4 1.4-7.5 7.5z",
@@ -15,13 +16,13 @@ _PATHS: dict[str, str] = {
     "WARN": "M1 21h22L12 2 1 21zm12-3h-2v-2h2v2zm0-4h-2v-4h2v4z",
 }
 _LABELS = {"PASS": "PASS", "FAIL": "FAIL", "NA": "NA", "WARN": "warning",
-           "GO": "GO", "NO-GO": "NO-GO"}
-_ICON_OF = {"GO": "PASS", "NO-GO": "FAIL"}
+           "GO": "GO", "NO-GO": "NO-GO", "INVALID": "INVALID"}
+_ICON_OF = {"GO": "PASS", "NO-GO": "FAIL", "INVALID": "WARN"}
 
 
 def icon(kind: str) -> str:
-    """Inline SVG plus its label for a verdict (PASS, FAIL, NA), a decision (GO, NO-GO) or
-    WARN. Unknown kinds render as NA, since an unknown verdict is not a pass.
+    """Inline SVG plus its label for a verdict (PASS, FAIL, NA, INVALID), a decision (GO,
+    NO-GO, INVALID) or WARN. Unknown kinds render as NA, since an unknown verdict is not a pass.
 
     Example: ``icon("PASS")`` -> ``'<span class="p5-verdict p5-pass"><svg ...>...</svg> PASS</span>'``.
     """

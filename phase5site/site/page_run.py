@@ -10,6 +10,7 @@ from markupsafe import Markup
 from phase5site.site.charts import ChartSpec
 from phase5site.site.escape import html_text, json_attribute, md_text
 from phase5site.site.fmt import duration, number, table, utc
+from phase5site.site.health import health_section
 from phase5site.site.icons import icon
 from phase5site.site.rundata import RunData
 
@@ -145,6 +146,7 @@ def render_run_page(run: RunData, charts: list[ChartSpec], downloads: dict[str, 
          "metrics source, one point per sample.</p>"),
         chart_html,
         "## Phases", _phases(run),
+        "## Generator health and drops", health_section(run),
         "## Events", _events(run),
         "### NA reasons", _na_reasons(run),
         "## Metadata",

@@ -10,6 +10,7 @@ from markupsafe import Markup
 
 from phase5site.site.escape import html_text
 from phase5site.site.fmt import duration, link, number, table, utc
+from phase5site.site.health import overview_cells
 from phase5site.site.icons import icon
 from phase5site.site.page_run import decision_badge
 from phase5site.site.rundata import RunData
@@ -34,7 +35,7 @@ def render_overview(runs: list[RunData], skipped: list[str] | None = None) -> st
     all_runs = [(link(RUN_HREF.format(slug=run.slug), run.name), utc(run.started_at),
                  duration(run.duration_s), run.run.get("status"), decision_badge(run),
                  number(sum(1 for s in run.samples if s.get("source") == run.primary_source)),
-                 number(run.request_count),
+                 number(run.request_count), *overview_cells(run),
                  Markup(f'{link(RUN_HREF.format(slug=run.slug), "page")} · '
                         f'{link(f"../runs/{run.slug}/metrics.csv", "metrics.csv")}'))
                 for run in _latest_first(runs)]
@@ -45,7 +46,8 @@ def render_overview(runs: list[RunData], skipped: list[str] | None = None) -> st
     else:
         parts.append(str(table(["Run spec", "Latest run (UTC)", "Decision", "Reasons"], decisions)))
         parts += ["## All runs", str(table(["Name", "Start (UTC)", "Duration", "Status", "Verdict",
-                                            "Samples", "Requests", "Links"], all_runs, css="p5-runs"))]
+                                            "Samples", "Requests", "Dropped (share)", "Load generator",
+                                            "Links"], all_runs, css="p5-runs"))]
     if skipped:
         items = "".join(f"<li>{html_text(message)}</li>" for message in skipped)
         parts += ["## Runs that could not be read", f"<ul>{items}</ul>"]
@@ -195,8 +197,10 @@ def render_completion(runs: list[RunData], slo_docs: list[Path]) -> str:
     ordered = _latest_first(runs)
     go = sum(1 for run in runs if run.verdicts.decision == "GO")
     nogo = sum(1 for run in runs if run.verdicts.decision == "NO-GO")
+    invalid = sum(1 for run in runs if run.verdicts.decision == "INVALID")
     parts = ["# Phase 5 completion report",
-             (f"<p>{len(runs)} runs: {go} GO, {nogo} NO-GO, {len(runs) - go - nogo} not evaluated. "
+             (f"<p>{len(runs)} runs: {go} GO, {nogo} NO-GO, {invalid} INVALID (load generator limited), "
+              f"{len(runs) - go - nogo - invalid} not evaluated. "
               f"Finalized SLO documents: {len(slo_docs)}.</p>"), "## Runs"]
     parts.append(str(table(["Run", "Start (UTC)", "Status", "Decision", "Requests"],
                            [(link(RUN_HREF.format(slug=r.slug), r.name), utc(r.started_at), r.run.get("status"),

@@ -17,6 +17,7 @@ from typing import Any
 
 MAX_POINTS = 900  # per series; keeps a 2 h run's page far below 1.5 MB
 LATENCY_KEYS = ("p50_ms", "p95_ms", "p99_ms")
+LAG_KEYS = ("send_lag_max_ms", "generator_lag_max_ms")
 COUNT_KEYS = ("intended", "sends", "ok", "http_4xx", "http_5xx", "timeout", "connect_error", "dropped")
 
 
@@ -50,6 +51,8 @@ def per_second_rows(per_second: dict[str, list[dict[str, Any]]], phase_offsets_s
     Example: two seconds ``{second: 0, intended: 10, sends: 10, http_5xx: 1, p95_ms: 40}`` and
     ``{second: 1, intended: 30, sends: 30, http_5xx: 1, p95_ms: 90}`` with bucket 2 ->
     ``t_s`` 0, achieved rate 20 req/s, 5xx share 2/40 = 0.05, p95 90 ms (the worst second).
+    Shares are of every request intended, dropped ones included (a drop is a failure);
+    send lags take the worst second too.
 
     A phase's last bucket is often shorter than ``bucket_s`` (a 600 s warmup in 9 s buckets
     ends with 6 s): with ``phase_lengths_s`` its rate is divided by the seconds it really
@@ -73,17 +76,19 @@ def per_second_rows(per_second: dict[str, list[dict[str, Any]]], phase_offsets_s
 
 def _merge_bucket(phase: str, t_s: float, span_s: int, rows: list[dict[str, Any]]) -> dict[str, Any]:
     counts = {key: sum(int(row.get(key) or 0) for row in rows) for key in COUNT_KEYS}
-    # Requests intended in the bucket that were not dropped: the denominator of each share.
-    answered = counts["intended"] - counts["dropped"]
+    # Every request intended in the bucket, dropped ones included: the denominator of each
+    # share, as for the client columns (a dropped request is a failure, never left out).
+    intended = counts["intended"]
     out: dict[str, Any] = {"t_s": round(t_s, 1), "phase": phase,
                            "achieved_rate": _round(counts["sends"] / span_s, 2),
                            "dropped": counts["dropped"]}
-    for key in LATENCY_KEYS:
+    for key in LATENCY_KEYS + LAG_KEYS:
         values = [float(row[key]) for row in rows if row.get(key) is not None]
         out[key] = _round(max(values), 2) if values else None
-    out["share_4xx"] = _round(_ratio(counts["http_4xx"], answered), 5)
-    out["share_5xx"] = _round(_ratio(counts["http_5xx"], answered), 5)
-    out["share_transport"] = _round(_ratio(counts["timeout"] + counts["connect_error"], answered), 5)
+    out["share_4xx"] = _round(_ratio(counts["http_4xx"], intended), 5)
+    out["share_5xx"] = _round(_ratio(counts["http_5xx"], intended), 5)
+    out["share_transport"] = _round(_ratio(counts["timeout"] + counts["connect_error"], intended), 5)
+    out["share_dropped"] = _round(_ratio(counts["dropped"], intended), 5)
     return out
 
 

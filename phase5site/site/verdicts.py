@@ -21,7 +21,7 @@ class VerdictRow:
     pooled: str
     worst_sample: str
     target: str
-    verdict: str  # PASS | FAIL | NA
+    verdict: str  # PASS | FAIL | NA | INVALID
     note: str = ""
     pooled_value: float | None = None
     ci_low: float | None = None  # confidence interval of the pooled value, when evaluated
@@ -32,19 +32,28 @@ class VerdictRow:
 
 @dataclass(frozen=True)
 class RunVerdicts:
-    decision: str | None  # GO | NO-GO | None (not evaluated)
+    decision: str | None  # GO | NO-GO | INVALID | None (not evaluated)
     reasons: list[str] = field(default_factory=list)
     rows: list[VerdictRow] = field(default_factory=list)
     unavailable: str | None = None  # why there is no evaluation
     caveats: list[str] = field(default_factory=list)
     phases: list[PhaseDecision] = field(default_factory=list)
+    health: list[PhaseHealth] = field(default_factory=list)  # generator health and drops
 
 
 @dataclass(frozen=True)
 class PhaseDecision:
     phase: str
-    decision: str | None  # GO | NO-GO | None (phase not observed / not evaluated)
+    decision: str | None  # GO | NO-GO | INVALID | None (phase not observed / not evaluated)
     reasons: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class PhaseHealth:
+    """A phase's ``reporting.GeneratorHealth`` (drops, send lag, own lag, windows), as given."""
+
+    phase: str
+    health: Any
 
 
 Evaluator = Callable[[Path], Any]
@@ -70,7 +79,9 @@ def evaluate(run_dir: Path, evaluator: Evaluator | None) -> RunVerdicts:
     return flatten(evaluation)
 
 
-def _get(obj: Any, *names: str, default: Any = None) -> Any:
+def get_field(obj: Any, *names: str, default: Any = None) -> Any:
+    """The first of ``names`` that ``obj`` has, as a key or an attribute (evaluations come as
+    dataclasses or as their JSON); ``default`` when none."""
     for name in names:
         if isinstance(obj, Mapping) and name in obj:
             return obj[name]
@@ -85,7 +96,7 @@ def _decision(value: Any) -> str | None:
     if isinstance(value, bool):
         return "GO" if value else "NO-GO"
     text = str(getattr(value, "value", value)).upper().replace("_", "-")
-    return {"GO": "GO", "NO-GO": "NO-GO", "NOGO": "NO-GO"}.get(text, text)
+    return {"GO": "GO", "NO-GO": "NO-GO", "NOGO": "NO-GO", "INVALID": "INVALID"}.get(text, text)
 
 
 def value_text(value: float | None, unit: str) -> str:
@@ -101,44 +112,51 @@ def value_text(value: float | None, unit: str) -> str:
 
 
 def _interval(raw: Any) -> tuple[float | None, float | None]:
-    interval = _get(raw, "interval")
+    interval = get_field(raw, "interval")
     if interval is None:
-        return _number(_get(raw, "ci_low")), _number(_get(raw, "ci_high"))
-    return _number(_get(interval, "low")), _number(_get(interval, "high"))
+        return _number(get_field(raw, "ci_low")), _number(get_field(raw, "ci_high"))
+    return _number(get_field(interval, "low")), _number(get_field(interval, "high"))
 
 
 def _source_row(phase: str | None, category: Any, raw: Any) -> VerdictRow:
     """One SourceRow of the SLO evaluation (phase5site.slo.models) as a table row."""
-    unit = str(_get(raw, "unit", default="") or "")
-    pooled = _number(_get(raw, "pooled"))
-    worst_num, worst_value = _get(raw, "worst_sample"), _number(_get(raw, "worst_value"))
-    worst = "NA" if worst_value is None else f"{value_text(worst_value, unit)} (sample {worst_num})"
-    threshold = _number(_get(raw, "threshold"))
-    comparison = str(_get(raw, "comparison", default="") or "")
+    unit = str(get_field(raw, "unit", default="") or "")
+    pooled = _number(get_field(raw, "pooled"))
+    worst_num, worst_value = get_field(raw, "worst_sample"), _number(get_field(raw, "worst_value"))
+    worst_bound = "≥ " if get_field(raw, "worst_censored", default=False) else ""
+    worst = "NA" if worst_value is None else f"{worst_bound}{value_text(worst_value, unit)} (sample {worst_num})"
+    threshold = _number(get_field(raw, "threshold"))
+    comparison = str(get_field(raw, "comparison", default="") or "")
     target = "NA" if threshold is None else f"{comparison} {value_text(threshold, unit)}".strip()
-    title = _get(category, "title", "category", default=_get(raw, "category", default="?"))
-    source = _get(raw, "source")
-    notes = [str(_get(raw, "na_reason"))] if _get(raw, "na_reason") else []
-    notes += [str(note) for note in _get(raw, "notes", default=[]) or []]
-    share = _number(_get(raw, "share_within"))
+    title = get_field(category, "title", "category", default=get_field(raw, "category", default="?"))
+    source = get_field(raw, "source")
+    notes = [str(get_field(raw, "na_reason"))] if get_field(raw, "na_reason") else []
+    if get_field(raw, "invalid_reason"):
+        notes.append(f"INVALID: {get_field(raw, 'invalid_reason')}")
+    censored = bool(get_field(raw, "censored", default=False))
+    if censored:
+        notes.append(f"censored: the percentile fell on one of {get_field(raw, 'dropped', default=0)} dropped "
+                     "requests, so it is a lower bound")
+    notes += [str(note) for note in get_field(raw, "notes", default=[]) or []]
+    share = _number(get_field(raw, "share_within"))
     if share is not None:
         notes.append(f"{share:.3%} of requests within the threshold")
-    if not _get(category, "mandatory", default=True):
+    if not get_field(category, "mandatory", default=True):
         notes.append("optional: NA is neutral")
     low, high = _interval(raw)
-    verdict = str(_get(raw, "verdict", default="NA")).upper()
+    verdict = str(get_field(raw, "verdict", default="NA")).upper()
     return VerdictRow(
         phase=phase,
         category=f"{title} ({source})" if source else str(title),
-        pooled=value_text(pooled, unit),
+        pooled=("≥ " if censored and pooled is not None else "") + value_text(pooled, unit),
         worst_sample=worst,
         target=target,
-        verdict=verdict if verdict in ("PASS", "FAIL", "NA") else "NA",
+        verdict=verdict if verdict in ("PASS", "FAIL", "NA", "INVALID") else "NA",
         note="; ".join(notes),
         pooled_value=pooled,
         ci_low=low,
         ci_high=high,
-        key=f"{_get(category, 'category', default=title)}/{source}",
+        key=f"{get_field(category, 'category', default=title)}/{source}",
         unit=unit,
     )
 
@@ -148,37 +166,41 @@ def _number(value: Any) -> float | None:
 
 
 def _phase_rows(phase: Any) -> list[VerdictRow]:
-    name = _get(phase, "phase", "name")
+    name = get_field(phase, "phase", "name")
     label = None if name is None else str(name)
-    judged = _get(phase, "evaluation", default=None) or phase  # PhaseReport wraps PhaseEvaluation
+    judged = get_field(phase, "evaluation", default=None) or phase  # PhaseReport wraps PhaseEvaluation
     rows = []
-    for category in _get(judged, "categories", default=[]) or []:
-        for raw in _get(category, "rows", default=[]) or []:
+    for category in get_field(judged, "categories", default=[]) or []:
+        for raw in get_field(category, "rows", default=[]) or []:
             rows.append(_source_row(label, category, raw))
     return rows
 
 
 def flatten(evaluation: Any) -> RunVerdicts:
     """Reshape a ``RunEvaluation`` (object or mapping) into ``RunVerdicts``."""
-    phases = _get(evaluation, "phases", default=None)
+    phases = get_field(evaluation, "phases", default=None)
     if isinstance(phases, Mapping):
         phases = list(phases.values())
     rows: list[VerdictRow] = []
     decisions: list[PhaseDecision] = []
+    health: list[PhaseHealth] = []
     for phase in phases or []:
         rows.extend(_phase_rows(phase))
-        judged = _get(phase, "evaluation", default=None)
+        if get_field(phase, "generator") is not None:
+            health.append(PhaseHealth(str(get_field(phase, "phase", "name")), get_field(phase, "generator")))
+        judged = get_field(phase, "evaluation", default=None)
         if judged is not None:
-            decisions.append(PhaseDecision(str(_get(phase, "phase", "name")), _decision(_get(judged, "decision")),
-                                           [str(r) for r in _get(judged, "reasons", default=[]) or []]))
-    if not phases and _get(evaluation, "categories") is not None:
+            decisions.append(PhaseDecision(str(get_field(phase, "phase", "name")), _decision(get_field(judged, "decision")),
+                                           [str(r) for r in get_field(judged, "reasons", default=[]) or []]))
+    if not phases and get_field(evaluation, "categories") is not None:
         rows.extend(_phase_rows(evaluation))
-    reasons = [str(reason) for reason in _get(evaluation, "reasons", default=[]) or []]
-    caveats = [str(c) for c in _get(evaluation, "caveats", default=[]) or []]
+    reasons = [str(reason) for reason in get_field(evaluation, "reasons", default=[]) or []]
+    caveats = [str(c) for c in get_field(evaluation, "caveats", default=[]) or []]
     return RunVerdicts(
-        decision=_decision(_get(evaluation, "decision", "go_no_go", "verdict")),
+        decision=_decision(get_field(evaluation, "decision", "go_no_go", "verdict")),
         reasons=reasons,
         rows=rows,
         caveats=caveats,
         phases=decisions,
+        health=health,
     )

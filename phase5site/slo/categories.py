@@ -78,10 +78,37 @@ def _count_columns(good: tuple[str, ...], other: tuple[str, ...]) -> Callable[[R
     return counts
 
 
+CLIENT_OUTCOME_COLUMNS = ("client_ok", "client_4xx", "client_5xx", "client_transport_errors")
+
+
+def client_intended(row: Row) -> float | None:
+    """Requests intended in a sample window, dropped ones included (the client denominator).
+
+    Since issue 11, ``client_requests`` counts the dropped requests; rows written before
+    counted only the sent ones and kept ``dropped`` beside them. Outcomes partition the
+    requests, so the stored counts say which: when ok + 4xx + 5xx + transport alone make
+    ``client_requests``, the drops are added.
+
+    >>> client_intended({"client_requests": 100, "client_ok": 95, "client_4xx": 0, "client_5xx": 0,
+    ...                  "client_transport_errors": 0, "dropped": 5})
+    100.0
+    >>> client_intended({"client_requests": 95, "client_ok": 95, "client_4xx": 0, "client_5xx": 0,
+    ...                  "client_transport_errors": 0, "dropped": 5})
+    100.0
+    """
+    total = number(row, "client_requests")
+    dropped = number(row, "dropped")
+    if total is None or not dropped:
+        return total
+    answered = _sum(row, CLIENT_OUTCOME_COLUMNS)
+    return total + dropped if answered is not None and answered == total else total
+
+
 def _client_counts(parts: tuple[str, ...]) -> Callable[[Row], Counts | None]:
     def counts(row: Row) -> Counts | None:
-        total = number(row, "client_requests")
-        part = _sum(row, parts)
+        total = client_intended(row)
+        # A row without a dropped count (hand-made, or an import) had no drops to count.
+        part = _sum({**row, "dropped": number(row, "dropped") or 0.0}, parts)
         if total is None or part is None:
             return None
         return part, total
@@ -133,13 +160,13 @@ CATEGORIES: tuple[Category, ...] = (
         client=RatioReader(_client_counts(("client_ok",)), "client_success_rate", ("client_requests",)),
     ),
     Category(
-        "error_rate", "Error rate (4xx + 5xx + transport)", True, "<=", "error_rate_max", "ratio", "ratio",
+        "error_rate", "Error rate (4xx + 5xx + transport + dropped)", True, "<=", "error_rate_max", "ratio", "ratio",
         server=RatioReader(
             _server_ratio_counts(("server_4xx", "server_5xx"), "error_rate", bad=False),
             "error_rate", ("error_rate", "server_4xx", "server_5xx", "server_requests"),
         ),
         client=RatioReader(
-            _client_counts(("client_4xx", "client_5xx", "client_transport_errors")),
+            _client_counts(("client_4xx", "client_5xx", "client_transport_errors", "dropped")),
             "client_error_rate", ("client_requests",),
         ),
     ),

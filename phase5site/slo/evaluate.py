@@ -10,23 +10,31 @@ Rules (DESIGN.md "SLO verdicts", CSV_V3.md "Pooling"):
   error and latency): FAIL if any source fails, PASS if one has a value and none fails,
   NA if none has a value;
 - GO needs every mandatory category PASS (NA in a mandatory one is NO-GO, "insufficient
-  data"); optional categories must not FAIL (NA is neutral).
+  data"); optional categories must not FAIL (NA is neutral);
+- dropped requests count: in the client ratios as failures and errors, in client
+  percentiles as censored values ranked above every sent request; a percentile that falls
+  on one is a lower bound, and a lower bound never PASSes;
+- a phase with a generator-limited window (``slo.generator``) has INVALID client latency:
+  the decision is then NO-GO if anything FAILs on valid evidence, else INVALID, never GO.
 """
 
 from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from phase5site import quantiles
-from phase5site.slo.categories import CATEGORIES, Category, RatioReader, number, server_requests
+from phase5site.slo.categories import CATEGORIES, Category, RatioReader, client_intended, number, server_requests
+from phase5site.slo.generator import invalid_reason, limited_windows
 from phase5site.slo.models import (
+    DECISION_INVALID,
     FAIL,
     GO,
     INSUFFICIENT_DATA,
+    INVALID,
     NA,
     NO_GO,
     PASS,
@@ -49,14 +57,17 @@ class PhaseData:
 
     ``server_samples``: sample rows of one server source (``[]`` when metrics source is
     none); ``client_samples``: rows carrying the client columns; ``client_latencies_ms``:
-    sorted latencies of every request of the phase (``None`` when not available, e.g. an
-    imported CSV); ``planned_samples``: what the spec asked for (for caveats).
+    sorted latencies of every sent request of the phase (``None`` when not available, e.g.
+    an imported CSV); ``client_dropped_waits_ms``: the wait of each dropped request of the
+    phase (None where unknown), ranked above the sent ones (``quantiles.censored_ranking``);
+    ``planned_samples``: what the spec asked for (for caveats).
     """
 
     phase: str
     server_samples: list[Row] = field(default_factory=list)
     client_samples: list[Row] = field(default_factory=list)
     client_latencies_ms: Sequence[float] | None = None
+    client_dropped_waits_ms: Sequence[float | None] = ()
     server_source: str | None = None
     planned_samples: int | None = None
     metrics_source_none: bool = False
@@ -178,13 +189,19 @@ def _empty_reason(category: Category, source: Source, rows: Sequence[Row], count
     return "counts not measured in any sample"
 
 
+Denominator = Callable[[Row], "float | None"]
+
+
 def _ratio_breakdown(
-    rows: Sequence[Row], parts: dict[str, tuple[tuple[str, ...], str | None]], ratio_columns: Mapping[str, str] | None = None
+    rows: Sequence[Row], parts: dict[str, tuple[tuple[str, ...], str | Denominator | None]],
+    ratio_columns: Mapping[str, str] | None = None,
 ) -> dict[str, float | None]:
     """Pooled part ratios, e.g. {'4xx': sum(server_4xx)/sum(server_requests)}.
 
-    Where the counts were not stored (legacy CSV), the part is ``ratio column x requests``
-    with requests reconstructed as request_rate x window_s, as for the category itself.
+    A part's denominator is a column, a function of the row, or None for the server's
+    request count. Where the counts were not stored (legacy CSV), the part is ``ratio
+    column x requests`` with requests reconstructed as request_rate x window_s, as for the
+    category itself.
     """
     result: dict[str, float | None] = {}
     for label, (numerators, denominator) in parts.items():
@@ -194,6 +211,8 @@ def _ratio_breakdown(
             top: float | None = sum(number(row, column) or 0.0 for column in numerators)
             if denominator is None:
                 bottom, reconstructed = server_requests(row)
+            elif callable(denominator):
+                bottom, reconstructed = denominator(row), False
             else:
                 bottom, reconstructed = number(row, denominator), False
             if not all(number(row, column) is not None for column in numerators):
@@ -216,9 +235,10 @@ def _error_breakdown(source: Source, rows: Sequence[Row]) -> dict[str, float | N
     return _ratio_breakdown(
         rows,
         {
-            "4xx": (("client_4xx",), "client_requests"),
-            "5xx": (("client_5xx",), "client_requests"),
-            "transport": (("client_transport_errors",), "client_requests"),
+            "4xx": (("client_4xx",), client_intended),
+            "5xx": (("client_5xx",), client_intended),
+            "transport": (("client_transport_errors",), client_intended),
+            "dropped": (("dropped",), client_intended),
         },
     )
 
@@ -285,41 +305,68 @@ def server_latency_row(category: Category, rows: Sequence[Row], slo: SloSpec) ->
 
 
 def client_latency_row(
-    category: Category, rows: Sequence[Row], latencies_ms: Sequence[float] | None, slo: SloSpec
+    category: Category, rows: Sequence[Row], latencies_ms: Sequence[float] | None, slo: SloSpec,
+    dropped_waits_ms: Sequence[float | None] = (),
 ) -> SourceRow:
-    """Client percentile over all requests (nearest rank) with an order-statistics CI."""
+    """Client percentile over every request of the phase (nearest rank) with an
+    order-statistics CI; dropped requests ranked above the sent ones as censored values.
+
+    Example: 90 sent requests of 40-49 ms and 10 dropped after waiting 1611 ms: P95 is the
+    95th of 100 ranked values, a drop, so pooled = 1611 ms, censored (the true P95 is at
+    least that) and FAIL against <= 150 ms. A censored percentile never PASSes: its true
+    value is unknown above the bound.
+    """
     assert category.quantile is not None
     q = category.quantile
     base = _base_row(category, "client", slo, rows)
     column = {0.95: "client_p95_ms", 0.99: "client_p99_ms"}[q]
     per_sample = [(_sample_num(row, index), number(row, column)) for index, row in enumerate(rows)]
     fields = _with_summary(base, per_sample, category.comparison)
-    if latencies_ms is None or len(latencies_ms) == 0:
+    worst_censored = _sample_censored(rows, fields["worst_sample"], q)
+    ranking, dropped = quantiles.censored_ranking(latencies_ms if latencies_ms is not None else [], dropped_waits_ms)
+    if not ranking:
         reason = "no client request latencies stored (imported CSV or no requests)"
         if latencies_ms is not None:
             reason = "no requests with a latency in the phase"
-        return SourceRow(**fields, pooled=None, verdict=NA, na_reason=reason)
-    n = len(latencies_ms)
-    pooled = quantiles.nearest_rank(latencies_ms, q)
+        return SourceRow(**fields, pooled=None, verdict=NA, na_reason=reason, worst_censored=worst_censored)
+    n = len(ranking)
+    pooled, censored = quantiles.nearest_rank_censored(ranking, dropped, q)
     low_rank, high_rank = quantile_rank_interval(n, q)
     threshold_ms = category.threshold(slo)
     notes = []
     if high_rank is None:
         notes.append(f"{n} requests cannot bound P{round(q * 100)} from above at 95%")
+    if dropped:
+        notes.append(f"{dropped} dropped requests ranked above every sent one (censored values)")
+    if high_rank is not None and high_rank > n - dropped:
+        high_rank = None  # the upper order statistic is a drop: only a lower bound is known
     return SourceRow(
         **fields,
         pooled=pooled,
-        verdict=judge(pooled, threshold_ms, category.comparison),
+        verdict=FAIL if censored else judge(pooled, threshold_ms, category.comparison),
         total=float(n),
         interval=Interval(
             "order-statistics",
             0.95,
-            None if low_rank is None else float(latencies_ms[low_rank - 1]),
-            None if high_rank is None else float(latencies_ms[high_rank - 1]),
+            None if low_rank is None else float(ranking[low_rank - 1]),
+            None if high_rank is None else float(ranking[high_rank - 1]),
         ),
-        share_within=quantiles.share_at_or_below(latencies_ms, threshold_ms),
+        share_within=quantiles.share_at_or_below(ranking, threshold_ms),
         notes=notes,
+        censored=censored,
+        worst_censored=worst_censored,
+        dropped=dropped,
     )
+
+
+def _sample_censored(rows: Sequence[Row], sample_num: int | None, q: float) -> bool:
+    """Whether a sample's stored client percentile fell on one of its dropped requests
+    (its ranking: the window's intended requests, the dropped ones on top)."""
+    for index, row in enumerate(rows):
+        if sample_num is not None and _sample_num(row, index) == sample_num:
+            intended, dropped = client_intended(row), number(row, "dropped")
+            return bool(intended and dropped) and quantiles.rank_is_censored(q, int(intended), int(dropped))  # type: ignore[arg-type]
+    return False
 
 
 def memory_row(category: Category, rows: Sequence[Row], slo: SloSpec) -> SourceRow:
@@ -340,21 +387,22 @@ def memory_row(category: Category, rows: Sequence[Row], slo: SloSpec) -> SourceR
 
 
 def combine(rows: Sequence[SourceRow]) -> Verdict:
-    """Category verdict over its sources: any FAIL -> FAIL, any PASS -> PASS, else NA."""
+    """Category verdict over its sources: any FAIL -> FAIL, else any INVALID -> INVALID,
+    else any PASS -> PASS, else NA. INVALID evidence alone never makes a category FAIL."""
     verdicts = {row.verdict for row in rows}
-    if FAIL in verdicts:
-        return FAIL
-    if PASS in verdicts:
-        return PASS
+    for verdict in (FAIL, INVALID, PASS):
+        if verdict in verdicts:
+            return verdict
     return NA
 
 
-def _category_rows(category: Category, data: PhaseData, slo: SloSpec) -> list[SourceRow]:
+def _category_rows(category: Category, data: PhaseData, slo: SloSpec, invalid: str | None) -> list[SourceRow]:
     if category.kind == "latency":
-        return [
-            server_latency_row(category, data.server_samples, slo),
-            client_latency_row(category, data.client_samples, data.client_latencies_ms, slo),
-        ]
+        client = client_latency_row(category, data.client_samples, data.client_latencies_ms, slo,
+                                    data.client_dropped_waits_ms)
+        if invalid is not None:  # the generator limited the measurement: not a verdict on the service
+            client = replace(client, verdict=INVALID, invalid_reason=invalid)
+        return [server_latency_row(category, data.server_samples, slo), client]
     if category.kind == "memory":
         return [memory_row(category, data.server_samples, slo)]
     rows: list[SourceRow] = []
@@ -389,20 +437,30 @@ def _duration_breakdown(samples: Sequence[Row], column: str) -> dict[str, float 
     return result
 
 
-def evaluate_category(category: Category, data: PhaseData, slo: SloSpec) -> CategoryVerdict:
-    rows = _category_rows(category, data, slo)
+def evaluate_category(category: Category, data: PhaseData, slo: SloSpec, invalid: str | None = None) -> CategoryVerdict:
+    """One category's rows and verdict; ``invalid`` is why client latency is INVALID (if it is)."""
+    rows = _category_rows(category, data, slo, invalid)
     verdict = combine(rows)
     reason: str | None = None
     if verdict == NA:
         reasons = "; ".join(f"{row.source}: {row.na_reason}" for row in rows if row.na_reason)
         reason = f"{INSUFFICIENT_DATA} ({reasons})" if category.mandatory else f"not measured ({reasons})"
     elif verdict == FAIL:
-        failing = [row for row in rows if row.verdict == FAIL]
-        reason = "; ".join(
-            f"{row.source} {row.pooled:.6g} {unit_word(row)} breaks {row.comparison} {row.threshold:g}"
-            for row in failing
-        )
+        reason = "; ".join(_failure(row) for row in rows if row.verdict == FAIL)
+    elif verdict == INVALID:
+        reason = "; ".join(f"{row.source}: {row.invalid_reason}" for row in rows if row.verdict == INVALID)
     return CategoryVerdict(category.name, category.title, category.mandatory, verdict, reason, rows)
+
+
+def _failure(row: SourceRow) -> str:
+    """Example: 'client 612 ms breaks <= 250', or for a percentile that fell on a dropped
+    request 'client >= 1611 ms (censored: 240 dropped) breaks <= 150'."""
+    if not row.censored:
+        return f"{row.source} {row.pooled:.6g} {unit_word(row)} breaks {row.comparison} {row.threshold:g}"
+    bound = f"{row.source} >= {row.pooled:.6g} {unit_word(row)} (censored: {row.dropped} dropped)"
+    if row.pooled is not None and judge(row.pooled, row.threshold, row.comparison) == FAIL:
+        return f"{bound} breaks {row.comparison} {row.threshold:g}"
+    return f"{bound}: a lower bound cannot show {row.comparison} {row.threshold:g}"
 
 
 def unit_word(row: SourceRow) -> str:
@@ -410,16 +468,26 @@ def unit_word(row: SourceRow) -> str:
 
 
 def go_no_go(categories: Sequence[CategoryVerdict]) -> tuple[str, list[str]]:
-    """GO iff every mandatory category PASSes and no optional one FAILs.
+    """NO-GO if a category FAILs on valid evidence or a mandatory one is NA; else INVALID
+    if a category is INVALID (the generator limited it); else GO. Optional NA is neutral.
 
     Example: all mandatory PASS, snapshot NA -> ('GO', []); cache NA -> ('NO-GO',
-    ['cache_hit_rate: insufficient data (...)']).
+    ['cache_hit_rate: insufficient data (...)']); client latency INVALID, everything else
+    PASS -> ('INVALID', ['latency_p95, latency_p99: client: the load generator was ...']).
     """
     reasons: list[str] = []
     for category in categories:
         if category.verdict == FAIL or (category.mandatory and category.verdict == NA):
             reasons.append(f"{category.category}: {category.reason}")
-    return (GO if not reasons else NO_GO), reasons
+    if reasons:
+        return NO_GO, reasons
+    invalid: dict[str, list[str]] = {}  # one line per distinct reason (P95 and P99 share one)
+    for category in categories:
+        if category.verdict == INVALID:
+            invalid.setdefault(category.reason or "generator-limited", []).append(category.category)
+    if invalid:
+        return DECISION_INVALID, [f"{', '.join(names)}: {reason}" for reason, names in invalid.items()]
+    return GO, []
 
 
 def _caveats(data: PhaseData, categories: Sequence[CategoryVerdict]) -> list[str]:
@@ -441,14 +509,18 @@ def _caveats(data: PhaseData, categories: Sequence[CategoryVerdict]) -> list[str
 
 def evaluate_phase(data: PhaseData, slo: SloSpec) -> PhaseEvaluation:
     """Verdict table and decision of one phase. See the module docstring for the rules."""
-    categories = [evaluate_category(category, data, slo) for category in CATEGORIES]
+    n_samples = max(len(data.server_samples), len(data.client_samples))
+    limited = limited_windows([*data.client_samples, *data.server_samples])
+    invalid = invalid_reason(limited, n_samples) if limited else None
+    categories = [evaluate_category(category, data, slo, invalid) for category in CATEGORIES]
     decision, reasons = go_no_go(categories)
     return PhaseEvaluation(
         phase=data.phase,
         decision=decision,  # type: ignore[arg-type]
         reasons=reasons,
         categories=categories,
-        n_samples=max(len(data.server_samples), len(data.client_samples)),
+        n_samples=n_samples,
         server_source=data.server_source,
         caveats=_caveats(data, categories),
+        generator_limited_samples=[w.sample_num for w in limited if w.sample_num is not None],
     )

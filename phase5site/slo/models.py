@@ -9,16 +9,20 @@ from typing import Any, Literal
 
 from phase5site.slo.stats import Interval
 
-Verdict = Literal["PASS", "FAIL", "NA"]
-Decision = Literal["GO", "NO-GO"]
+Verdict = Literal["PASS", "FAIL", "NA", "INVALID"]
+Decision = Literal["GO", "NO-GO", "INVALID"]
 Comparison = Literal[">=", "<="]
 Source = Literal["server", "client"]
 
 PASS: Verdict = "PASS"
 FAIL: Verdict = "FAIL"
 NA: Verdict = "NA"
+# The load generator, not the service, limited the measurement (DESIGN.md "Generator
+# health"): as a verdict of a row or category, and as a decision.
+INVALID: Verdict = "INVALID"
 GO: Decision = "GO"
 NO_GO: Decision = "NO-GO"
+DECISION_INVALID: Decision = "INVALID"
 INSUFFICIENT_DATA = "insufficient data"
 
 
@@ -30,6 +34,10 @@ class SourceRow:
     requests, or the mean for memory), in ``unit``. ``good``/``total`` are the pooled counts
     behind a ratio. ``worst_sample`` is the 1-based sample number with the worst value.
     ``share_within`` is the exact share of requests at or under a latency threshold.
+    Client latency: ``dropped`` requests are in the ranking as censored values above every
+    sent one; ``censored`` says ``pooled`` fell on one (a lower bound: the true percentile
+    is at least that), ``worst_censored`` the same of the worst sample's value.
+    ``invalid_reason`` says why the row is INVALID (the generator limited it).
     """
 
     category: str
@@ -55,6 +63,10 @@ class SourceRow:
     share_within: float | None = None
     breakdown: dict[str, float | None] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    censored: bool = False
+    worst_censored: bool = False
+    dropped: int = 0
+    invalid_reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -62,8 +74,9 @@ class CategoryVerdict:
     """A category of DESIGN.md's SLO table, judged over its source rows.
 
     Combination rule: every source that has a value is judged; the category FAILs if any
-    source FAILs, PASSes if at least one source has a value and none FAILs, and is NA only
-    when no source has a value.
+    source FAILs, is INVALID if none fails and one is INVALID (the generator limited it),
+    PASSes if at least one source has a value and none fails, and is NA only when no source
+    has a value.
     """
 
     category: str
@@ -76,6 +89,10 @@ class CategoryVerdict:
 
 @dataclass(frozen=True)
 class PhaseEvaluation:
+    """``decision``: NO-GO if a category FAILs on valid evidence (or a mandatory one is NA),
+    else INVALID if a category is INVALID, else GO. ``reasons`` explain the decision;
+    ``generator_limited_samples`` are the windows whose client latency measured the tool."""
+
     phase: str
     decision: Decision
     reasons: list[str]
@@ -83,6 +100,7 @@ class PhaseEvaluation:
     n_samples: int
     server_source: str | None
     caveats: list[str] = field(default_factory=list)
+    generator_limited_samples: list[int] = field(default_factory=list)
 
     def category(self, name: str) -> CategoryVerdict:
         return next(c for c in self.categories if c.category == name)

@@ -7,7 +7,9 @@ Rules (DESIGN.md "SLO recommendation"):
 - maximum ratios (error rate, effective fallback): the pooled value rounded UP to 0.1%;
 - latency: the worst sample (worst of server and client) times (1 + headroom), rounded UP
   to the next 50 ms;
-- memory: the largest sample RSS times (1 + headroom), rounded UP to the next 50 MiB.
+- memory: the largest sample RSS times (1 + headroom), rounded UP to the next 50 MiB;
+- INVALID rows (client latency of a generator-limited phase) measured the load generator,
+  not the service: they propose nothing.
 Each proposal carries n valid samples, coverage (non-NA share of samples) and a confidence
 note: "low" below 12 valid samples. The maximum of n samples exceeds the population
 q-quantile of per-sample values with probability 1 - q**n; we report the q for which that
@@ -23,7 +25,7 @@ from dataclasses import dataclass, field
 
 from phase5site.slo.categories import CATEGORIES, Category
 from phase5site.slo.evaluate import PhaseData, evaluate_phase
-from phase5site.slo.models import PhaseEvaluation, SourceRow
+from phase5site.slo.models import INVALID, PhaseEvaluation, SourceRow
 from phase5site.slo.stats import max_exceeds_quantile_probability
 from phase5site.runspec.models import SloSpec
 
@@ -112,7 +114,7 @@ def _worst(evaluations: Sequence[tuple[str, PhaseEvaluation]], category: Categor
     candidates: list[WorstSample] = []
     for label, evaluation in evaluations:
         for row in evaluation.category(category.name).rows:
-            if row.worst_value is not None:
+            if row.worst_value is not None and row.verdict != INVALID:
                 candidates.append(WorstSample(f"{label} #{row.worst_sample}", row.source, row.worst_value))
     if not candidates:
         return None
@@ -122,7 +124,7 @@ def _worst(evaluations: Sequence[tuple[str, PhaseEvaluation]], category: Categor
 
 def _observed(rows: Sequence[SourceRow], category: Category) -> tuple[float | None, str | None]:
     """The pooled value that constrains the target most (worst of the sources)."""
-    valued = [row for row in rows if row.pooled is not None]
+    valued = [row for row in rows if row.pooled is not None and row.verdict != INVALID]
     if not valued:
         return None, None
     pick = min if category.comparison == ">=" else max
@@ -170,7 +172,8 @@ def recommend(
         server_samples=[row for _, d in phases for row in d.server_samples],
         client_samples=[row for _, d in phases for row in d.client_samples],
         client_latencies_ms=_merged_latencies([d.client_latencies_ms for _, d in phases]),
-    )
+        client_dropped_waits_ms=[wait for _, d in phases for wait in d.client_dropped_waits_ms],
+    )  # its samples keep generator_limited: pooled client latency is INVALID if any phase's was
     pooled = evaluate_phase(pooled_data, slo)
     proposals = []
     for category in CATEGORIES:
@@ -189,7 +192,11 @@ def recommend(
                 confidence=level, confidence_note=note,
             )
         )
+    notes = [f"{label}: client latency left out, generator-limited (samples "
+             f"{', '.join(map(str, e.generator_limited_samples))})"
+             for label, e in evaluations if e.generator_limited_samples]
     return Draft(
+        notes=notes,
         headroom=headroom,
         sources=[label for label, _ in phases],
         n_phases=len(phases),

@@ -16,6 +16,7 @@ import numpy as np
 
 from phase5site.columns import OUTCOMES
 from phase5site.errors import StoreError
+from phase5site.quantiles import censored_ranking
 from phase5site.store import queries
 from phase5site.store.connect import open_readonly, resolve_db_path
 from phase5site.store.jsontext import load_json
@@ -157,12 +158,8 @@ class RunReader:
             counts[outcome] = int(count)
         return counts
 
-    def client_latencies_ms(self, phase: str | None = None) -> np.ndarray:
-        """Sorted ``latency_ms`` of every non-dropped request that has one (float64).
-
-        Quantiles over it must use the nearest-rank definition (``store.quantiles``) to
-        agree with the stored ``client_p*_ms`` columns.
-        """
+    def sent_latencies_ms(self, phase: str | None = None) -> np.ndarray:
+        """Sorted ``latency_ms`` of every sent (non-dropped) request that has one (float64)."""
         columns = self.con.execute(
             "SELECT latency_ms FROM requests WHERE ($phase IS NULL OR phase = $phase) "
             "AND outcome <> 'dropped' AND latency_ms IS NOT NULL ORDER BY latency_ms",
@@ -170,8 +167,35 @@ class RunReader:
         ).fetchnumpy()
         return np.asarray(columns["latency_ms"], dtype=np.float64)
 
+    def dropped_waits_ms(self, phase: str | None = None) -> list[float | None]:
+        """The wait of every dropped request (its ``latency_ms``, censored), sorted; None
+        where it was not recorded (runs before the engine stored it)."""
+        rows = self.con.execute(
+            "SELECT latency_ms FROM requests WHERE ($phase IS NULL OR phase = $phase) "
+            "AND outcome = 'dropped' ORDER BY latency_ms NULLS FIRST",
+            {"phase": phase},
+        ).fetchall()
+        return [None if value is None else float(value) for (value,) in rows]
+
+    def client_latencies_ms(self, phase: str | None = None) -> np.ndarray:
+        """The client latency ranking of a phase (or the run), sorted (float64): every sent
+        request's ``latency_ms``, then each dropped one as a censored value
+        (``quantiles.censored_ranking``; the last ``len(dropped_waits_ms())`` values, fewer
+        when a wait is unknown and nothing was sent).
+
+        Quantiles over it must use the nearest-rank definition (``quantiles.nearest_rank``)
+        to agree with the stored ``client_p*_ms`` columns.
+        """
+        ranking, _ = censored_ranking(self.sent_latencies_ms(phase), self.dropped_waits_ms(phase))
+        return np.asarray(ranking, dtype=np.float64)
+
+    def send_lag(self, phase: str | None = None) -> dict[str, Any]:
+        """Send lag of all sends and the generator's own lag (see ``store.queries.send_lag``)."""
+        return queries.send_lag(self.con, phase)
+
     def client_window(self, phase: str, window_start: float, window_end: float) -> dict[str, Any]:
-        """CLIENT_COLUMNS for requests intended in [window_start, window_end) (as the writer)."""
+        """CLIENT_COLUMNS and the window's generator lag for requests intended in
+        [window_start, window_end) (as the writer)."""
         return queries.client_window(self.con, phase, window_start, window_end)
 
     def per_second(self, phase: str | None = None) -> list[dict[str, Any]]:

@@ -215,7 +215,9 @@ class RunWriter:
             ) from error
 
     def client_window(self, phase: str, window_start: float, window_end: float) -> dict[str, Any]:
-        """CLIENT_COLUMNS over flushed rows intended in [window_start, window_end) (see queries.client_window).
+        """CLIENT_COLUMNS and generator_lag_p99_ms / generator_lag_max_ms over flushed rows
+        intended in [window_start, window_end) (see queries.client_window); every key is a
+        sample column, so the dict can go into ``add_sample`` as it is.
 
         Flush the engine's ``RequestRows`` first: rows still in the buffer are not counted.
         """

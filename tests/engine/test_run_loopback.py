@@ -165,7 +165,7 @@ def test_client_columns_wait_for_requests_queued_behind_a_slow_service(tmp_path:
     assert outcome.status == "completed", outcome.exit_reason
     with RunReader(outcome.run_dir) as reader:
         counts = Counter(reader.outcome_counts("main"))
-        first, _second = reader.samples(phase="main")
+        first, second = reader.samples(phase="main")
         rows = reader.con.execute(
             "SELECT latency_ms FROM requests WHERE outcome <> 'dropped' AND intended_at < ? "
             "ORDER BY latency_ms", [first["window_end"]]).fetchall()
@@ -173,6 +173,9 @@ def test_client_columns_wait_for_requests_queued_behind_a_slow_service(tmp_path:
     assert counts["dropped"] > 0 and sum(counts.values()) == 32  # every intended request has a row
     assert len(window_1) == 16 and max(window_1) > 2000  # queued well past timeout + 1 s
     assert first["client_p99_ms"] == max(window_1)
+    # Window 2's requests were never sent: dropped, and they count in its client figures.
+    assert first["client_requests"] == second["client_requests"] == 16
+    assert second["dropped"] > 0 and second["client_success_rate"] < 1
     assert "client columns exclude" not in (outcome.run_dir / "observe.log").read_text()
 
 

@@ -77,8 +77,16 @@ def make_run(
     latencies_ms: list[float] | None = None,
     finish: bool = True,
     name: str = "synthetic",
+    dropped_waits_ms: list[float | None] | None = None,
+    client_from_requests: bool = False,
 ) -> Path:
-    """A run folder with one observed phase holding ``samples`` and optional request rows."""
+    """A run folder with one observed phase holding ``samples`` and optional request rows.
+
+    ``latencies_ms`` become 'ok' requests 12.5 ms apart from T0 (80 req/s), then
+    ``dropped_waits_ms`` dropped ones that waited that long. With ``client_from_requests``
+    each sample's client columns are the store's own window over those rows
+    (``RunWriter.client_window``), as the engine writes them.
+    """
     run_dir = root / f"{name}-run"
     writer = RunWriter.create(
         run_dir, run_id=run_dir.name, name=name, spec_path=None, spec_sha256=None,
@@ -91,19 +99,23 @@ def make_run(
             phase, ordinal=1, rate=80.0, concurrency=20, planned_duration_s=60.0 * planned,
             samples=planned, interval_s=60.0, observe=True, flags={}, started_at=T0,
         )
-        if latencies_ms:
+        sent = len(latencies_ms or [])
+        if latencies_ms or dropped_waits_ms:
             rows = RequestRows()
-            for seq, latency in enumerate(latencies_ms):
+            for seq, latency in enumerate(latencies_ms or []):
                 at = T0 + seq * 0.0125
                 rows.append(phase, seq, "health", at, at, latency, latency, 200, "ok", 10)
+            for seq, wait in enumerate(dropped_waits_ms or [], start=sent):
+                rows.append(phase, seq, "health", T0 + seq * 0.0125, None, wait, None, None, "dropped", None)
             writer.append_requests(rows)
         for sample in samples:
+            if client_from_requests:
+                sample = {**sample, **writer.client_window(phase, sample["window_start"], sample["window_end"])}
             writer.add_sample(sample)
-        sent = len(latencies_ms or [])
         writer.end_phase(
             phase, ended_at=T0 + 60.0 * max(1, len(samples)),
             status="completed" if status == "completed" else status,
-            requests_sent=sent, dropped=0,
+            requests_sent=sent, dropped=len(dropped_waits_ms or []),
         )
         if finish:
             writer.finish(status, ended_at=T0 + 60.0 * max(1, len(samples)))

@@ -44,6 +44,7 @@ class RunPlan:
     extra_events: list[tuple[str, str]] = field(default_factory=list)
     dir_name: str | None = None  # folder name when ``name`` is not file-safe
     report: bool = True  # write production-report.md through the reporting part
+    limited: dict[str, tuple[int, ...]] = field(default_factory=dict)  # phase -> generator-limited samples
 
 
 def _buckets(latencies_s: list[float]) -> list[list[Any]]:
@@ -77,8 +78,9 @@ def _requests(writer: RunWriter, phase: PhasePlan, t0: float, rng: random.Random
             intended = t0 + second + i / phase.rate
             draw = rng.random()
             name = plan.request_names[seq % len(plan.request_names)]
-            if draw < 0.0005:
-                rows.append(phase.name, seq, name, intended, None, None, None, None, "dropped", None)
+            if draw < 0.0005:  # waited 1.2 s in the backlog, then dropped
+                rows.append(phase.name, seq, name, intended, None, 1200.0, None, None, "dropped", None,
+                            slot_free=False)
                 dropped += 1
             else:
                 latency = rng.lognormvariate(math.log(25.0), 0.6)
@@ -86,7 +88,7 @@ def _requests(writer: RunWriter, phase: PhasePlan, t0: float, rng: random.Random
                 if draw < plan.error_share:
                     status, outcome = (500, "http_5xx") if draw < plan.error_share / 2 else (404, "http_4xx")
                 rows.append(phase.name, seq, name, intended, intended + 0.0005, latency, latency - 0.5,
-                            status, outcome, 120)
+                            status, outcome, 120, slot_free=True)
                 sent += 1
                 if len(kept) < 20000:
                     kept.append(latency / 1000)
@@ -98,8 +100,10 @@ def _requests(writer: RunWriter, phase: PhasePlan, t0: float, rng: random.Random
 
 
 def _sample(writer: RunWriter, phase: PhasePlan, num: int, start: float, end: float,
-            rng: random.Random, latencies_s: list[float]) -> None:
+            rng: random.Random, latencies_s: list[float], limited: bool) -> None:
     client = writer.client_window(phase.name, start, end)
+    if limited:  # the engine's verdict on its own lag, as if the host had stalled it
+        client.update(generator_lag_p99_ms=48.0, generator_lag_max_ms=612.0)
     served = client["client_requests"] or 0
     hits = int(900 + rng.random() * 100)
     row: dict[str, Any] = {
@@ -121,6 +125,8 @@ def _sample(writer: RunWriter, phase: PhasePlan, num: int, start: float, end: fl
         "snapshot_create_failure": 0, "snapshot_restore_success": 1, "snapshot_restore_failure": 0,
         "snapshot_operation_p95": 0.4, "snapshot_operation_p99": 0.45, "snapshot_success_rate": 1.0,
         "na_reasons": {"fb_message_ratio": f"no RPC attempts {HOSTILE}"},
+        "generator_cpu_ratio": 0.9 if limited else 0.05, "loop_lag_max_ms": 580.0 if limited else 1.0,
+        "generator_limited": limited,
         **client,
     }
     writer.add_sample(row)
@@ -150,7 +156,8 @@ def make_run(results_dir: Path, plan: RunPlan) -> Path:
             sent, dropped, latencies = _requests(writer, phase, t, rng, plan)
             for num in range(1, phase.samples + 1):
                 assert interval is not None
-                _sample(writer, phase, num, t + (num - 1) * interval, t + num * interval, rng, latencies)
+                _sample(writer, phase, num, t + (num - 1) * interval, t + num * interval, rng, latencies,
+                        num in plan.limited.get(phase.name, ()))
             writer.end_phase(phase.name, ended_at=t + phase.duration_s, status="completed",
                              requests_sent=sent, dropped=dropped)
             t += phase.duration_s
@@ -168,14 +175,15 @@ def make_run(results_dir: Path, plan: RunPlan) -> Path:
 
 
 def standard_runs(results_dir: Path, bearer: str) -> list[Path]:
-    """A day-1 baseline, a day-2 extended run and an older run whose name and phase are
-    hostile markup (as a legacy import could carry), small enough for fast tests."""
+    """A day-1 baseline, a day-2 extended run (its sample 2 generator-limited: INVALID) and an
+    older run whose name and phase are hostile markup (as a legacy import could carry),
+    small enough for fast tests."""
     day1 = RunPlan("day1-production-baseline", 1_795_000_000.0,
                    [PhasePlan("warmup", 20, 20), PhasePlan("baseline", 40, 120, samples=4)],
                    bearer=bearer, extra_events=[("breaker_trip", f"error rate 3% > 2% {HOSTILE}"),
                                                 ("na", "fb_message_ratio: no RPC attempts")])
     day2 = RunPlan("day2-extended", 1_795_090_000.0, [PhasePlan("extended", 40, 90, samples=3)],
-                   bearer=bearer, seed=11)
+                   bearer=bearer, seed=11, limited={"extended": (2,)})
     hostile = RunPlan(f"imported{HOSTILE}", 1_794_900_000.0, [PhasePlan(f"p{HOSTILE}", 10, 30, samples=1)],
                       bearer=bearer, seed=3, dir_name="imported-hostile", report=False)
     return [make_run(results_dir, day1), make_run(results_dir, day2), make_run(results_dir, hostile)]

@@ -54,8 +54,10 @@ def test_no_secret_reaches_the_site(built_site: BuiltSite) -> None:
 def test_run_page_sections_downloads_and_archive_svgs(built_site: BuiltSite) -> None:
     page_dir = next(built_site.site.glob("runs/day1-production-baseline-*"))
     text = (page_dir / "index.html").read_text(encoding="utf-8")
-    for heading in ("Verdict", "Charts", "Phases", "Events", "Metadata", "Environment", "Downloads"):
-        assert f'id="{heading.lower()}"' in text, heading
+    for heading in ("Verdict", "Charts", "Phases", "Generator health and drops", "Events", "Metadata",
+                    "Environment", "Downloads"):
+        assert f'id="{heading.lower().replace(" ", "-")}"' in text, heading
+    assert 'id="chart-send-lag"' in text and "Own lag p99 / max (slot free)" in text
     assert text.count('class="vega-chart"') >= 7
     assert "breaker_trip" in text and "GO</span>" in text
     assert (page_dir / "metrics.csv").read_text().startswith("timestamp,")
@@ -80,6 +82,19 @@ def test_overview_comparison_slo_and_completion(built_site: BuiltSite) -> None:
     assert not list(site.rglob("slo-draft.yaml"))
     completion = (site / "generated/completion.html").read_text(encoding="utf-8")
     assert "3 runs" in completion and "Open caveats" in completion
+    assert "1 INVALID (load generator limited)" in completion
+    assert "<td>limited: extended #2; own lag p99 " in overview and "Dropped (share)" in overview
+    assert "CPU 90.0% of a core; loop lag 580.0 ms</td>" in overview
+
+
+def test_a_generator_limited_run_page_says_invalid_and_why(built_site: BuiltSite) -> None:
+    page = next(built_site.site.glob("runs/day2-extended-*")) / "index.html"
+    text = page.read_text(encoding="utf-8")
+    assert 'class="p5-verdict p5-invalid"' in text
+    assert "the load generator was delayed 612 ms at" in text
+    assert "rerun on a quieter host or with more workers" in text
+    health = text[text.index('class="p5-health-windows"'):]
+    assert "<td>612.0 ms</td><td>90.0% of a core</td><td>580.0 ms</td>" in health
 
 
 def _annotation_models(annotation: object, suffix: str = "") -> list[tuple[type, str]]:

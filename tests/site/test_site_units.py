@@ -108,6 +108,34 @@ def test_flatten_reads_the_reporting_shape_and_never_invents_a_pass() -> None:
     assert second.verdict == "NA" and second.pooled == "NA" and "no histogram" in second.note
 
 
+def test_flatten_keeps_invalid_censored_values_and_generator_health() -> None:
+    health = {"intended": 3240, "dropped": 240, "dropped_share": 240 / 3240, "limited_samples": [4],
+              "measured": True, "windows": []}
+    evaluation = {"decision": "INVALID", "reasons": ["baseline: latency_p95: client: busy host"],
+                  "phases": [{"phase": "baseline", "generator": health, "evaluation": {
+                      "decision": "INVALID", "reasons": ["latency_p95: client: busy host"], "categories": [
+                          {"category": "latency_p95", "title": "Latency P95", "mandatory": True, "rows": [
+                              {"source": "client", "unit": "ms", "pooled": 1611.0, "threshold": 150.0,
+                               "comparison": "<=", "verdict": "INVALID", "invalid_reason": "busy host",
+                               "censored": True, "dropped": 240, "worst_sample": 4, "worst_value": 1611.0,
+                               "worst_censored": True}]}]}}]}
+    verdicts = flatten(evaluation)
+    assert verdicts.decision == "INVALID" and verdicts.phases[0].decision == "INVALID"
+    (row,) = verdicts.rows
+    assert (row.verdict, row.pooled, row.worst_sample) == ("INVALID", "≥ 1611 ms", "≥ 1611 ms (sample 4)")
+    assert row.note.startswith("INVALID: busy host; censored: the percentile fell on one of 240 dropped")
+    assert [(h.phase, h.health["limited_samples"]) for h in verdicts.health] == [("baseline", [4])]
+
+
+def test_per_second_shares_are_of_every_request_intended_drops_included() -> None:
+    row = {"second": 0, "intended": 100, "sends": 80, "ok": 78, "http_4xx": 0, "http_5xx": 2, "timeout": 0,
+           "connect_error": 0, "dropped": 20, "p50_ms": 10.0, "p95_ms": 1611.0, "p99_ms": 1611.0,
+           "send_lag_max_ms": 900.0, "generator_lag_max_ms": 3.0}
+    (merged,) = per_second_rows({"baseline": [row]}, {"baseline": 0.0}, bucket_s=1)
+    assert (merged["share_5xx"], merged["share_dropped"]) == (0.02, 0.2)
+    assert (merged["send_lag_max_ms"], merged["generator_lag_max_ms"]) == (900.0, 3.0)
+
+
 def test_evaluate_reports_a_failing_evaluator_as_unavailable(tmp_path) -> None:  # type: ignore[no-untyped-def]
     def broken(run_dir: object) -> object:
         raise RuntimeError("disk on fire")

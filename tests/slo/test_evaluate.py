@@ -150,12 +150,22 @@ def test_memory_is_judged_on_the_mean_with_max_beside() -> None:
     assert row.breakdown["max_mb"] == 600.0
 
 
-def test_error_rate_shows_4xx_5xx_and_transport_apart() -> None:
-    rows = [sample(1, client_4xx=2, client_5xx=3, client_transport_errors=5)]
-    errors = evaluate_phase(phase(rows), SloSpec()).category("error_rate")
-    client = next(r for r in errors.rows if r.source == "client")
-    assert client.pooled == pytest.approx(10 / 1000)
-    assert client.breakdown == pytest.approx({"4xx": 0.002, "5xx": 0.003, "transport": 0.005})
+@pytest.mark.parametrize(
+    "client_requests",
+    [1000,  # every request intended, the 4 dropped ones included (since issue 11)
+     996],  # rows written before: sent requests only, the drops beside them
+)
+def test_error_rate_shows_4xx_5xx_transport_and_dropped_apart(client_requests: int) -> None:
+    rows = [sample(1, client_requests=client_requests, client_ok=986, client_4xx=2, client_5xx=3,
+                   client_transport_errors=5, dropped=4)]
+    evaluation = evaluate_phase(phase(rows), SloSpec())
+    client = next(r for r in evaluation.category("error_rate").rows if r.source == "client")
+    assert client.pooled == pytest.approx(14 / 1000)
+    assert (client.good, client.total) == (14, 1000)
+    assert client.breakdown == pytest.approx({"4xx": 0.002, "5xx": 0.003, "transport": 0.005, "dropped": 0.004})
+    success = next(r for r in evaluation.category("success_rate").rows if r.source == "client")
+    assert (success.good, success.total) == (986, 1000)
+    errors = evaluation.category("error_rate")
     server = next(r for r in errors.rows if r.source == "server")
     assert server.breakdown == pytest.approx({"4xx": 0.003, "5xx": 0.002})
 

@@ -50,11 +50,16 @@ def request(
     *,
     phase: str = "baseline",
     send_delay_s: float = 0.0,
+    slot_free: bool | None = None,
+    wait_ms: float | None = None,
 ) -> None:
-    """Append one request; dropped ones get no send time, latency or status."""
+    """Append one request. A dropped one gets no send time or status; its ``latency_ms`` is
+    ``wait_ms``, the time it waited before it was dropped (None: not recorded, as the
+    engine before schema 2 did)."""
     status = {"ok": 200, "http_4xx": 404, "http_5xx": 503}.get(outcome)
     if outcome == "dropped":
-        rows.append(phase, seq, "health", intended_at, None, None, None, None, "dropped", None)
+        rows.append(phase, seq, "health", intended_at, None, wait_ms, None, None, "dropped", None,
+                    slot_free=slot_free)
         return
     rows.append(
         phase,
@@ -67,4 +72,5 @@ def request(
         status,
         outcome,
         None if status is None else 17,
+        slot_free=slot_free,
     )

@@ -71,15 +71,18 @@ def test_round_trip_of_every_table(tmp_path: Path) -> None:
         assert reader.request_count("baseline") == 4
         assert reader.outcome_counts("baseline") == {
             "ok": 1, "http_4xx": 0, "http_5xx": 1, "timeout": 1, "connect_error": 0, "dropped": 1}
-        np.testing.assert_array_equal(reader.client_latencies_ms(), [3.0, 10.0, 30.0, 5000.0])
-        np.testing.assert_array_equal(reader.client_latencies_ms("baseline"), [10.0, 30.0, 5000.0])
+        # The dropped request (no wait recorded) ranks as the largest sent latency, 5000 ms.
+        np.testing.assert_array_equal(reader.client_latencies_ms(), [3.0, 10.0, 30.0, 5000.0, 5000.0])
+        np.testing.assert_array_equal(reader.client_latencies_ms("baseline"), [10.0, 30.0, 5000.0, 5000.0])
+        np.testing.assert_array_equal(reader.sent_latencies_ms("baseline"), [10.0, 30.0, 5000.0])
+        assert reader.dropped_waits_ms("baseline") == [None]
         assert reader.primary_source() == "prometheus"
         scrape = reader.samples(source="scrape")[0]
         assert scrape["latency_buckets"] == [[0.1, 30], ["+Inf", 40]]
         assert scrape["na_reasons"] == {"http_success_rate": "no requests counted"}
         assert scrape["http_success_rate"] is None and scrape["p99_latency"] == 0.25
         assert (scrape["client_requests"], scrape["dropped"], scrape["client_p99_ms"]) == (
-            3, 1, 5000.0)
+            4, 1, 5000.0)
         assert reader.samples(source="prometheus")[0]["p99_latency"] is None, "NaN stored as NA"
         assert [e["kind"] for e in reader.events()] == ["run_start", "breaker_trip"]
         assert reader.events("breaker_trip")[0]["data"] == {"error_rate": 0.5}
