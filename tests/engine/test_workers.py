@@ -158,3 +158,49 @@ def test_auto_workers_and_shares() -> None:
     assert auto_workers(6_000, 2, cpu_count=8) == 2  # never more workers than slots
     assert [share(10, 4, i) for i in range(4)] == [3, 3, 2, 2]
     assert sum(share(10_001, 7, i) for i in range(7)) == 10_001
+
+
+def test_a_paused_worker_makes_client_latency_invalid_not_no_go(tmp_path: Path) -> None:
+    """The machine stalls the load generator (SIGSTOP for 0.4 s, as a busy host would) while
+    its slots are free: the service is fine, so the verdict must be INVALID with a reason
+    (exit 5), never a NO-GO caused by the tool."""
+    from click.testing import CliRunner
+
+    from phase5site.cli import cli
+
+    # Thresholds no measurement can break, so that only the generator-health rule decides
+    # (a slow machine must not turn this into a NO-GO of its own).
+    loaded = parse_spec_text("""
+version: 1
+name: paused
+target:
+  embedded: {profile: metasheet, seed: 3}
+  workers: 1
+metrics: {source: scrape}
+slo: {success_rate_min: 0, error_rate_max: 1, latency_p95_ms: 600000, latency_p99_ms: 600000,
+      effective_fallback_max: 1, rss_mean_mb_max: 1000000, cache_hit_rate_min: 0,
+      plugin_reload_success_min: 0, snapshot_success_min: 0}
+circuit_breaker: {enabled: false}
+phases:
+  - {name: main, rate: 50, concurrency: 10, samples: 2, interval: 3s}
+""", "paused.yaml", {})
+    thread, result = _run_in_thread(loaded, tmp_path)
+    _wait_for(lambda: (_status(tmp_path).get("sent") or 0) >= 20)
+    (load_log,) = tmp_path.glob("*/load.log")
+    line = next(line for line in load_log.read_text().splitlines() if "load worker process(es) started" in line)
+    worker = int(line.rsplit("pids ", 1)[1].rstrip(")"))
+    os.kill(worker, signal.SIGSTOP)
+    time.sleep(0.4)
+    os.kill(worker, signal.SIGCONT)
+    thread.join(120)
+    outcome = result["outcome"]
+    assert outcome.status == "completed", outcome.exit_reason
+    with RunReader(outcome.run_dir) as reader:
+        limited = [s for s in reader.samples(phase="main") if s["generator_limited"]]
+        (own_max,) = reader.con.execute(
+            "SELECT max((sent_at - intended_at) * 1000) FILTER (WHERE slot_free) FROM requests").fetchone()
+    assert own_max >= 300  # the pause shows as the generator's own send lag
+    assert any(s["generator_lag_max_ms"] >= 300 for s in limited)  # that window is generator-limited
+    report = CliRunner().invoke(cli, ["report", str(outcome.run_dir)])
+    assert report.exit_code == 5, report.output
+    assert "INVALID" in report.output and "NO-GO" not in report.output.split("\n")[0]
