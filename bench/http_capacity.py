@@ -33,6 +33,7 @@ import asyncio
 import importlib.util
 import json
 import os
+import resource
 import shutil
 import socket
 import statistics
@@ -79,11 +80,12 @@ def _legacy_raw_module():
     rev = "HEAD"
     if not git("ls-tree", "HEAD", RAW_PATH).strip():
         rev = git("log", "-n1", "--diff-filter=D", "--format=%H", "--", RAW_PATH).strip() + "^"
-    source = Path(tempfile.mkdtemp(prefix="legacy-raw-")) / "legacy_rawhttp.py"
-    source.write_text(git("show", f"{rev}:{RAW_PATH}"))
-    spec = importlib.util.spec_from_file_location("legacy_rawhttp", source)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    with tempfile.TemporaryDirectory(prefix="legacy-raw-") as tmp:
+        source = Path(tmp) / "legacy_rawhttp.py"
+        source.write_text(git("show", f"{rev}:{RAW_PATH}"))
+        spec = importlib.util.spec_from_file_location("legacy_rawhttp", source)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
     return module
 
 
@@ -158,6 +160,12 @@ class _Rows:
         self.latency_ms.append(latency_ms)
 
 
+def _cpu_s() -> float:
+    """User + system CPU seconds of this process (getrusage: microseconds, not 10 ms ticks)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _quantile(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -178,10 +186,9 @@ def run_trial(client: str, url: str, rate: float, duration_s: float, concurrency
 
     async def go() -> float:
         load.prepare()
-        before = os.times()
+        before = _cpu_s()
         await load.run(time.monotonic() + 0.1)
-        after = os.times()
-        return (after.user - before.user) + (after.system - before.system)
+        return _cpu_s() - before
 
     cpu_s = asyncio.run(go())
     planned = load.stats.planned
@@ -190,6 +197,26 @@ def run_trial(client: str, url: str, rate: float, duration_s: float, concurrency
             "achieved": rows.ok / planned if planned else 0.0,
             "lag_p99_ms": _quantile(rows.lag_ms, 0.99),
             "latency_p50_ms": _quantile(rows.latency_ms, 0.5)}
+
+
+def run_closed_loop(client: str, url: str, requests: int) -> dict:
+    """CPU of the client alone: one transport, each request sent when the last one is back."""
+    from phase5site.engine.mix import PreparedRequest
+
+    transport = _factory(client, 5.0)()
+    request = PreparedRequest("ok", "GET", url, (), None)
+
+    async def go() -> tuple[float, int]:
+        for _ in range(200):  # connect and warm up outside the measurement
+            await transport.send(request)
+        before = _cpu_s()
+        ok = sum([(await transport.send(request)).status == 200 for _ in range(requests)])
+        cpu_s = _cpu_s() - before
+        await transport.aclose()
+        return cpu_s, ok
+
+    cpu_s, ok = asyncio.run(go())
+    return {"client": client, "requests": requests, "ok": ok, "cpu_s": cpu_s}
 
 
 def sustained(trial: dict) -> bool:
@@ -243,12 +270,22 @@ def target(kind: str) -> Iterator[tuple[str, int]]:
                 process.wait(15)
 
 
-def trial(client: str, url: str, rate: float, duration_s: float, concurrency: int) -> dict:
-    """One trial in a fresh interpreter (no state carried between clients or rates)."""
-    out = subprocess.run(
-        [sys.executable, __file__, "--trial", client, url, str(rate), str(duration_s), str(concurrency)],
-        check=True, capture_output=True, text=True, timeout=duration_s + 120)
+def _in_subprocess(**kwargs: object) -> dict:
+    """Run one trial in a fresh interpreter (no state carried between clients or rates)."""
+    out = subprocess.run([sys.executable, __file__, "--trial", json.dumps(kwargs)], check=True,
+                         capture_output=True, text=True, timeout=600)
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def trial(client: str, url: str, rate: float, duration_s: float, concurrency: int) -> dict:
+    return _in_subprocess(client=client, url=url, rate=rate, duration_s=duration_s,
+                          concurrency=concurrency)
+
+
+def closed_loop_cpu_ms(client: str, url: str, requests: int) -> float:
+    """CPU seconds per 1,000 requests of the client alone (closed loop, one connection)."""
+    measured = _in_subprocess(client=client, url=url, requests=requests)
+    return 1000.0 * measured["cpu_s"] / max(1, measured["ok"])
 
 
 def capacity(client: str, url: str, duration_s: float, concurrency: int, verbose: bool) -> float:
@@ -314,21 +351,21 @@ def _spread(values: list[float], fmt: str) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--trial", nargs=5, metavar=("CLIENT", "URL", "RATE", "S", "CONC"),
-                        help=argparse.SUPPRESS)
+    parser.add_argument("--trial", help=argparse.SUPPRESS)  # JSON: the arguments of one trial
     parser.add_argument("--clients", nargs="+", choices=CLIENTS, default=CLIENTS)
     parser.add_argument("--target", choices=["nginx", "simulator"], default="nginx")
     parser.add_argument("--repeats", type=int, default=3, help="runs of each measurement")
     parser.add_argument("--trial-s", type=float, default=5.0, help="seconds per capacity trial")
-    parser.add_argument("--cpu-rate", type=float, default=1000.0, help="req/s of the CPU trial")
+    parser.add_argument("--cpu-rate", type=float, default=4000.0, help="req/s of the paced CPU trial")
+    parser.add_argument("--closed-n", type=int, default=20000, help="requests of the closed-loop CPU trial")
     parser.add_argument("--cpu-s", type=float, default=10.0, help="seconds of the CPU trial")
     parser.add_argument("--overhead-s", type=float, default=15.0, help="seconds at 200 req/s")
     parser.add_argument("--verbose", action="store_true", help="log every capacity trial on stderr")
     parser.add_argument("--concurrency", type=int, default=50, help="load slots (connections)")
     args = parser.parse_args()
     if args.trial:
-        client, url, rate, duration_s, concurrency = args.trial
-        print(json.dumps(run_trial(client, url, float(rate), float(duration_s), int(concurrency))))
+        kwargs = json.loads(args.trial)
+        print(json.dumps(run_closed_loop(**kwargs) if "requests" in kwargs else run_trial(**kwargs)))
         return
     report(args)
 
@@ -348,24 +385,36 @@ def _wrk2_figures(url: str, args: argparse.Namespace) -> float:
 def report(args: argparse.Namespace) -> None:
     print(f"http_capacity: target {args.target}, {os.cpu_count()} CPUs, SHARED HOST (other "
           f"people's tests may run): each figure is min/median/max of {args.repeats} runs.")
+    print(f"cpu paced = CPU s per 1,000 requests of the whole process (PhaseLoad, pacer, sink, "
+          f"client) at {args.cpu_rate:g} req/s for {args.cpu_s:g} s; cpu alone = the client "
+          f"alone, {args.closed_n} requests in a closed loop on one connection.")
     print(f"capacity = highest rate with responses >= {MIN_ACHIEVED:.0%} of planned, dropped <= "
           f"{MAX_DROPPED:.1%}, send lag p99 <= {MAX_LAG_P99_MS:g} ms ({args.trial_s:g} s trials, "
-          f"{args.concurrency} slots); cpu at {args.cpu_rate:g} req/s for {args.cpu_s:g} s; "
-          f"overhead = p50 at 200 req/s minus wrk2's p50.", flush=True)
+          f"{args.concurrency} slots); overhead = client p50 at 200 req/s minus wrk2's p50.",
+          flush=True)
     with target(args.target) as (url, pid):
         print(f"target pid {pid} at {url}", flush=True)
         wrk2_p50 = _wrk2_figures(url, args)
-        print(f"{'client':<10} {'cpu s/1k req':>20} {'capacity req/s':>24} {'overhead p50 ms':>22}")
+        print(f"{'client':<10} {'cpu paced s/1k':>20} {'cpu alone s/1k':>20} "
+              f"{'capacity req/s':>24} {'overhead p50 ms':>22}")
         for client in args.clients:
-            cpu, cap, over = [], [], []
-            for _ in range(args.repeats):
-                measured = trial(client, url, args.cpu_rate, args.cpu_s, args.concurrency)
-                cpu.append(1000.0 * measured["cpu_s"] / max(1, measured["ok"] + measured["other"]))
-                cap.append(capacity(client, url, args.trial_s, args.concurrency, args.verbose))
-                slow = trial(client, url, 200, args.overhead_s, 20)
-                over.append(slow["latency_p50_ms"] - wrk2_p50)
-            print(f"{client:<10} {_spread(cpu, '.3f'):>20} {_spread(cap, ',.0f'):>24} "
-                  f"{_spread(over, '+.3f'):>22}", flush=True)
+            row = measure_client(client, url, args, wrk2_p50)
+            print(f"{client:<10} {_spread(row['paced'], '.3f'):>20} {_spread(row['alone'], '.4f'):>20} "
+                  f"{_spread(row['capacity'], ',.0f'):>24} {_spread(row['overhead'], '+.3f'):>22}",
+                  flush=True)
+
+
+def measure_client(client: str, url: str, args: argparse.Namespace, wrk2_p50: float) -> dict:
+    """Each figure of one client's row, ``args.repeats`` times."""
+    row: dict[str, list[float]] = {"paced": [], "alone": [], "capacity": [], "overhead": []}
+    for _ in range(args.repeats):
+        paced = trial(client, url, args.cpu_rate, args.cpu_s, args.concurrency)
+        row["paced"].append(1000.0 * paced["cpu_s"] / max(1, paced["ok"] + paced["other"]))
+        row["alone"].append(closed_loop_cpu_ms(client, url, args.closed_n))
+        row["capacity"].append(capacity(client, url, args.trial_s, args.concurrency, args.verbose))
+        slow = trial(client, url, 200, args.overhead_s, 20)
+        row["overhead"].append(slow["latency_p50_ms"] - wrk2_p50)
+    return row
 
 
 if __name__ == "__main__":
