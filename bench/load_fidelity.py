@@ -136,9 +136,9 @@ def measure(port: int, rate: float, concurrency: int, duration_s: float, layout:
 
         factory = httpx_factory(5.0)
     else:
-        from phase5site.engine.rawhttp import raw_factory
+        from phase5site.engine.httpclient import httptools_factory
 
-        factory = raw_factory(5.0)
+        factory = httptools_factory(5.0)
     with tempfile.TemporaryDirectory() as results:
         before = os.times()
         wall_start = time.monotonic()
@@ -174,8 +174,8 @@ def main() -> None:
     parser.add_argument("--serve", action="store_true", help="run the loopback server (internal)")
     parser.add_argument("--rates", type=float, nargs="+", default=[80, 1000, 2000])
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per rate")
-    parser.add_argument("--layout", choices=["raw", "httpx", "shared"], default="raw",
-                        help="raw: lean asyncio transport per worker; httpx: one AsyncClient per "
+    parser.add_argument("--layout", choices=["httptools", "httpx", "shared"], default="httptools",
+                        help="httptools: the default client, one per worker; httpx: one AsyncClient per "
                         "worker; shared: one AsyncClient for all workers (encode/httpx#3215)")
     args = parser.parse_args()
     if args.serve:

@@ -38,7 +38,7 @@ from phase5site.engine.sampler import (
     server_columns,
     wait_for_window_completion,
 )
-from phase5site.engine.rawhttp import raw_factory
+from phase5site.engine.httpclient import httptools_factory
 from phase5site.engine.transport import TransportFactory, httpx_factory
 from phase5site.engine.writer import WriterThread
 from phase5site.errors import HostNotAllowed, Phase5Error, RunError, TargetError, UsageError
@@ -69,7 +69,7 @@ def _client_factory(target: TargetSpec) -> TransportFactory:
     """The spec's choice of HTTP client for the load workers (``target.client``)."""
     if target.client == "httpx":
         return httpx_factory(target.timeout)
-    return raw_factory(target.timeout)
+    return httptools_factory(target.timeout)  # "httptools", or "raw", its older name
 
 
 def check_allowed_host(target: TargetSpec) -> None:
