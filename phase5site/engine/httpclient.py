@@ -123,8 +123,10 @@ class _Connection(asyncio.Protocol):
         return not self.closed and self.transport is not None and not self.transport.is_closing()
 
     def expire(self) -> None:
-        """The per-request deadline passed (a ``loop.call_at`` callback)."""
-        self._fail(TimeoutError())
+        """The per-request deadline passed (a ``loop.call_at`` callback). An answer that
+        completed while its task had not resumed yet keeps its connection."""
+        if self._waiter is not None:
+            self._fail(TimeoutError())
 
     def abort(self) -> None:
         self.closed = True
