@@ -12,7 +12,6 @@ collapse — a shortfall must show up as counted drops, never as a silently slow
     .venv/bin/python bench/load_fidelity.py                 # 80, 1000, 2000 req/s, 10 s each
     .venv/bin/python bench/load_fidelity.py --rates 80 --duration 5
     .venv/bin/python bench/load_fidelity.py --layout httpx  # one httpx AsyncClient per worker
-    .venv/bin/python bench/load_fidelity.py --layout shared # one shared AsyncClient, for contrast
 
 Not a test: it prints figures, it asserts nothing.
 """
@@ -129,22 +128,15 @@ def measure(port: int, rate: float, concurrency: int, duration_s: float, layout:
     from phase5site.store import RunReader
 
     loaded = parse_spec_text(_spec_text(port, rate, concurrency, duration_s), "bench.yaml", {})
-    if layout == "shared":
-        factory = _shared_factory(5.0, concurrency)
-    elif layout == "httpx":
-        from phase5site.engine.transport import httpx_factory
-
-        factory = httpx_factory(5.0)
-    else:
-        from phase5site.engine.rawhttp import raw_factory
-
-        factory = raw_factory(5.0)
+    # The load workers build their client from the spec (target.client); the old "shared"
+    # layout (one httpx client for every slot) cannot cross process boundaries and is gone.
+    loaded = parse_spec_text(_spec_text(port, rate, concurrency, duration_s).replace(
+        "  timeout: 5s\n", f"  timeout: 5s\n  client: {layout}\n"), "bench.yaml", {})
     with tempfile.TemporaryDirectory() as results:
         before = os.times()
         wall_start = time.monotonic()
         probe = _CpuProbe()
-        outcome = run_spec(loaded, results_dir=Path(results), transport_factory=factory,
-                           progress=probe)
+        outcome = run_spec(loaded, results_dir=Path(results), progress=probe)
         wall_s = time.monotonic() - wall_start
         after = os.times()
         rss_mb = _rss_mb()
@@ -158,7 +150,9 @@ def measure(port: int, rate: float, concurrency: int, duration_s: float, layout:
                           quantile_cont(service_ms, 0.5) AS service_p50
                    FROM requests"""
             ).fetchone()
-    cpu_s = (after.user - before.user) + (after.system - before.system)
+    # The parent and its (reaped) load worker processes.
+    cpu_s = sum(getattr(after, f) - getattr(before, f)
+                for f in ("user", "system", "children_user", "children_system"))
     planned, ok, dropped, lag_p50, lag_p99, service_p50 = row
     return {
         "rate": rate, "concurrency": concurrency, "planned": planned, "ok": ok,
@@ -174,8 +168,8 @@ def main() -> None:
     parser.add_argument("--serve", action="store_true", help="run the loopback server (internal)")
     parser.add_argument("--rates", type=float, nargs="+", default=[80, 1000, 2000])
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per rate")
-    parser.add_argument("--layout", choices=["raw", "httpx", "shared"], default="raw",
-                        help="raw: lean asyncio transport per worker; httpx: one AsyncClient per "
+    parser.add_argument("--layout", choices=["httptools", "httpx"], default="httptools",
+                        help="httptools: the default client, one per worker; httpx: one AsyncClient per "
                         "worker; shared: one AsyncClient for all workers (encode/httpx#3215)")
     args = parser.parse_args()
     if args.serve:

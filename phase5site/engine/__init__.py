@@ -1,5 +1,5 @@
 """The load engine: open-model pacer, one transport per worker (the lean HTTP/1.1 client of
-``rawhttp`` by default, httpx with ``target.client: httpx``), sampler loop, circuit breaker
+``httpclient`` by default, httpx with ``target.client: httpx``), sampler loop, circuit breaker
 and the runner that ties them to the store (see DESIGN.md, "Measurement semantics").
 """
 

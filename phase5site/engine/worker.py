@@ -49,9 +49,9 @@ def client_factory(choice: ClientChoice) -> TransportFactory:
         from phase5site.engine.transport import httpx_factory
 
         return httpx_factory(choice.timeout_s)
-    from phase5site.engine.rawhttp import raw_factory
+    from phase5site.engine.httpclient import httptools_factory
 
-    return raw_factory(choice.timeout_s)
+    return httptools_factory(choice.timeout_s)  # "httptools", or "raw", its older name
 
 
 def event_loop_runner() -> asyncio.Runner:

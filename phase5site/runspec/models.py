@@ -137,11 +137,12 @@ class TargetSpec(_Model):
         description="Hosts load may be sent to; any other host is refused before a byte is sent.",
     )
     timeout: Duration = Field(5.0, gt=0, description="Per-request timeout.")
-    client: Literal["raw", "httpx"] = Field(
-        "raw",
-        description="HTTP client of the load workers: raw (a lean HTTP/1.1 keep-alive client, "
-        "about a fifth of httpx's CPU per request, so pacing stays exact on a small runner) "
-        "or httpx (one AsyncClient per worker). Both verify TLS; see bench/load_fidelity.py.",
+    client: Literal["httptools", "raw", "httpx"] = Field(
+        "httptools",
+        description="HTTP client of the load workers: httptools (a lean HTTP/1.1 keep-alive "
+        "client on llhttp, a fraction of httpx's CPU per request, so pacing stays exact on a "
+        "small runner; raw is an older name for it) or httpx (one AsyncClient per worker). "
+        "Both verify TLS; see bench/http_capacity.py.",
     )
     requests: list[RequestSpec] = Field(
         default_factory=default_request_mix, min_length=1, description="Weighted request mix."

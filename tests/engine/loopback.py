@@ -2,8 +2,13 @@
 
 Routes: ``/ok`` 200, ``/missing`` 404, ``/fail`` 503, ``/slow`` waits ``delay_s`` then 200,
 ``/metrics/prom`` an empty exposition, ``/chunked`` a chunked body, ``/close`` a body that
-runs until the server closes the connection. It counts every request it reads, so a test can
-assert that nothing was sent.
+runs until the server closes the connection. For the transport's edge cases: ``/no-content``
+204, ``/continue`` a 100 Continue before the 200, ``/big`` a body of ``BIG_BODY_BYTES`` written
+in 64 KiB pieces, ``/hang`` never answers, ``/garbage`` is not HTTP, ``/truncated`` closes
+inside its body, ``/drop`` closes without answering, and ``/then-drop`` answers, then reads the connection's next request and
+closes without answering it (a keep-alive connection the server gave up on while a request
+was on the wire). HEAD gets the headers of GET and no body. It counts every request it reads,
+so a test can assert that nothing was sent.
 """
 
 from __future__ import annotations
@@ -11,6 +16,9 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections import Counter
+
+BIG_BODY_BYTES = 64 * 1024 * 1024
+_PIECE = b"x" * 65536
 
 
 class LoopbackServer:
@@ -60,6 +68,7 @@ class LoopbackServer:
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
+        drop_next = False
         try:
             while True:
                 head = await reader.readuntil(b"\r\n\r\n")
@@ -76,29 +85,42 @@ class LoopbackServer:
                 path = target.split("?", 1)[0]
                 self.paths[path] += 1
                 self.headers_seen.append(headers)
-                if path == "/chunked":
-                    writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
-                                 b"5\r\nhello\r\n6;x=1\r\n world\r\n0\r\n\r\n")
-                    await writer.drain()
-                    continue
-                if path == "/close":
-                    writer.write(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nuntil-close")
-                    await writer.drain()
+                if drop_next or not await self._answer(method, path, writer):
                     break
-                status, body = await self._route(path)
-                writer.write(
-                    f"HTTP/1.1 {status} X\r\nContent-Length: {len(body)}\r\n"
-                    f"Content-Type: text/plain\r\n\r\n".encode() + body
-                )
-                await writer.drain()
+                drop_next = path == "/then-drop"
         except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError,
                 asyncio.CancelledError):
             pass
         finally:
             writer.close()
 
+    async def _answer(self, method: str, path: str, writer: asyncio.StreamWriter) -> bool:
+        """Write the answer of one request; False when the connection is to be closed."""
+        fixed = _FIXED_ANSWERS.get(path)
+        if fixed is not None:
+            writer.write(fixed[0])
+            await writer.drain()
+            return fixed[1]
+        if path == "/hang":
+            await asyncio.Event().wait()
+        if path == "/drop":
+            return False
+        if path == "/big":
+            writer.write(f"HTTP/1.1 200 OK\r\nContent-Length: {BIG_BODY_BYTES}\r\n\r\n".encode())
+            for _ in range(BIG_BODY_BYTES // len(_PIECE)):
+                writer.write(_PIECE)
+                await writer.drain()
+            return True
+        status, body = await self._route(path)
+        writer.write(
+            f"HTTP/1.1 {status} X\r\nContent-Length: {len(body)}\r\n"
+            f"Content-Type: text/plain\r\n\r\n".encode() + (b"" if method == "HEAD" else body)
+        )
+        await writer.drain()
+        return True
+
     async def _route(self, path: str) -> tuple[int, bytes]:
-        if path == "/ok":
+        if path in ("/ok", "/then-drop"):
             return 200, b"ok"
         if path == "/missing":
             return 404, b"missing"
@@ -110,6 +132,19 @@ class LoopbackServer:
         if path == "/metrics/prom":
             return 200, b""
         return 404, b"no route"
+
+
+# path -> (the whole answer, keep the connection open afterwards)
+_FIXED_ANSWERS = {
+    "/chunked": (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                 b"5\r\nhello\r\n6;x=1\r\n world\r\n0\r\n\r\n", True),
+    "/close": (b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nuntil-close", False),
+    "/no-content": (b"HTTP/1.1 204 No Content\r\n\r\n", True),
+    "/continue": (b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+                  True),
+    "/garbage": (b"HELLO THERE\r\n\r\n", True),
+    "/truncated": (b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc", False),
+}
 
 
 def free_port() -> int:

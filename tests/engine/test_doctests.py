@@ -7,7 +7,7 @@ import importlib
 
 import pytest
 
-MODULES = ["breaker", "clock", "load", "mix", "outcome", "pacer", "rawhttp", "sampler"]
+MODULES = ["breaker", "clock", "httpclient", "load", "mix", "outcome", "pacer", "sampler"]
 
 
 @pytest.mark.parametrize("name", MODULES)
