@@ -17,7 +17,8 @@ import pytest
 
 from phase5site.engine.httpclient import HttpToolsTransport, encode_request
 from phase5site.engine.mix import PreparedRequest
-from phase5site.engine.runner import _client_factory
+from phase5site.engine.protocol import ClientChoice
+from phase5site.engine.worker import client_factory
 from phase5site.engine.transport import HttpxTransport, SendResult, Transport
 from phase5site.runspec.models import TargetSpec
 
@@ -200,4 +201,4 @@ def test_https_with_a_verified_certificate(tmp_path) -> None:  # noqa: ANN001
 def test_the_spec_chooses_the_client(client: str | None, expected: type) -> None:
     chosen = {} if client is None else {"client": client}
     target = TargetSpec(base_url="http://127.0.0.1:8900", allow_hosts=["127.0.0.1"], **chosen)
-    assert type(_client_factory(target)()) is expected
+    assert type(client_factory(ClientChoice(kind=target.client, timeout_s=target.timeout))()) is expected
