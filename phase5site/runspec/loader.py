@@ -25,6 +25,7 @@ from phase5site.errors import SpecError
 from phase5site.runspec.interpolate import UnsetVariable, interpolate
 from phase5site.runspec.messages import describe_error
 from phase5site.runspec.models import RunSpec
+from phase5site.runspec.yamlshape import ShapeError, check_shape
 
 Path_ = tuple[str | int, ...]
 REDACTED = "***"
@@ -127,9 +128,12 @@ _ENV_HINT = "Set the variable (for production, in .env.phase5) or give a default
 
 
 def _parse_yaml(text: str, spec_path: Path) -> Any:
-    yaml = YAML(typ="rt")
     try:
-        tree = yaml.load(text)
+        check_shape(YAML(typ="rt").parse(text))  # before the composer: alias bombs, deep nesting
+        tree = YAML(typ="rt").load(text)
+    except ShapeError as error:
+        where = f"{spec_path}:{error.line + 1}:{error.column + 1}"
+        raise SpecError([f"{where}: {format_path(error.path) or 'spec'}: {error.message}"]) from None
     except MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         where = f"{spec_path}:{mark.line + 1}:{mark.column + 1}" if mark else str(spec_path)
@@ -221,9 +225,11 @@ class _Converter:
         return (0, 0)
 
     def locate(self, error: Mapping[str, Any], message: str) -> str:
-        path = tuple(part for part in error["loc"] if isinstance(part, (str, int)))
+        loc = error["loc"]
+        on_key = error["type"] == "extra_forbidden" or loc[-1:] == ("[key]",)  # a bad mapping key
+        path = tuple(part for part in loc if isinstance(part, (str, int)) and part != "[key]")
         path = _known_prefix(path, self.value_positions)
-        return self.at(path, message, key=error["type"] == "extra_forbidden")
+        return self.at(path, message, key=on_key)
 
 
 def _duplicate_phase_problems(plain: dict[str, Any], converter: _Converter) -> list[str]:
