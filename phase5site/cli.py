@@ -129,18 +129,21 @@ def validate(spec: Path, phases: tuple[str, ...], env_file: Path | None) -> None
     """Check a run spec and print its plan, without touching the network.
 
     Prints every phase with rate, concurrency, planned duration, expected requests and
-    samples, the total wall time, the metrics source, the SLO thresholds and which values
-    are secrets (named, never shown). Exits 2 with one located line per problem.
+    samples, the total wall time, the memory the run needs at most, the metrics source,
+    the SLO thresholds and which values are secrets (named, never shown). Exits 2 with one
+    located line per problem, also when the run would need more memory than this machine has.
 
     Example:
 
         phase5site validate runspecs/day1.yaml
     """
+    from phase5site.ops.environment import host_memory_bytes
     from phase5site.runspec.plan import build_plan, format_plan
 
     loaded = load_spec_with_env(spec, env_file)
     _check_phase_names(loaded, phases)
-    click.echo(format_plan(build_plan(loaded, list(phases) or None), loaded))
+    plan = build_plan(loaded, list(phases) or None, memory_limit_bytes=host_memory_bytes())
+    click.echo(format_plan(plan, loaded))
 
 
 @cli.command()

@@ -103,11 +103,15 @@ def run_workflow(
     echo: Echo,
     commands: Sequence[CommandHelp] = (),
 ) -> WorkflowResult:
-    """verify -> run -> report -> site, as ``phase5site run`` does.
+    """verify -> run -> report -> site, as ``phase5site run`` does; a spec this machine's
+    memory cannot hold is refused first, as ``validate`` refuses it.
 
     ``commands`` is the CLI's help for the site's reference page."""
     from phase5site.engine.display import run_with_progress
+    from phase5site.ops.environment import host_memory_bytes
+    from phase5site.runspec.plan import build_plan
 
+    build_plan(loaded, only_phases, memory_limit_bytes=host_memory_bytes())  # SpecError: too big
     if verify:
         preflight(loaded, env, results_dir, only_phases, echo)
     outcome = run_with_progress(loaded, results_dir=results_dir, only_phases=only_phases,

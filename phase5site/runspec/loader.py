@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections import ChainMap
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +42,11 @@ class LoadedSpec:
     sha256: str
     env_refs: dict[str, int] = field(default_factory=dict)  # variable -> first line using it
     secret_paths: tuple[str, ...] = ()  # e.g. "target.auth.bearer (from PROD_JWT)"
+    positions: Mapping[Path_, tuple[int, int]] = field(default_factory=dict, repr=False)  # 0-based
+
+    def at(self, path: Path_, message: str) -> str:
+        """``message`` located like a validation error: ``file:line:col: key.path: message``."""
+        return locate(str(self.path), self.positions, path, message)
 
     def __repr__(self) -> str:
         return f"LoadedSpec(path={str(self.path)!r}, name={self.spec.name!r}, sha256={self.sha256[:12]!r})"
@@ -121,6 +127,7 @@ def parse_spec_text(
         sha256=digest,
         env_refs=dict(converter.env_refs),
         secret_paths=tuple(converter.secret_paths) + _literal_secret_paths(plain, converter),
+        positions=dict(converter.value_positions),
     )
 
 
@@ -212,17 +219,8 @@ class _Converter:
         return result.value
 
     def at(self, path: Path_, message: str, *, key: bool = False) -> str:
-        line, col = self._position(path, key=key)
-        return f"{self.spec_path}:{line + 1}:{col + 1}: {format_path(path) or 'spec'}: {message}"
-
-    def _position(self, path: Path_, *, key: bool) -> tuple[int, int]:
-        positions = (self.key_positions, self.value_positions) if key else (self.value_positions,)
-        for end in range(len(path), -1, -1):
-            prefix = path[:end]
-            for table in positions:
-                if prefix in table:
-                    return table[prefix]
-        return (0, 0)
+        tables = (self.key_positions, self.value_positions) if key else (self.value_positions,)
+        return locate(str(self.spec_path), ChainMap(*tables), path, message)
 
     def locate(self, error: Mapping[str, Any], message: str) -> str:
         loc = error["loc"]
@@ -248,6 +246,13 @@ def _duplicate_phase_problems(plain: dict[str, Any], converter: _Converter) -> l
             problems.append(converter.at(("phases", index, "name"), message))
         seen.add(name)
     return problems
+
+
+def locate(spec_path: str, positions: Mapping[Path_, tuple[int, int]], path: Path_, message: str) -> str:
+    """``file:line:col: key.path: message`` at ``path``, or at its nearest located parent."""
+    line, col = next((positions[path[:end]] for end in range(len(path), -1, -1)
+                      if path[:end] in positions), (0, 0))
+    return f"{spec_path}:{line + 1}:{col + 1}: {format_path(path) or 'spec'}: {message}"
 
 
 def _known_prefix(path: Path_, positions: Mapping[Path_, Any]) -> Path_:

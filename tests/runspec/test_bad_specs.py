@@ -1,6 +1,8 @@
 """The malformed-spec corpus: every file in tests/runspec_corpus/bad fails with exactly this message.
 
-Each message is `LINE:COL: key.path: problem`, prefixed by the file path when printed.
+Each message is `LINE:COL: key.path: problem`, prefixed by the file path when printed. Each
+file goes through what `validate` does: load, then plan on a machine of 8 GiB (so that the
+memory check gives the same answer everywhere).
 """
 
 from __future__ import annotations
@@ -11,8 +13,10 @@ import pytest
 
 from phase5site.errors import SpecError
 from phase5site.runspec import load_spec
+from phase5site.runspec.plan import build_plan
 
 BAD = Path(__file__).parent.parent / "runspec_corpus" / "bad"
+MACHINE_BYTES = 8 * 1024**3
 
 EXPECTED: dict[str, list[str]] = {
     'base_url_and_embedded': ['4:3: target: give exactly one of base_url or embedded'],
@@ -42,6 +46,7 @@ EXPECTED: dict[str, list[str]] = {
     'interval_huge': ['6:67: phases[0].interval: must be at most 1d (got 172800s)'],
     'metrics_bad_source': ["6:19: metrics.source: must be one of 'prometheus', 'scrape', 'both' or 'none' (got 'graphite')"],
     'metrics_prometheus_no_url': ["6:10: metrics: source 'prometheus' needs url (the Prometheus base URL)"],
+    'memory_beyond_machine': ['8:5: phases[1]: the run would need about 103.3 GiB of memory, more than the 8.0 GiB of this machine: phase soak expects 1,728,000,000 requests (each read back to judge it), 500 in flight and up to 300,000 waiting; lower its rate x duration, its concurrency or target.max_backlog, or split it into several runs'],
     'metrics_url_port_zero': ["6:36: metrics.url: port must be a number from 1 to 65535 (got '0')"],
     'missing_phases': ['1:1: phases: required key is missing'],
     'missing_version': ['1:1: version: required key is missing'],
@@ -98,7 +103,7 @@ def test_corpus_is_large_and_complete() -> None:
 def test_bad_spec_message(stem: str) -> None:
     path = BAD / f"{stem}.yaml"
     with pytest.raises(SpecError) as caught:
-        load_spec(path, env={})
+        build_plan(load_spec(path, env={}), memory_limit_bytes=MACHINE_BYTES)
     assert caught.value.problems == [f"{path}:{message}" for message in EXPECTED[stem]]
     assert caught.value.exit_code == 2
 
