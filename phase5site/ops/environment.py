@@ -18,8 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from phase5site import __version__
-from phase5site.ops.redaction import redact_tree
-from phase5site.runspec import LoadedSpec
+from phase5site.runspec import LoadedSpec, redact_tree
 
 LIBRARIES = ("httpx", "duckdb", "pydantic", "prometheus-client", "mkdocs", "mkdocs-material", "altair")
 

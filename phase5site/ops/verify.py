@@ -32,10 +32,9 @@ from phase5site.ops.probes import (
     probe_prometheus_up,
     prometheus_series_names,
 )
-from phase5site.ops.redaction import redact_tree
 from phase5site.ops.report import CheckResult, VerifyReport
 from phase5site.ops.token import check_jwt_shape
-from phase5site.runspec import LoadedSpec, format_duration, redact
+from phase5site.runspec import LoadedSpec, format_duration, redact, redact_tree
 from phase5site.runspec.models import FlagsSpec, RunSpec
 
 # Flags that must be false in production (FAIL) and those that change a number (WARN).

@@ -23,13 +23,13 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from phase5site.errors import SpecError
-from phase5site.runspec.interpolate import UnsetVariable, interpolate
+from phase5site.runspec.interpolate import UnsetVariable, interpolate, is_secret_name
 from phase5site.runspec.messages import describe_error
 from phase5site.runspec.models import RunSpec
+from phase5site.runspec.redaction import MIN_SECRET_CHARS, REDACTED, redact, redact_tree
 from phase5site.runspec.yamlshape import ShapeError, check_shape
 
 Path_ = tuple[str | int, ...]
-REDACTED = "***"
 
 
 @dataclass(frozen=True)
@@ -60,25 +60,7 @@ class LoadedSpec:
         for request in data["target"]["requests"]:
             for name in request["secret_headers"]:
                 request["headers"][name] = REDACTED
-        return _redact_tree(data, self.secrets)
-
-
-def redact(text: str, secrets: frozenset[str] | set[str]) -> str:
-    """Replace every secret value in ``text`` by ``***`` (longest first, so overlaps hold)."""
-    for secret in sorted(secrets, key=len, reverse=True):
-        if secret:
-            text = text.replace(secret, REDACTED)
-    return text
-
-
-def _redact_tree(node: Any, secrets: frozenset[str]) -> Any:
-    if isinstance(node, dict):
-        return {key: _redact_tree(value, secrets) for key, value in node.items()}
-    if isinstance(node, list):
-        return [_redact_tree(value, secrets) for value in node]
-    if isinstance(node, str):
-        return redact(node, secrets)
-    return node
+        return redact_tree(data, self.secrets)
 
 
 def load_spec(path: str | Path, env: Mapping[str, str] | None = None) -> LoadedSpec:
@@ -110,7 +92,9 @@ def parse_spec_text(
     if converter.problems:
         # Literal secrets are not collected here: an unset ${PROD_JWT} is still in the tree.
         raise SpecError([redact(p, frozenset(converter.secrets)) for p in converter.problems], hint=_ENV_HINT)
-    secrets = frozenset(converter.secrets) | _literal_secrets(plain)
+    literal = _literal_secrets(plain)
+    secrets = frozenset(converter.secrets) | {value for _, value in literal}
+    too_short = _short_secret_problems(converter, literal)
     try:
         spec = RunSpec.model_validate(plain)
     except ValidationError as error:
@@ -118,7 +102,10 @@ def parse_spec_text(
         duplicates = _duplicate_phase_problems(plain, converter)
         if duplicates:  # the located form replaces the model's whole-spec message
             problems = [p for p in problems if "phase names must be unique" not in p] + duplicates
-        raise SpecError([redact(p, secrets) for p in problems]) from None
+        hint = _SECRET_HINT if too_short else None
+        raise SpecError([redact(p, secrets) for p in problems + too_short], hint=hint) from None
+    if too_short:
+        raise SpecError(too_short, hint=_SECRET_HINT)
     digest = hashlib.sha256(raw if raw is not None else text.encode()).hexdigest()
     return LoadedSpec(
         spec=spec,
@@ -132,6 +119,22 @@ def parse_spec_text(
 
 
 _ENV_HINT = "Set the variable (for production, in .env.phase5) or give a default: ${VAR:-value}."
+_SECRET_HINT = ("Secrets are the bearer token, secret and credential headers, URL passwords and every "
+                "${VAR} whose name holds TOKEN, JWT, SECRET, PASS or KEY; rename a variable that holds no secret.")
+
+
+def _short_secret_problems(converter: _Converter, literal: list[tuple[Path_, str]]) -> list[str]:
+    """One located problem per place a secret shorter than ``MIN_SECRET_CHARS`` is used (its
+    value is never shown): redaction replaces whole values only, and a value that short is
+    too likely a word, or part of one, to be hidden in logs and reports."""
+    found = dict(converter.short_secrets)  # path -> length and the variables it came from
+    for path, value in literal:
+        if len(value) < MIN_SECRET_CHARS and path not in found:
+            found[path] = f"{len(value)} character(s)"
+    in_file_order = sorted(found.items(), key=lambda item: converter.value_positions.get(item[0], (0, 0)))
+    return [converter.at(path, f"a secret must be at least {MIN_SECRET_CHARS} characters long (got {what}): "
+                               "a shorter one cannot be hidden in logs and reports without garbling other text")
+            for path, what in in_file_order]
 
 
 def _parse_yaml(text: str, spec_path: Path) -> Any:
@@ -166,6 +169,7 @@ class _Converter:
         self.value_positions: dict[Path_, tuple[int, int]] = {}
         self.problems: list[str] = []
         self.secrets: set[str] = set()
+        self.short_secrets: dict[Path_, str] = {}  # path -> "1 character(s) from PROD_JWT"
         self.secret_paths: list[str] = []
         self.env_refs: dict[str, int] = {}
 
@@ -216,6 +220,10 @@ class _Converter:
             self.secrets.update(result.secret_values)
             names = ", ".join(n for n in result.references)
             self.secret_paths.append(f"{format_path(path)} (from {names})")
+            shortest = min(len(value) for value in result.secret_values)
+            if shortest < MIN_SECRET_CHARS:
+                secret_names = ", ".join(n for n in result.references if is_secret_name(n))
+                self.short_secrets[path] = f"{shortest} character(s) from {secret_names}"
         return result.value
 
     def at(self, path: Path_, message: str, *, key: bool = False) -> str:
@@ -276,28 +284,30 @@ def format_path(path: Path_) -> str:
     return text
 
 
-def _literal_secrets(plain: Any) -> frozenset[str]:
-    """Secrets written literally in the file: the bearer token and secret headers."""
-    found: set[str] = set()
+def _literal_secrets(plain: Any) -> list[tuple[Path_, str]]:
+    """(where, value) of every secret value of the spec: the bearer token, secret and
+    credential headers, URL passwords (interpolated ones included: by now they are values)."""
+    found: list[tuple[Path_, str]] = []
     if not isinstance(plain, dict) or not isinstance(plain.get("target"), dict):
-        return frozenset()
+        return found
     target = plain["target"]
     auth = target.get("auth")
     if isinstance(auth, dict) and isinstance(auth.get("bearer"), str) and auth["bearer"]:
-        found.add(auth["bearer"])
-    for request in target.get("requests") or []:
+        found.append((("target", "auth", "bearer"), auth["bearer"]))
+    for index, request in enumerate(target.get("requests") or []):
         if not isinstance(request, dict):
             continue
         headers = request.get("headers") if isinstance(request.get("headers"), dict) else {}
         for name in _secret_header_names(request):
             value = headers.get(name)
             if isinstance(value, str) and value:
-                found.add(value)
+                path = ("target", "requests", index, "headers", name)
+                found.append((path, value))
                 scheme, _, credential = value.partition(" ")  # "Bearer <token>": the token alone too
                 if credential and scheme.isalpha():
-                    found.add(credential)
-    found.update(password for _, password in _url_passwords(plain))
-    return frozenset(found)
+                    found.append((path, credential))
+    found += _url_passwords(plain)
+    return found
 
 
 # Headers that carry credentials whatever secret_headers says (a forgotten entry must not
@@ -317,7 +327,7 @@ def _secret_header_names(request: dict[str, Any]) -> list[str]:
 _URL_KEYS = (("target", "base_url"), ("metrics", "url"), ("metrics", "scrape_url"))
 
 
-def _url_passwords(plain: dict[str, Any]) -> list[tuple[str, str]]:
+def _url_passwords(plain: dict[str, Any]) -> list[tuple[Path_, str]]:
     """(key, password) of every URL written with credentials (``http://user:pw@host``):
     httpx sends them as basic auth, so the password is as secret as a bearer token."""
     found = []
@@ -331,7 +341,7 @@ def _url_passwords(plain: dict[str, Any]) -> list[tuple[str, str]]:
         except ValueError:  # a malformed URL is reported by the model check
             continue
         if password:
-            found.append((f"{section}.{key}", password))
+            found.append(((section, key), password))
     return found
 
 
@@ -346,5 +356,6 @@ def _literal_secret_paths(plain: dict[str, Any], converter: _Converter) -> tuple
             path = f"target.requests[{index}].headers.{name}"
             if path not in already:
                 paths.append(path)
-    paths += [f"{key} (password)" for key, _ in _url_passwords(plain) if key not in already]
+    urls = [format_path(key) for key, _ in _url_passwords(plain)]
+    paths += [f"{key} (password)" for key in urls if key not in already]
     return tuple(paths)

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from phase5site.errors import SpecError
 from phase5site.runspec.capacity import MemoryEstimate, estimate_memory, format_bytes, memory_problem
 from phase5site.runspec.durations import format_duration
-from phase5site.runspec.loader import LoadedSpec, redact
+from phase5site.runspec.loader import LoadedSpec
 from phase5site.runspec.models import PhaseSpec, RunSpec
+from phase5site.runspec.redaction import redact
 
 
 @dataclass(frozen=True)

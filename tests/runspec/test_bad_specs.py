@@ -74,6 +74,7 @@ EXPECTED: dict[str, list[str]] = {
     'samples_times_interval_huge': ['6:10: phases[0]: samples x interval must be at most 7d (got 3.6e+06s)'],
     'samples_without_interval': ['6:10: phases[0]: samples and interval go together'],
     'secret_header_unset': ['7:7: target.requests[0]: secret_headers names headers that are not set: X-Api-Key'],
+    'secret_too_short': ['6:18: target.auth.bearer: a secret must be at least 8 characters long (got 3 character(s)): a shorter one cannot be hidden in logs and reports without garbling other text', '8:63: target.requests[0].headers.X-Api-Key: a secret must be at least 8 characters long (got 2 character(s) from SVC_API_KEY): a shorter one cannot be hidden in logs and reports without garbling other text'],
     'slo_ratio_above_one': ['6:25: slo.success_rate_min: must be <= 1 (got 98)'],
     'syntax_bad_indent': ['3:8: YAML syntax error: mapping values are not allowed here'],
     'syntax_duplicate_key': ['3:1: YAML syntax error: found duplicate key "name" with value "y" (original value: "x")'],

@@ -7,7 +7,7 @@ import importlib
 
 import pytest
 
-MODULES = ["durations", "interpolate", "syntax"]
+MODULES = ["capacity", "durations", "interpolate", "redaction", "syntax"]
 
 
 @pytest.mark.parametrize("name", MODULES)
