@@ -24,7 +24,13 @@ from phase5site.ops.disk import (
     free_bytes,
     probe_writable,
 )
-from phase5site.ops.families import declared_family, exposition_names, missing_series, required_series
+from phase5site.ops.families import (
+    declared_family,
+    exposition_names,
+    exposition_problem,
+    missing_series,
+    required_series,
+)
 from phase5site.ops.probes import (
     ProbeFailed,
     fetch_scrape_page,
@@ -275,6 +281,12 @@ def _check_scrape(
     if text is None:
         return [page, CheckResult("families:scrape", "WARN", "not checked: the metrics page did not answer",
                                   {"needed": sorted(needed)})]
+    problem = exposition_problem(text)
+    if problem is not None:  # e.g. an HTML login page: no run could read a number from it
+        page = CheckResult(page.check, "FAIL", f"{scrape_url} answered 200 but is not a Prometheus "
+                           f"metrics page: {problem}", page.details)
+        return [page, CheckResult("families:scrape", "WARN", "not checked: the metrics page is not "
+                                  "exposition text", {"needed": sorted(needed)})]
     sampled, declared = exposition_names(text)
     return [page, _families_result("families:scrape", needed, sampled, declared)]
 
