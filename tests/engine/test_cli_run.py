@@ -113,6 +113,41 @@ def test_status_of_a_running_run_says_whether_its_runner_is_alive(tmp_path: Path
         (folder / "status.json").write_text(json.dumps({"status": "running", "pid": pid}))
         result = CliRunner().invoke(cli, ["status", str(folder)])
         assert json.loads(result.output)["runner_alive"] is alive
+        assert json.loads(result.output)["status"] == ("running" if alive else "crashed")
+
+
+def test_status_says_crashed_when_the_runner_died_or_its_pid_went_to_another_process(tmp_path: Path) -> None:
+    spec = tmp_path / "tiny.yaml"
+    spec.write_text(TINY)
+    results = tmp_path / "results"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "phase5site", "run", str(spec), "--results-dir", str(results), "--no-site"],
+        env={**os.environ, "SIGTERM_TEST_JWT": fake_token()}, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL, cwd=tmp_path,
+    )
+    try:
+        run_dir = _wait_for_sends(results, 60)
+    finally:
+        process.kill()  # SIGKILL: the runner cannot say it ended
+        process.wait()
+    status = json.loads(CliRunner().invoke(cli, ["status", str(run_dir)]).output)
+    assert (status["status"], status["runner_alive"]) == ("crashed", False)
+    assert status["crashed_reason"] == f"the runner (pid {process.pid}) is gone: it died without ending the run"
+    assert isinstance(status["pid_start_ticks"], int)
+    # The pid taken by another process since: alive, yet not the runner (another start time).
+    other = subprocess.Popen(["sleep", "60"])
+    try:
+        recorded = json.loads((run_dir / "status.json").read_text())
+        (run_dir / "status.json").write_text(json.dumps({**recorded, "pid": other.pid}))
+        status = json.loads(CliRunner().invoke(cli, ["status", str(run_dir)]).output)
+    finally:
+        other.kill()
+        other.wait()
+    assert (status["status"], status["runner_alive"]) == ("crashed", False)
+    assert status["crashed_reason"].startswith(
+        f"the runner (pid {other.pid}) is gone: that pid now belongs to another process (started at tick ")
+    with RunReader(run_dir) as reader:  # and the run itself stays readable
+        assert reader.effective_status() == "interrupted"
 
 
 def test_status_without_runs_is_a_clear_error(tmp_path: Path) -> None:

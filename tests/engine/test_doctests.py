@@ -7,7 +7,7 @@ import importlib
 
 import pytest
 
-MODULES = ["breaker", "clock", "load", "mix", "outcome", "pacer", "rawhttp", "sampler"]
+MODULES = ["breaker", "clock", "heartbeat", "load", "mix", "outcome", "pacer", "rawhttp", "sampler"]
 
 
 @pytest.mark.parametrize("name", MODULES)
