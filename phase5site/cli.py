@@ -41,6 +41,9 @@ def handle_errors(func: F) -> F:
         except Phase5Error as error:
             click.echo(f"Error: {error}", err=True)
             sys.exit(error.exit_code)
+        except KeyboardInterrupt:  # click would print "Aborted!" and exit 1
+            click.echo("Error: interrupted (Ctrl-C)", err=True)
+            sys.exit(EXIT_SIGINT)
 
     return wrapper  # type: ignore[return-value]
 
@@ -66,9 +69,12 @@ def results_dir_option(help_text: str) -> Callable[[F], F]:
 
 
 def workflow_exit_code(result: Any) -> int:
-    """0 GO, 3 NO-GO, 4 aborted by the breaker, 130/143 interrupted, 1 otherwise."""
+    """0 GO, 3 NO-GO, 4 aborted by the breaker, 130/143 interrupted, 1 otherwise; a signal
+    after the run (while its summary was written) still exits 128 + the signal."""
     import signal as signals
 
+    if getattr(result, "late_signal", None):
+        return 128 + int(result.late_signal)
     if result.status == "completed":
         return {"GO": EXIT_GO, "NO-GO": EXIT_NO_GO}.get(result.decision, EXIT_RUNTIME_ERROR)
     if result.status == "aborted":

@@ -157,6 +157,7 @@ class Run:
         self.window = RollingErrorWindow(window_s=self.spec.circuit_breaker.window)
         self.live = LivePhase()
         self.stop = StopControl(on_stop=self._on_stop)
+        self.forced = False  # a second signal ended the wait for the workers
         self.stop_sent_at: float | None = None
         self.sources: list[Any] = []
         self.target: Any = None
@@ -346,8 +347,26 @@ class Run:
         import signal as signals
 
         name = signals.Signals(signum).name
+        if self.stop.requested:
+            self._force_stop(name)
+            return
         self.stop.signal = signum
         self.request_stop("interrupted", f"{name} received", "signal", {"signal": signum})
+
+    def _force_stop(self, name: str) -> None:
+        """A signal while the run is already stopping: the user will not wait for the load
+        workers' last rows (a stuck worker held the stop for its drain time): kill them
+        and go on to the end of the run, whose rows, status and summary are still written."""
+        if self.forced:
+            return
+        self.forced = True
+        if self.files is not None:
+            self.files.load(self.now_wall(), f"{name} again while stopping: forcing the stop; load "
+                            "workers killed, rows they had not handed over are lost")
+        if self.pool is not None:
+            self.pool.kill()
+        if self.live.progress is not None:
+            self.live.progress.finished.set()
 
     def request_stop(self, status: str, reason: str, kind: str, data: dict | None) -> None:
         """Stop the load now: tell the workers, cancel the phase's tasks."""

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -165,3 +167,85 @@ def test_unknown_phase_is_a_usage_error(tmp_path: Path) -> None:
     assert "--phase 'nope' is not a phase of" in result.output
     assert "Hint: Phases are: main." in result.output
     assert not (tmp_path / "r").exists()
+
+
+def _wait_for_line(path: Path, text: str, deadline_s: float) -> None:
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        if path.is_file() and text in path.read_text(errors="replace"):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{path.name} never said {text!r}")
+
+
+def test_ctrl_c_during_the_pre_flight_exits_130_with_one_line(tmp_path: Path) -> None:
+    """The health check waits on a service that accepted the connection and never answers."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        silent.settimeout(60)
+        spec = tmp_path / "preflight.yaml"
+        spec.write_text(f"""version: 1
+name: preflight
+target:
+  base_url: http://127.0.0.1:{silent.getsockname()[1]}
+  allow_hosts: [127.0.0.1]
+  timeout: 60s
+phases:
+  - {{name: main, rate: 1, concurrency: 1, duration: 5, observe: false}}
+""")
+        results = tmp_path / "results"
+        process = subprocess.Popen(
+            [sys.executable, "-m", "phase5site", "run", str(spec), "--results-dir", str(results), "--no-site"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path)
+        try:
+            connection, _ = silent.accept()  # verify's /health request is on its way
+            with connection:
+                process.send_signal(signal.SIGINT)
+                stdout, stderr = process.communicate(timeout=60)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    assert process.returncode == 130
+    assert stderr.decode().splitlines() == [
+        "Error: interrupted (Ctrl-C) during the pre-flight checks: no load was sent, no run folder was made"]
+    assert stdout == b""
+    assert not list(results.glob("*"))
+
+
+def test_a_second_ctrl_c_forces_the_stop_and_the_partial_summary_is_still_written(tmp_path: Path) -> None:
+    """A load worker that no longer answers (SIGSTOP) holds the stop for its drain time; the
+    second Ctrl-C kills it and ends the run, the third changes nothing."""
+    spec = tmp_path / "tiny.yaml"
+    spec.write_text(TINY.replace("duration: 30", "duration: 120"))
+    results = tmp_path / "results"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "phase5site", "run", str(spec), "--results-dir", str(results), "--no-site"],
+        env={**os.environ, "SIGTERM_TEST_JWT": fake_token()}, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, cwd=tmp_path,
+    )
+    worker = None
+    try:
+        run_dir = _wait_for_sends(results, 60)
+        found = re.search(r"load worker process\(es\) started \(pids (\d+)\)", (run_dir / "load.log").read_text())
+        assert found is not None
+        worker = int(found.group(1))
+        os.kill(worker, signal.SIGSTOP)
+        process.send_signal(signal.SIGINT)
+        _wait_for_line(run_dir / "load.log", "stopping: SIGINT received", 60)
+        process.send_signal(signal.SIGINT)
+        process.send_signal(signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        if worker is not None and Path(f"/proc/{worker}").exists():
+            os.kill(worker, signal.SIGKILL)
+    assert process.returncode == 130, stderr.decode()
+    assert "forcing the stop" in (run_dir / "load.log").read_text()
+    assert not Path(f"/proc/{worker}").exists()  # killed and reaped, not left stopped
+    assert (run_dir / "summary.md").is_file() and b"Traceback" not in stderr
+    with RunReader(run_dir) as reader:
+        assert reader.run()["status"] == "interrupted" and reader.request_count("main") >= 1
