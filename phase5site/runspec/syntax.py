@@ -36,6 +36,12 @@ MAX_SAMPLES = 10_000
 MAX_HEADER_BYTES = 16 * 1024
 
 
+def _blank_or_control(text: str) -> tuple[int, str] | None:
+    """Position and character of the first whitespace or control character of ``text``."""
+    return next(((position, char) for position, char in enumerate(text)
+                 if char.isspace() or ord(char) < 0x20 or ord(char) == 0x7F), None)
+
+
 def _character(char: str) -> str:
     """``'\\r'`` -> ``"'\\\\r' (U+000D)"``: a character named so that any of them can be printed."""
     return f"{char!r} (U+{ord(char):04X})"
@@ -110,10 +116,10 @@ def check_path(path: str) -> str:
     """
     if not path.startswith("/"):
         raise ValueError(f"must start with '/' (got {path!r})")
-    for position, char in enumerate(path):
-        if char.isspace() or ord(char) < 0x20 or ord(char) == 0x7F:
-            raise ValueError("must not contain whitespace or control characters; write a space as "
-                             f"%20 (found {_character(char)} at position {position})")
+    found = _blank_or_control(path)
+    if found is not None:
+        raise ValueError("must not contain whitespace or control characters; write a space as "
+                         f"%20 (found {_character(found[1])} at position {found[0]})")
     for match in re.finditer("%", path):
         if not _PERCENT_BYTE.match(path, match.start()):
             text = path[match.start():match.start() + 3]
@@ -138,10 +144,10 @@ def check_url(url: str) -> str:
     if "\\" in url:
         raise ValueError(f"must not contain a backslash: URL parsers disagree on what it means "
                          f"(a browser reads it as '/'); write '/' or %5C (got {url!r})")
-    for char in url:
-        if char.isspace() or ord(char) < 0x20 or ord(char) == 0x7F:
-            raise ValueError(f"must not contain whitespace or control characters (found "
-                             f"{_character(char)} in {url!r})")
+    found = _blank_or_control(url)
+    if found is not None:
+        raise ValueError(f"must not contain whitespace or control characters (found "
+                         f"{_character(found[1])} in {url!r})")
     port = _port_text(urlsplit(url).netloc)
     if port and not (port.isdigit() and 1 <= int(port) <= 65535):  # empty: the default port
         raise ValueError(f"port must be a number from 1 to 65535 (got {port!r})")
