@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -10,7 +11,9 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -122,14 +125,10 @@ def test_status_says_crashed_when_the_runner_died_or_its_pid_went_to_another_pro
     spec = tmp_path / "tiny.yaml"
     spec.write_text(TINY)
     results = tmp_path / "results"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "phase5site", "run", str(spec), "--results-dir", str(results), "--no-site"],
-        env={**os.environ, "SIGTERM_TEST_JWT": fake_token()}, stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL, cwd=tmp_path,
-    )
-    try:
+    args = ["run", str(spec), "--results-dir", str(results), "--no-site"]
+    with _phase5site(args, tmp_path, env={**os.environ, "SIGTERM_TEST_JWT": fake_token()},
+                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) as process:
         run_dir = _wait_for_sends(results, 60)
-    finally:
         process.kill()  # SIGKILL: the runner cannot say it ended
         process.wait()
     status = json.loads(CliRunner().invoke(cli, ["status", str(run_dir)]).output)
@@ -169,6 +168,18 @@ def test_unknown_phase_is_a_usage_error(tmp_path: Path) -> None:
     assert not (tmp_path / "r").exists()
 
 
+@contextlib.contextmanager
+def _phase5site(args: list[str], cwd: Path, **popen: Any) -> Iterator[subprocess.Popen]:
+    """``phase5site ARGS`` as a child process, killed at the end if still running."""
+    process = subprocess.Popen([sys.executable, "-m", "phase5site", *args], cwd=cwd, **popen)
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
 def _wait_for_line(path: Path, text: str, deadline_s: float) -> None:
     end = time.monotonic() + deadline_s
     while time.monotonic() < end:
@@ -195,18 +206,12 @@ phases:
   - {{name: main, rate: 1, concurrency: 1, duration: 5, observe: false}}
 """)
         results = tmp_path / "results"
-        process = subprocess.Popen(
-            [sys.executable, "-m", "phase5site", "run", str(spec), "--results-dir", str(results), "--no-site"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path)
-        try:
+        args = ["run", str(spec), "--results-dir", str(results), "--no-site"]
+        with _phase5site(args, tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as process:
             connection, _ = silent.accept()  # verify's /health request is on its way
             with connection:
                 process.send_signal(signal.SIGINT)
                 stdout, stderr = process.communicate(timeout=60)
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
     assert process.returncode == 130
     assert stderr.decode().splitlines() == [
         "Error: interrupted (Ctrl-C) during the pre-flight checks: no load was sent, no run folder was made"]
@@ -220,29 +225,23 @@ def test_a_second_ctrl_c_forces_the_stop_and_the_partial_summary_is_still_writte
     spec = tmp_path / "tiny.yaml"
     spec.write_text(TINY.replace("duration: 30", "duration: 120"))
     results = tmp_path / "results"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "phase5site", "run", str(spec), "--results-dir", str(results), "--no-site"],
-        env={**os.environ, "SIGTERM_TEST_JWT": fake_token()}, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, cwd=tmp_path,
-    )
-    worker = None
-    try:
+    args = ["run", str(spec), "--results-dir", str(results), "--no-site"]
+    with _phase5site(args, tmp_path, env={**os.environ, "SIGTERM_TEST_JWT": fake_token()},
+                     stdout=subprocess.PIPE, stderr=subprocess.PIPE) as process:
         run_dir = _wait_for_sends(results, 60)
         found = re.search(r"load worker process\(es\) started \(pids (\d+)\)", (run_dir / "load.log").read_text())
         assert found is not None
         worker = int(found.group(1))
         os.kill(worker, signal.SIGSTOP)
-        process.send_signal(signal.SIGINT)
-        _wait_for_line(run_dir / "load.log", "stopping: SIGINT received", 60)
-        process.send_signal(signal.SIGINT)
-        process.send_signal(signal.SIGINT)
-        stdout, stderr = process.communicate(timeout=120)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-        if worker is not None and Path(f"/proc/{worker}").exists():
-            os.kill(worker, signal.SIGKILL)
+        try:
+            process.send_signal(signal.SIGINT)
+            _wait_for_line(run_dir / "load.log", "stopping: SIGINT received", 60)
+            process.send_signal(signal.SIGINT)
+            process.send_signal(signal.SIGINT)
+            _, stderr = process.communicate(timeout=120)
+        finally:
+            if Path(f"/proc/{worker}").exists():  # never leave it stopped behind
+                os.kill(worker, signal.SIGKILL)
     assert process.returncode == 130, stderr.decode()
     assert "forcing the stop" in (run_dir / "load.log").read_text()
     assert not Path(f"/proc/{worker}").exists()  # killed and reaped, not left stopped
