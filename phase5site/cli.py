@@ -43,6 +43,9 @@ def handle_errors(func: F) -> F:
         except Phase5Error as error:
             click.echo(f"Error: {error}", err=True)
             sys.exit(error.exit_code)
+        except KeyboardInterrupt:  # click would print "Aborted!" and exit 1
+            click.echo("Error: interrupted (Ctrl-C)", err=True)
+            sys.exit(EXIT_SIGINT)
 
     return wrapper  # type: ignore[return-value]
 
@@ -71,9 +74,12 @@ DECISION_EXIT_CODES = {"GO": EXIT_GO, "NO-GO": EXIT_NO_GO, "INVALID": EXIT_INVAL
 
 
 def workflow_exit_code(result: Any) -> int:
-    """0 GO, 3 NO-GO, 5 INVALID, 4 aborted by the breaker, 130/143 interrupted, 1 otherwise."""
+    """0 GO, 3 NO-GO, 5 INVALID, 4 aborted by the breaker, 130/143 interrupted, 1 otherwise; a
+    signal after the run (while its summary was written) still exits 128 + the signal."""
     import signal as signals
 
+    if getattr(result, "late_signal", None):
+        return 128 + int(result.late_signal)
     if result.status == "completed":
         return DECISION_EXIT_CODES.get(result.decision, EXIT_RUNTIME_ERROR)
     if result.status == "aborted":
@@ -135,18 +141,21 @@ def validate(spec: Path, phases: tuple[str, ...], env_file: Path | None) -> None
     """Check a run spec and print its plan, without touching the network.
 
     Prints every phase with rate, concurrency, planned duration, expected requests and
-    samples, the total wall time, the metrics source, the SLO thresholds and which values
-    are secrets (named, never shown). Exits 2 with one located line per problem.
+    samples, the total wall time, the memory the run needs at most, the metrics source,
+    the SLO thresholds and which values are secrets (named, never shown). Exits 2 with one
+    located line per problem, also when the run would need more memory than this machine has.
 
     Example:
 
         phase5site validate runspecs/day1.yaml
     """
+    from phase5site.ops.environment import host_memory_bytes
     from phase5site.runspec.plan import build_plan, format_plan
 
     loaded = load_spec_with_env(spec, env_file)
     _check_phase_names(loaded, phases)
-    click.echo(format_plan(build_plan(loaded, list(phases) or None), loaded))
+    plan = build_plan(loaded, list(phases) or None, memory_limit_bytes=host_memory_bytes())
+    click.echo(format_plan(plan, loaded))
 
 
 @cli.command()

@@ -12,7 +12,8 @@
     │                            (the sampler turns these into NA; they end nothing)
     ├── TargetError (1)          the embedded target could not be started or stopped
     ├── SiteError (1)            the site could not be built or published
-    └── ArchiveError (1)         an archive could not be written or verified
+    ├── ArchiveError (1)         an archive could not be written or verified
+    └── Interrupted (130)        Ctrl-C before a run began (nothing sent, no run folder)
 
 The CLI maps ``Phase5Error`` to a one-line message on stderr and ``exit_code``; nothing
 expected ever reaches a user as a traceback.
@@ -81,3 +82,7 @@ class SiteError(Phase5Error):
 
 class ArchiveError(Phase5Error):
     pass
+
+
+class Interrupted(Phase5Error):
+    exit_code = 130  # 128 + SIGINT, as a shell reports it

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from phase5site.errors import Phase5Error, RunError
+from phase5site.errors import Interrupted, Phase5Error, RunError
 from phase5site.runspec import LoadedSpec
 
 if TYPE_CHECKING:
@@ -28,6 +28,7 @@ class WorkflowResult:
     status: str  # completed | interrupted | aborted | failed | refused
     signal: int | None = None
     decision: str | None = None  # GO | NO-GO | INVALID (None when no report could be made)
+    late_signal: int | None = None  # a signal after the run ended (its summary was still written)
     report_path: Path | None = None
     site_dir: Path | None = None
     problems: list[str] = field(default_factory=list)  # later steps that failed
@@ -38,7 +39,11 @@ def preflight(loaded: LoadedSpec, env: Mapping[str, str], results_dir: Path,
     """Run ``verify``'s checks; refuse to start on any FAIL (RunError lists them)."""
     from phase5site.ops.verify import verify_spec
 
-    report = verify_spec(loaded, env=env, results_dir=results_dir, only_phases=only_phases)
+    try:
+        report = verify_spec(loaded, env=env, results_dir=results_dir, only_phases=only_phases)
+    except KeyboardInterrupt:
+        raise Interrupted("interrupted (Ctrl-C) during the pre-flight checks: no load was sent, "
+                          "no run folder was made") from None
     failed = [check for check in report.checks if check.status == "FAIL"]
     for check in report.checks:
         if check.status in ("WARN", "FAIL"):
@@ -52,24 +57,19 @@ def preflight(loaded: LoadedSpec, env: Mapping[str, str], results_dir: Path,
     echo(f"verify: {len(report.checks)} checks, none failed")
 
 
-def report_and_site(run_dir: Path, status: str, site_root: Path | None, results_dir: Path,
-                    echo: Echo, commands: Sequence[CommandHelp] = ()) -> tuple[Any, Path | None, list[str]]:
-    """Write the report (a partial summary unless completed) and build the site."""
+def write_summary(run_dir: Path, status: str, echo: Echo, problems: list[str]) -> Any:
+    """Write the report (a partial summary unless completed); None when it could not be."""
     from phase5site.reporting.write import write_report
 
-    problems: list[str] = []
-    result = None
     try:
         result = write_report(run_dir, partial=status != "completed")
-        echo(f"report: {result.report_path}")
-        reasons = "; ".join(result.evaluation.reasons)
-        echo(f"verdict: {result.evaluation.decision}" + (f" ({reasons})" if reasons else ""))
     except Phase5Error as error:
         problems.append(f"report not written: {error.message}")
-    site_dir = None
-    if site_root is not None:
-        site_dir = _build_site(results_dir, site_root, echo, problems, commands)
-    return result, site_dir, problems
+        return None
+    echo(f"report: {result.report_path}")
+    reasons = "; ".join(result.evaluation.reasons)
+    echo(f"verdict: {result.evaluation.decision}" + (f" ({reasons})" if reasons else ""))
+    return result
 
 
 def _build_site(results_dir: Path, site_root: Path, echo: Echo, problems: list[str],
@@ -84,6 +84,9 @@ def _build_site(results_dir: Path, site_root: Path, echo: Echo, problems: list[s
         built = build_site(results_dir, site_root, commands=commands)
     except Phase5Error as error:
         problems.append(f"site not built: {error.message}")
+        return None
+    except KeyboardInterrupt:  # the evidence is written; the site can be rebuilt any time
+        problems.append("site not built: interrupted (Ctrl-C); run `phase5site build`")
         return None
     echo(f"site: {built.site_dir}/index.html ({built.runs} runs, {built.duration_s:.1f} s); "
          "browse with `mkdocs serve`")
@@ -103,22 +106,34 @@ def run_workflow(
     echo: Echo,
     commands: Sequence[CommandHelp] = (),
 ) -> WorkflowResult:
-    """verify -> run -> report -> site, as ``phase5site run`` does.
+    """verify -> run -> report -> site, as ``phase5site run`` does; a spec this machine's
+    memory cannot hold is refused first, as ``validate`` refuses it.
 
     ``commands`` is the CLI's help for the site's reference page."""
     from phase5site.engine.display import run_with_progress
+    from phase5site.engine.stopping import SignalLatch
+    from phase5site.ops.environment import host_memory_bytes
+    from phase5site.runspec.plan import build_plan
 
+    build_plan(loaded, only_phases, memory_limit_bytes=host_memory_bytes())  # SpecError: too big
     if verify:
         preflight(loaded, env, results_dir, only_phases, echo)
-    outcome = run_with_progress(loaded, results_dir=results_dir, only_phases=only_phases,
-                                breaker=breaker, tty=tty)
-    result = WorkflowResult(run_dir=outcome.run_dir, status=outcome.status, signal=outcome.signal)
-    reason = f" ({outcome.exit_reason})" if outcome.exit_reason else ""
-    echo(f"run {outcome.status}{reason}: {outcome.run_dir}", err=outcome.status != "completed")
-    if outcome.run_dir is None:
-        return result
-    report, result.site_dir, result.problems = report_and_site(
-        outcome.run_dir, outcome.status, site_root, results_dir, echo, commands)
+    # From here a signal never cuts the evidence short: the run's own handlers stop the load
+    # (a second signal forces it), and one after the run waits until its summary is written.
+    with SignalLatch() as latch:
+        outcome = run_with_progress(loaded, results_dir=results_dir, only_phases=only_phases,
+                                    breaker=breaker, tty=tty)
+        result = WorkflowResult(run_dir=outcome.run_dir, status=outcome.status, signal=outcome.signal)
+        reason = f" ({outcome.exit_reason})" if outcome.exit_reason else ""
+        echo(f"run {outcome.status}{reason}: {outcome.run_dir}", err=outcome.status != "completed")
+        if outcome.run_dir is None:
+            return result
+        report = write_summary(outcome.run_dir, outcome.status, echo, result.problems)
+        result.late_signal = latch.received[0] if latch.received else None
+    if site_root is not None and result.late_signal is None:
+        result.site_dir = _build_site(results_dir, site_root, echo, result.problems, commands)
+    elif site_root is not None:
+        result.problems.append("site not built: interrupted; run `phase5site build`")
     if report is not None:
         result.report_path = report.report_path
         result.decision = report.evaluation.decision

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
+from phase5site.engine.heartbeat import process_start_ticks
 from phase5site.engine.runner import status_line
 from phase5site.errors import StoreError
 
@@ -108,22 +109,41 @@ def read_status(run_dir: Path | None, results_dir: Path) -> dict[str, Any]:
     except json.JSONDecodeError as error:
         raise StoreError(f"{path} is not valid JSON ({error})") from None
     if status.get("status") == "running":
-        # A runner killed with SIGKILL cannot say so: a 'running' status whose process is
-        # gone is stale (the run stays readable as 'interrupted').
-        status["runner_alive"] = _process_alive(status.get("pid"))
+        # A runner killed with SIGKILL (or by the OOM killer) cannot say so: a 'running'
+        # status whose runner is gone is a crash (the run stays readable as 'interrupted').
+        alive, why = runner_state(status.get("pid"), status.get("pid_start_ticks"))
+        status["runner_alive"] = alive
+        if alive is False:
+            status["status"], status["crashed_reason"] = "crashed", why
     return status
 
 
-def _process_alive(pid: object) -> bool | None:
-    if not isinstance(pid, int) or pid <= 0:
-        return None
+def runner_state(pid: object, start_ticks: object) -> tuple[bool | None, str | None]:
+    """Whether the runner ``pid`` that started at ``start_ticks`` still runs, and if not why.
+
+    None when status.json does not say which process wrote it."""
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
+        return None, None
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
-        return False
+        return False, f"the runner (pid {pid}) is gone: it died without ending the run"
     except PermissionError:
-        return True
-    return True
+        pass  # another user's process: it exists
+    now_ticks = process_start_ticks(pid)
+    if isinstance(start_ticks, int) and now_ticks is not None and now_ticks != start_ticks:
+        return False, (f"the runner (pid {pid}) is gone: that pid now belongs to another process "
+                       f"(started at tick {now_ticks} since boot, the runner at tick {start_ticks})")
+    if now_ticks is not None and _is_zombie(pid):
+        return False, f"the runner (pid {pid}) is gone: it died without ending the run (zombie)"
+    return True, None
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] == "Z"
+    except (OSError, IndexError):
+        return False
 
 
 def run_with_progress(

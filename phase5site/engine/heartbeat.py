@@ -6,8 +6,10 @@ only (never the store), so it is cheap enough to run every second on the parent'
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from phase5site.engine.clock import utc_timestamp
@@ -35,10 +37,36 @@ class LivePhase:
         self.phase_tasks = self.phase_tasks if self.phase_tasks is not None else []
 
 
+def process_start_ticks(pid: int) -> int | None:
+    """When process ``pid`` started, in clock ticks since boot (``/proc/<pid>/stat`` field
+    22); None when it does not exist or /proc cannot say. A pid is reused once its process
+    is gone, so pid and start together name one process.
+
+    >>> process_start_ticks(os.getpid()) == process_start_ticks(os.getpid()) is not None
+    True
+    """
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name (field 2) is in parentheses and may hold spaces: count after it.
+    fields = stat.rpartition(")")[2].split()
+    return int(fields[19]) if len(fields) > 19 and fields[19].isdigit() else None
+
+
+@functools.cache
+def _own_start_ticks() -> int | None:
+    return process_start_ticks(os.getpid())
+
+
 def snapshot(base: dict[str, Any], live: LivePhase, now: float, *, final: bool) -> dict[str, Any]:
-    """status.json: ``base`` (run identity) plus the running phase's counters at ``now``."""
+    """status.json: ``base`` (run identity) plus the running phase's counters at ``now``.
+
+    ``pid`` and ``pid_start_ticks`` name the runner, so ``phase5site status`` can tell a
+    runner that died (or whose pid another process took since) from one still running."""
     status = dict(base)
     status["pid"] = os.getpid()
+    status["pid_start_ticks"] = _own_start_ticks()
     progress, phase = live.progress, live.phase
     if progress is None or phase is None:
         return status

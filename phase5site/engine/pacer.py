@@ -19,6 +19,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from phase5site.runspec.capacity import backlog_capacity
+
+__all__ = ["Pacer", "backlog_capacity", "planned_sends"]  # the backlog bound is the spec's, shared
+
 
 def planned_sends(rate: float, duration_s: float) -> int:
     """Number of requests intended in ``[t0, t0 + duration_s)`` at ``rate`` per second.
@@ -100,23 +104,3 @@ class Pacer:
     @property
     def done(self) -> bool:
         return self.next_index >= self.phase_total
-
-
-
-BACKLOG_SECONDS = 30.0
-BACKLOG_FLOOR = 10_000
-
-
-def backlog_capacity(rate: float, max_backlog: int | None = None) -> int:
-    """Most requests of a phase that may wait for a free slot: ``target.max_backlog``, by
-    default ``max(30 s of sends, 10,000)``. The bound is memory, not patience: a waiting
-    request keeps its intended time, so its wait is in its latency.
-
-    Beyond it a due request is dropped and counted, as k6 counts ``dropped_iterations``.
-
-    >>> backlog_capacity(80), backlog_capacity(1000), backlog_capacity(80, max_backlog=5)
-    (10000, 30000, 5)
-    """
-    if max_backlog is not None:
-        return max(1, int(max_backlog))
-    return max(BACKLOG_FLOOR, math.ceil(rate * BACKLOG_SECONDS))

@@ -132,6 +132,13 @@ class WorkerPool:
             with contextlib.suppress(OSError, ValueError):
                 conn.send(STOP)
 
+    def kill(self) -> None:
+        """SIGKILL every worker still running (a forced stop: no more waiting for them)."""
+        for process in self._processes:
+            with contextlib.suppress(OSError, ValueError, AttributeError):
+                if process.is_alive():
+                    process.kill()
+
     async def close(self) -> None:
         """EXIT every worker and reap it; one that does not leave is terminated (our own pid)."""
         self._closing = True

@@ -35,7 +35,7 @@ from phase5site.engine.mix import mix_seed
 from phase5site.engine.phases import run_phase
 from phase5site.engine.pool import WorkerPool, auto_workers
 from phase5site.engine.progress import PhaseProgress
-from phase5site.engine.runfiles import RunFiles
+from phase5site.engine.runfiles import RunFiles, describe_write_error
 from phase5site.engine.sampler import SamplePlan
 from phase5site.engine.stopping import StopControl, install_signals
 from phase5site.engine.writer import WriterThread
@@ -157,6 +157,7 @@ class Run:
         self.window = RollingErrorWindow(window_s=self.spec.circuit_breaker.window)
         self.live = LivePhase()
         self.stop = StopControl(on_stop=self._on_stop)
+        self.forced = False  # a second signal ended the wait for the workers
         self.stop_sent_at: float | None = None
         self.sources: list[Any] = []
         self.target: Any = None
@@ -231,14 +232,17 @@ class Run:
             await self._record_failure(error)
             raise
         except Exception as error:  # noqa: BLE001 - a run must end with a status, not a crash
-            status, self.exit_reason = "failed", self.files.clean(f"{type(error).__name__}: {error}")
+            if self.stop.status != "failed":  # a failure already stopping the run says it first
+                self.exit_reason = self.files.clean(describe_write_error(error, self.run_dir)
+                                                    or f"{type(error).__name__}: {error}")
+            status = "failed"
             await self._record_failure(error)
         finally:
             if ticker is not None:
                 ticker.cancel()
                 await asyncio.gather(ticker, return_exceptions=True)
             gc.unfreeze()
-            await self._finish(status)
+            status = await self._finish(status)
         return RunOutcome(self.run_dir, status, self.exit_reason, self.stop.signal)
 
     @property
@@ -253,16 +257,25 @@ class Run:
         assert self.files is not None
         self.files.load(self.now_wall(), f"run failed: {self.exit_reason}")
         self.files.load(self.now_wall(), "".join(traceback.format_exception(error)).rstrip())
-        await self.event("error", self.exit_reason or "failed")
+        try:
+            await self.event("error", self.exit_reason or "failed")
+        except Exception as failure:  # noqa: BLE001 - e.g. the disk is full: the log has it
+            self.files.load(self.now_wall(), f"the error event could not be stored: {failure}")
 
-    async def _finish(self, status: str) -> None:
+    async def _finish(self, status: str) -> str:
+        """End the run whatever failed before: the rows received are written, the run gets
+        its status, status.json its last state. Returns the status the run ended with: a
+        failure while ending (a full disk) makes it 'failed'."""
         assert self.files is not None
+        self.files.release_reserve()  # room for the last rows, the run's end and status.json
         ended_at = self.now_wall()
         try:
             await self._close_workers()
             await self.flush_rows()
             await self.write_pending_events()
             await self.event("run_end", f"run ended: {status}", data={"exit_reason": self.exit_reason})
+        except Exception as error:  # noqa: BLE001 - the run must still be ended
+            status = self._failed_while_ending(status, error)
         finally:
             for source in self.sources:
                 try:
@@ -271,13 +284,37 @@ class Run:
                     pass
             if self.target is not None:
                 await asyncio.to_thread(self.target.stop)
-            self.writer_thread.call_sync(self.writer.finish, status, ended_at=ended_at,
-                                         exit_reason=self.exit_reason)
-            self.writer_thread.call_sync(self.writer.close)
-            self.writer_thread.shutdown()
+            status = self._end_store(status, ended_at)
             self.files.load(ended_at, f"run {status}" + (f": {self.exit_reason}" if self.exit_reason else ""))
-            self.heartbeat(final_status=status)
             self.files.close()
+        return status
+
+    def _failed_while_ending(self, status: str, error: BaseException) -> str:
+        assert self.files is not None
+        if status != "failed" or not self.exit_reason:
+            self.exit_reason = self.files.clean(describe_write_error(error, self.run_dir)
+                                                or f"{type(error).__name__}: {error}")
+        self.files.load(self.now_wall(), "".join(traceback.format_exception(error)).rstrip())
+        return "failed"
+
+    def _end_store(self, status: str, ended_at: float) -> str:
+        """The run's status into the store, then status.json; if even status.json cannot be
+        written the run is 'failed' with that reason, in the store too."""
+        assert self.files is not None
+        if self.files.write_error and status != "failed":  # a file of the run lost what it was told
+            status, self.exit_reason = "failed", self.files.write_error
+        for attempt in (1, 2):
+            try:
+                self.writer_thread.call_sync(self.writer.finish, status, ended_at=ended_at,
+                                             exit_reason=self.exit_reason)
+            except Exception as error:  # noqa: BLE001 - status.json and the log still say it
+                self.files.load(ended_at, f"the run's end could not be stored: {error}")
+            if self.heartbeat(final_status=status) or attempt == 2:
+                break
+            status, self.exit_reason = "failed", self.files.write_error
+        self.writer_thread.call_sync(self.writer.close)
+        self.writer_thread.shutdown()
+        return status
 
     # --- the load workers -----------------------------------------------------------------
 
@@ -346,8 +383,26 @@ class Run:
         import signal as signals
 
         name = signals.Signals(signum).name
+        if self.stop.requested:
+            self._force_stop(name)
+            return
         self.stop.signal = signum
         self.request_stop("interrupted", f"{name} received", "signal", {"signal": signum})
+
+    def _force_stop(self, name: str) -> None:
+        """A signal while the run is already stopping: the user will not wait for the load
+        workers' last rows (a stuck worker held the stop for its drain time): kill them
+        and go on to the end of the run, whose rows, status and summary are still written."""
+        if self.forced:
+            return
+        self.forced = True
+        if self.files is not None:
+            self.files.load(self.now_wall(), f"{name} again while stopping: forcing the stop; load "
+                            "workers killed, rows they had not handed over are lost")
+        if self.pool is not None:
+            self.pool.kill()
+        if self.live.progress is not None:
+            self.live.progress.finished.set()
 
     def request_stop(self, status: str, reason: str, kind: str, data: dict | None) -> None:
         """Stop the load now: tell the workers, cancel the phase's tasks."""
@@ -355,6 +410,8 @@ class Run:
         self.stop.request(status, reason, kind, data, at=self.now_wall(), phase=phase)
 
     def _on_stop(self, reason: str) -> None:
+        if self.files is not None:
+            self.files.release_reserve()  # the run's end needs room, whatever stopped it
         if self.pool is not None:
             self.stop_sent_at = self.clock.monotonic()
             self.pool.stop()
@@ -429,7 +486,8 @@ class Run:
             raise
         except Exception as error:  # noqa: BLE001 - without the ticker nothing guards the load
             assert self.files is not None
-            reason = self.files.clean(f"the run's ticker failed: {type(error).__name__}: {error}")
+            reason = self.files.clean(describe_write_error(error, self.run_dir)
+                                      or f"the run's ticker failed: {type(error).__name__}: {error}")
             self.files.load(self.now_wall(), "".join(traceback.format_exception(error)).rstrip())
             self.request_stop("failed", reason, "error", None)
 
@@ -448,6 +506,8 @@ class Run:
                 next_status = now + STATUS_EVERY_S
                 self.heartbeat()
                 await self.write_pending_events()
+            if self.files is not None and self.files.write_error and not self.stop.requested:
+                self.request_stop("failed", self.files.write_error, "error", None)  # e.g. disk full
             await asyncio.sleep(TICK_S)
 
     async def flush_rows(self) -> None:
@@ -481,13 +541,15 @@ class Run:
             "phases": [p.name for p in self.phases], "exit_reason": self.exit_reason,
         }
 
-    def heartbeat(self, final_status: str | None = None) -> None:
+    def heartbeat(self, final_status: str | None = None) -> bool:
+        """status.json, the load.log line and the display; False when status.json could not
+        be written."""
         assert self.files is not None
         status = snapshot(self.status_base(final_status), self.live, self.clock.monotonic(),
                           final=final_status is not None)
-        self.files.write_status(status)
+        written = self.files.write_status(status)
         if self.live.finished and final_status is None:
-            return  # between phases: status.json is fresh, nothing new to print
+            return written  # between phases: status.json is fresh, nothing new to print
         if status.get("phase") and final_status is None:
             self.files.load(self.now_wall(), status_line(status))
         if self.progress is not None:
@@ -499,6 +561,7 @@ class Run:
                 self.progress = None
                 self.files.load(self.now_wall(), f"progress display failed ({type(error).__name__}: "
                                 f"{error}); see status.json and this log")
+        return written
 
     # --- events and metadata --------------------------------------------------------------
 

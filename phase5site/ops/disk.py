@@ -14,7 +14,11 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from phase5site.runspec.capacity import format_bytes
 from phase5site.runspec.models import RunSpec
+
+__all__ = ["SpaceEstimate", "estimate_run_bytes", "existing_ancestor", "format_bytes", "free_bytes",
+           "probe_writable"]
 
 MEASURED_BYTES_PER_REQUEST_ROW = 50
 BYTES_PER_REQUEST_ROW = 100
@@ -62,16 +66,6 @@ def probe_writable(directory: Path) -> str | None:
     except OSError as error:
         return error.strerror or str(error)
     return None
-
-
-def format_bytes(count: int) -> str:
-    """``129054592`` -> ``123.1 MiB``; binary units, one decimal."""
-    value = float(count)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")
 
 
 def free_bytes(directory: Path) -> int:

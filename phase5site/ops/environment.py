@@ -18,8 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from phase5site import __version__
-from phase5site.ops.redaction import redact_tree
-from phase5site.runspec import LoadedSpec
+from phase5site.runspec import LoadedSpec, redact_tree
 
 LIBRARIES = ("httpx", "duckdb", "pydantic", "prometheus-client", "mkdocs", "mkdocs-material", "altair")
 
@@ -50,6 +49,27 @@ def capture_environment(
         "thresholds": {"slo": spec.slo.model_dump(), "circuit_breaker": spec.circuit_breaker.model_dump()},
     }
     return redact_tree(environment, loaded.secrets)
+
+
+_CGROUP_LIMITS = (Path("/sys/fs/cgroup/memory.max"), Path("/sys/fs/cgroup/memory/memory.limit_in_bytes"))
+
+
+def host_memory_bytes() -> int | None:
+    """The memory this process may use: the machine's RAM, or its container's (cgroup v2 or
+    v1) limit when lower; None when neither can be read."""
+    try:
+        physical: int | None = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError):
+        physical = None
+    limits = [physical] if physical else []
+    for path in _CGROUP_LIMITS:
+        try:
+            text = path.read_text().strip()
+        except OSError:
+            continue
+        if text.isdigit():
+            limits.append(int(text))
+    return min(limits, default=None)
 
 
 def git_state(directory: Path) -> dict[str, Any]:

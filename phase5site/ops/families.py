@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
+from phase5site.metrics.exposition import parse_exposition
 from phase5site.metrics.profile import required_families
 
 # series name -> CSV v3 columns computed from it
@@ -98,3 +99,27 @@ def declared_family(series: str, declared: set[str]) -> bool:
         if series.endswith(suffix) and series[: -len(suffix)] in declared:
             return True
     return False
+
+
+def exposition_problem(text: str) -> str | None:
+    """Why ``text`` is not a Prometheus text exposition page, or None when it is.
+
+    Prometheus rejects a whole scrape for one line it cannot parse, so one such line is
+    enough: an HTML login page (a proxy, an expired session) served at the metrics URL is
+    not a page whose families happen to be missing.
+
+    >>> exposition_problem('# TYPE a_total counter\\na_total 3\\n') is None
+    True
+    >>> exposition_problem('<!DOCTYPE html>\\n<title>Sign in</title>\\n')
+    "line 1 is not exposition text: '<!DOCTYPE html>' (2 of 2 lines are not)"
+    """
+    scrape = parse_exposition(text)
+    if scrape.skipped_lines:
+        number, line = scrape.skipped_lines[0]
+        lines = sum(1 for line in text.splitlines() if line.strip())
+        shown = line if len(line) <= 60 else line[:57] + "..."
+        return (f"line {number} is not exposition text: {shown!r} "
+                f"({len(scrape.skipped_lines)} of {lines} lines are not)")
+    if not scrape.samples and not scrape.declared:
+        return "the page holds no metric at all"
+    return None

@@ -24,7 +24,13 @@ from phase5site.ops.disk import (
     free_bytes,
     probe_writable,
 )
-from phase5site.ops.families import declared_family, exposition_names, missing_series, required_series
+from phase5site.ops.families import (
+    declared_family,
+    exposition_names,
+    exposition_problem,
+    missing_series,
+    required_series,
+)
 from phase5site.ops.probes import (
     ProbeFailed,
     fetch_scrape_page,
@@ -32,10 +38,9 @@ from phase5site.ops.probes import (
     probe_prometheus_up,
     prometheus_series_names,
 )
-from phase5site.ops.redaction import redact_tree
 from phase5site.ops.report import CheckResult, VerifyReport
 from phase5site.ops.token import check_jwt_shape
-from phase5site.runspec import LoadedSpec, format_duration, redact
+from phase5site.runspec import LoadedSpec, format_duration, redact, redact_tree
 from phase5site.runspec.models import FlagsSpec, RunSpec
 
 # Flags that must be false in production (FAIL) and those that change a number (WARN).
@@ -276,6 +281,12 @@ def _check_scrape(
     if text is None:
         return [page, CheckResult("families:scrape", "WARN", "not checked: the metrics page did not answer",
                                   {"needed": sorted(needed)})]
+    problem = exposition_problem(text)
+    if problem is not None:  # e.g. an HTML login page: no run could read a number from it
+        page = CheckResult(page.check, "FAIL", f"{scrape_url} answered 200 but is not a Prometheus "
+                           f"metrics page: {problem}", page.details)
+        return [page, CheckResult("families:scrape", "WARN", "not checked: the metrics page is not "
+                                  "exposition text", {"needed": sorted(needed)})]
     sampled, declared = exposition_names(text)
     return [page, _families_result("families:scrape", needed, sampled, declared)]
 

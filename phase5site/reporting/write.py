@@ -6,7 +6,7 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from phase5site.errors import UsageError
+from phase5site.errors import StoreError, UsageError
 from phase5site.reporting.evaluate import evaluate_run, opened_run
 from phase5site.reporting.junit import render_junit
 from phase5site.reporting.models import RunEvaluation
@@ -49,11 +49,21 @@ def write_report(
             hint="use `phase5site summary RUN_DIR --partial` for an interrupted or aborted run",
         )
     target = out or _target_folder(path) / (SUMMARY_NAME if partial else REPORT_NAME)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(render_report(evaluation, partial=partial), encoding="utf-8")
+    _write_text(target, render_report(evaluation, partial=partial))
     junit_path = None
     if junit is not None:
-        junit.parent.mkdir(parents=True, exist_ok=True)
-        junit.write_text(render_junit(evaluation), encoding="utf-8")
+        _write_text(junit, render_junit(evaluation))
         junit_path = junit
     return ReportResult(evaluation, target, junit_path)
+
+
+def _write_text(target: Path, text: str) -> None:
+    """Write ``text`` to ``target``; a full disk or a read-only folder is one line, naming
+    the file (the run's stored data is only read, never at risk)."""
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
+    except OSError as error:
+        raise StoreError(f"cannot write {target.name} in {target.parent}: {error.strerror or error}",
+                         hint="free some space (or choose --out), then run the command again; "
+                         "the run's data is intact") from error

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from phase5site.runspec.durations import format_duration, parse_duration
 from phase5site.runspec.interpolate import interpolate, is_secret_name
-from phase5site.runspec.loader import LoadedSpec, format_path, load_spec, parse_spec_text, redact
+from phase5site.runspec.loader import LoadedSpec, format_path, load_spec, parse_spec_text
 from phase5site.runspec.models import (
     CircuitBreakerSpec,
     EmbeddedSpec,
@@ -17,6 +17,7 @@ from phase5site.runspec.models import (
     SloSpec,
     TargetSpec,
 )
+from phase5site.runspec.redaction import REDACTED, redact, redact_tree
 from phase5site.runspec.schema import spec_json_schema
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "LoadedSpec",
     "MetricsSpec",
     "PhaseSpec",
+    "REDACTED",
     "RequestSpec",
     "RunSpec",
     "SloSpec",
@@ -39,5 +41,6 @@ __all__ = [
     "parse_duration",
     "parse_spec_text",
     "redact",
+    "redact_tree",
     "spec_json_schema",
 ]

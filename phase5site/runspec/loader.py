@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections import ChainMap
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,12 +23,13 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from phase5site.errors import SpecError
-from phase5site.runspec.interpolate import UnsetVariable, interpolate
+from phase5site.runspec.interpolate import UnsetVariable, interpolate, is_secret_name
 from phase5site.runspec.messages import describe_error
 from phase5site.runspec.models import RunSpec
+from phase5site.runspec.redaction import MIN_SECRET_CHARS, REDACTED, redact, redact_tree
+from phase5site.runspec.yamlshape import ShapeError, check_shape
 
 Path_ = tuple[str | int, ...]
-REDACTED = "***"
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,11 @@ class LoadedSpec:
     sha256: str
     env_refs: dict[str, int] = field(default_factory=dict)  # variable -> first line using it
     secret_paths: tuple[str, ...] = ()  # e.g. "target.auth.bearer (from PROD_JWT)"
+    positions: Mapping[Path_, tuple[int, int]] = field(default_factory=dict, repr=False)  # 0-based
+
+    def at(self, path: Path_, message: str) -> str:
+        """``message`` located like a validation error: ``file:line:col: key.path: message``."""
+        return locate(str(self.path), self.positions, path, message)
 
     def __repr__(self) -> str:
         return f"LoadedSpec(path={str(self.path)!r}, name={self.spec.name!r}, sha256={self.sha256[:12]!r})"
@@ -53,25 +60,7 @@ class LoadedSpec:
         for request in data["target"]["requests"]:
             for name in request["secret_headers"]:
                 request["headers"][name] = REDACTED
-        return _redact_tree(data, self.secrets)
-
-
-def redact(text: str, secrets: frozenset[str] | set[str]) -> str:
-    """Replace every secret value in ``text`` by ``***`` (longest first, so overlaps hold)."""
-    for secret in sorted(secrets, key=len, reverse=True):
-        if secret:
-            text = text.replace(secret, REDACTED)
-    return text
-
-
-def _redact_tree(node: Any, secrets: frozenset[str]) -> Any:
-    if isinstance(node, dict):
-        return {key: _redact_tree(value, secrets) for key, value in node.items()}
-    if isinstance(node, list):
-        return [_redact_tree(value, secrets) for value in node]
-    if isinstance(node, str):
-        return redact(node, secrets)
-    return node
+        return redact_tree(data, self.secrets)
 
 
 def load_spec(path: str | Path, env: Mapping[str, str] | None = None) -> LoadedSpec:
@@ -103,7 +92,9 @@ def parse_spec_text(
     if converter.problems:
         # Literal secrets are not collected here: an unset ${PROD_JWT} is still in the tree.
         raise SpecError([redact(p, frozenset(converter.secrets)) for p in converter.problems], hint=_ENV_HINT)
-    secrets = frozenset(converter.secrets) | _literal_secrets(plain)
+    literal = _literal_secrets(plain)
+    secrets = frozenset(converter.secrets) | {value for _, value in literal}
+    too_short = _short_secret_problems(converter, literal)
     try:
         spec = RunSpec.model_validate(plain)
     except ValidationError as error:
@@ -111,7 +102,10 @@ def parse_spec_text(
         duplicates = _duplicate_phase_problems(plain, converter)
         if duplicates:  # the located form replaces the model's whole-spec message
             problems = [p for p in problems if "phase names must be unique" not in p] + duplicates
-        raise SpecError([redact(p, secrets) for p in problems]) from None
+        hint = _SECRET_HINT if too_short else None
+        raise SpecError([redact(p, secrets) for p in problems + too_short], hint=hint) from None
+    if too_short:
+        raise SpecError(too_short, hint=_SECRET_HINT)
     digest = hashlib.sha256(raw if raw is not None else text.encode()).hexdigest()
     return LoadedSpec(
         spec=spec,
@@ -120,16 +114,36 @@ def parse_spec_text(
         sha256=digest,
         env_refs=dict(converter.env_refs),
         secret_paths=tuple(converter.secret_paths) + _literal_secret_paths(plain, converter),
+        positions=dict(converter.value_positions),
     )
 
 
 _ENV_HINT = "Set the variable (for production, in .env.phase5) or give a default: ${VAR:-value}."
+_SECRET_HINT = ("Secrets are the bearer token, secret and credential headers, URL passwords and every "
+                "${VAR} whose name holds TOKEN, JWT, SECRET, PASS or KEY; rename a variable that holds no secret.")
+
+
+def _short_secret_problems(converter: _Converter, literal: list[tuple[Path_, str]]) -> list[str]:
+    """One located problem per place a secret shorter than ``MIN_SECRET_CHARS`` is used (its
+    value is never shown): redaction replaces whole values only, and a value that short is
+    too likely a word, or part of one, to be hidden in logs and reports."""
+    found = dict(converter.short_secrets)  # path -> length and the variables it came from
+    for path, value in literal:
+        if len(value) < MIN_SECRET_CHARS and path not in found:
+            found[path] = f"{len(value)} character(s)"
+    in_file_order = sorted(found.items(), key=lambda item: converter.value_positions.get(item[0], (0, 0)))
+    return [converter.at(path, f"a secret must be at least {MIN_SECRET_CHARS} characters long (got {what}): "
+                               "a shorter one cannot be hidden in logs and reports without garbling other text")
+            for path, what in in_file_order]
 
 
 def _parse_yaml(text: str, spec_path: Path) -> Any:
-    yaml = YAML(typ="rt")
     try:
-        tree = yaml.load(text)
+        check_shape(YAML(typ="rt").parse(text))  # before the composer: alias bombs, deep nesting
+        tree = YAML(typ="rt").load(text)
+    except ShapeError as error:
+        where = f"{spec_path}:{error.line + 1}:{error.column + 1}"
+        raise SpecError([f"{where}: {format_path(error.path) or 'spec'}: {error.message}"]) from None
     except MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         where = f"{spec_path}:{mark.line + 1}:{mark.column + 1}" if mark else str(spec_path)
@@ -155,6 +169,7 @@ class _Converter:
         self.value_positions: dict[Path_, tuple[int, int]] = {}
         self.problems: list[str] = []
         self.secrets: set[str] = set()
+        self.short_secrets: dict[Path_, str] = {}  # path -> "1 character(s) from PROD_JWT"
         self.secret_paths: list[str] = []
         self.env_refs: dict[str, int] = {}
 
@@ -205,25 +220,22 @@ class _Converter:
             self.secrets.update(result.secret_values)
             names = ", ".join(n for n in result.references)
             self.secret_paths.append(f"{format_path(path)} (from {names})")
+            shortest = min(len(value) for value in result.secret_values)
+            if shortest < MIN_SECRET_CHARS:
+                secret_names = ", ".join(n for n in result.references if is_secret_name(n))
+                self.short_secrets[path] = f"{shortest} character(s) from {secret_names}"
         return result.value
 
     def at(self, path: Path_, message: str, *, key: bool = False) -> str:
-        line, col = self._position(path, key=key)
-        return f"{self.spec_path}:{line + 1}:{col + 1}: {format_path(path) or 'spec'}: {message}"
-
-    def _position(self, path: Path_, *, key: bool) -> tuple[int, int]:
-        positions = (self.key_positions, self.value_positions) if key else (self.value_positions,)
-        for end in range(len(path), -1, -1):
-            prefix = path[:end]
-            for table in positions:
-                if prefix in table:
-                    return table[prefix]
-        return (0, 0)
+        tables = (self.key_positions, self.value_positions) if key else (self.value_positions,)
+        return locate(str(self.spec_path), ChainMap(*tables), path, message)
 
     def locate(self, error: Mapping[str, Any], message: str) -> str:
-        path = tuple(part for part in error["loc"] if isinstance(part, (str, int)))
+        loc = error["loc"]
+        on_key = error["type"] == "extra_forbidden" or loc[-1:] == ("[key]",)  # a bad mapping key
+        path = tuple(part for part in loc if isinstance(part, (str, int)) and part != "[key]")
         path = _known_prefix(path, self.value_positions)
-        return self.at(path, message, key=error["type"] == "extra_forbidden")
+        return self.at(path, message, key=on_key)
 
 
 def _duplicate_phase_problems(plain: dict[str, Any], converter: _Converter) -> list[str]:
@@ -242,6 +254,13 @@ def _duplicate_phase_problems(plain: dict[str, Any], converter: _Converter) -> l
             problems.append(converter.at(("phases", index, "name"), message))
         seen.add(name)
     return problems
+
+
+def locate(spec_path: str, positions: Mapping[Path_, tuple[int, int]], path: Path_, message: str) -> str:
+    """``file:line:col: key.path: message`` at ``path``, or at its nearest located parent."""
+    line, col = next((positions[path[:end]] for end in range(len(path), -1, -1)
+                      if path[:end] in positions), (0, 0))
+    return f"{spec_path}:{line + 1}:{col + 1}: {format_path(path) or 'spec'}: {message}"
 
 
 def _known_prefix(path: Path_, positions: Mapping[Path_, Any]) -> Path_:
@@ -265,28 +284,30 @@ def format_path(path: Path_) -> str:
     return text
 
 
-def _literal_secrets(plain: Any) -> frozenset[str]:
-    """Secrets written literally in the file: the bearer token and secret headers."""
-    found: set[str] = set()
+def _literal_secrets(plain: Any) -> list[tuple[Path_, str]]:
+    """(where, value) of every secret value of the spec: the bearer token, secret and
+    credential headers, URL passwords (interpolated ones included: by now they are values)."""
+    found: list[tuple[Path_, str]] = []
     if not isinstance(plain, dict) or not isinstance(plain.get("target"), dict):
-        return frozenset()
+        return found
     target = plain["target"]
     auth = target.get("auth")
     if isinstance(auth, dict) and isinstance(auth.get("bearer"), str) and auth["bearer"]:
-        found.add(auth["bearer"])
-    for request in target.get("requests") or []:
+        found.append((("target", "auth", "bearer"), auth["bearer"]))
+    for index, request in enumerate(target.get("requests") or []):
         if not isinstance(request, dict):
             continue
         headers = request.get("headers") if isinstance(request.get("headers"), dict) else {}
         for name in _secret_header_names(request):
             value = headers.get(name)
             if isinstance(value, str) and value:
-                found.add(value)
+                path = ("target", "requests", index, "headers", name)
+                found.append((path, value))
                 scheme, _, credential = value.partition(" ")  # "Bearer <token>": the token alone too
                 if credential and scheme.isalpha():
-                    found.add(credential)
-    found.update(password for _, password in _url_passwords(plain))
-    return frozenset(found)
+                    found.append((path, credential))
+    found += _url_passwords(plain)
+    return found
 
 
 # Headers that carry credentials whatever secret_headers says (a forgotten entry must not
@@ -306,7 +327,7 @@ def _secret_header_names(request: dict[str, Any]) -> list[str]:
 _URL_KEYS = (("target", "base_url"), ("metrics", "url"), ("metrics", "scrape_url"))
 
 
-def _url_passwords(plain: dict[str, Any]) -> list[tuple[str, str]]:
+def _url_passwords(plain: dict[str, Any]) -> list[tuple[Path_, str]]:
     """(key, password) of every URL written with credentials (``http://user:pw@host``):
     httpx sends them as basic auth, so the password is as secret as a bearer token."""
     found = []
@@ -320,7 +341,7 @@ def _url_passwords(plain: dict[str, Any]) -> list[tuple[str, str]]:
         except ValueError:  # a malformed URL is reported by the model check
             continue
         if password:
-            found.append((f"{section}.{key}", password))
+            found.append(((section, key), password))
     return found
 
 
@@ -335,5 +356,6 @@ def _literal_secret_paths(plain: dict[str, Any], converter: _Converter) -> tuple
             path = f"target.requests[{index}].headers.{name}"
             if path not in already:
                 paths.append(path)
-    paths += [f"{key} (password)" for key, _ in _url_passwords(plain) if key not in already]
+    urls = [format_path(key) for key, _ in _url_passwords(plain)]
+    paths += [f"{key} (password)" for key in urls if key not in already]
     return tuple(paths)

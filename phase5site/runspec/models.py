@@ -9,20 +9,25 @@ they never appear in ``repr``; interpolated secret values are redacted by the lo
 from __future__ import annotations
 
 import re
+import types
+import typing
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
     SecretStr,
+    ValidationInfo,
     WithJsonSchema,
     field_validator,
     model_validator,
 )
 
+from phase5site.runspec import syntax
 from phase5site.runspec.durations import parse_duration
 
 DURATION_PATTERN = r"^\d+(\.\d+)?((ms|s|m|h|d)(\d+(\.\d+)?(ms|s|m|h|d))*)?$"
@@ -50,10 +55,49 @@ def _check_slug(name: str) -> str:
     return name
 
 
+def _at_most(limit: float, shown: str, unit: str = "") -> AfterValidator:
+    return AfterValidator(lambda value: syntax.check_at_most(value, limit, shown, unit))
+
+
+def _duration_at_most(limit_s: float, shown: str) -> AfterValidator:
+    return _at_most(limit_s, shown, "s")
+
+
+def _kinds(annotation: Any) -> set[type]:
+    """The scalar types an annotation accepts: ``int | None`` -> {int, NoneType}."""
+    origin = typing.get_origin(annotation)
+    if origin is Annotated:
+        return _kinds(typing.get_args(annotation)[0])
+    if origin in (typing.Union, types.UnionType):
+        return set().union(*(_kinds(arg) for arg in typing.get_args(annotation)))
+    if origin is Literal:
+        return {type(arg) for arg in typing.get_args(annotation)}
+    return {annotation} if isinstance(annotation, type) else set()
+
+
 class _Model(BaseModel):
     # allow_inf_nan=False: a rate or threshold of .inf / .nan (YAML floats) is a spec error,
     # not an OverflowError when the plan is computed.
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _booleans_are_not_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        """pydantic reads ``rate: true`` as 1 req/s and ``observe: 1`` as true; YAML says
+        which of the two the user wrote, so a mix-up is an error, not a guess."""
+        if info.field_name is None:
+            return value
+        kinds = _kinds(cls.model_fields[info.field_name].annotation)
+        if isinstance(value, bool) and kinds & {int, float} and bool not in kinds:
+            raise ValueError(f"must be a number, not true or false (got {value!r})")
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and kinds & {bool} \
+                and not kinds & {int, float}:
+            raise ValueError(f"must be true or false (got {value!r})")
+        return value
+
+
+HeaderName = Annotated[str, AfterValidator(syntax.check_header_name)]
+HeaderValue = Annotated[str, AfterValidator(syntax.check_header_value)]
 
 
 class RequestSpec(_Model):
@@ -65,19 +109,18 @@ class RequestSpec(_Model):
     )
     path: str = Field(description="Path and query, starting with '/'.")
     weight: float = Field(1.0, gt=0, description="Relative share of this request in the mix.")
-    headers: dict[str, str] = Field(default_factory=dict, description="Extra request headers.")
+    headers: Annotated[dict[HeaderName, HeaderValue], AfterValidator(syntax.check_headers_size)] = Field(
+        default_factory=dict,
+        description="Extra request headers (RFC 9110 names and Latin-1 values; "
+        f"at most {syntax.MAX_HEADER_BYTES} bytes in all).",
+    )
     secret_headers: list[str] = Field(
         default_factory=list,
         description="Names of headers whose values are secrets (redacted everywhere).",
     )
     json_body: Any = Field(None, alias="json", description="JSON body sent with the request.")
 
-    @field_validator("path")
-    @classmethod
-    def _path_starts_with_slash(cls, path: str) -> str:
-        if not path.startswith("/"):
-            raise ValueError(f"must start with '/' (got {path!r})")
-        return path
+    _path_on_the_wire = field_validator("path")(syntax.check_path)
 
     @model_validator(mode="after")
     def _secret_headers_exist(self) -> RequestSpec:
@@ -167,6 +210,8 @@ class TargetSpec(_Model):
         "on the service.",
     )
 
+    _base_url_syntax = field_validator("base_url")(syntax.check_url)
+
     @model_validator(mode="after")
     def _one_target_and_allowed_host(self) -> TargetSpec:
         if (self.base_url is None) == (self.embedded is None):
@@ -210,6 +255,8 @@ class MetricsSpec(_Model):
         description="Per CSV v3 column: a PromQL expression (prometheus) or metric name (scrape).",
     )
     timeout: Duration = Field(5.0, gt=0, description="Timeout of one query or scrape.")
+
+    _url_syntax = field_validator("url", "scrape_url")(syntax.check_url)
 
     @model_validator(mode="after")
     def _url_for_source(self) -> MetricsSpec:
@@ -262,11 +309,16 @@ class CircuitBreakerSpec(_Model):
 
 class PhaseSpec(_Model):
     name: str = Field(description="Phase name, unique in the spec (warmup, baseline, extended...).")
-    rate: float = Field(gt=0, description="Requests per second (open model).")
-    concurrency: int = Field(ge=1, description="Most requests in flight at once.")
-    duration: Duration | None = Field(None, gt=0, description="Length; or give samples x interval.")
-    samples: int | None = Field(None, ge=1, description="Number of samples.")
-    interval: Duration | None = Field(None, gt=0, description="Length of one sample window.")
+    rate: Annotated[float, _at_most(syntax.MAX_RATE, f"{syntax.MAX_RATE:g} requests/s")] = Field(
+        gt=0, description=f"Requests per second (open model), at most {syntax.MAX_RATE:g}.")
+    concurrency: Annotated[int, _at_most(syntax.MAX_CONCURRENCY, f"{syntax.MAX_CONCURRENCY} in flight")] = Field(
+        ge=1, description=f"Most requests in flight at once, at most {syntax.MAX_CONCURRENCY}.")
+    duration: Annotated[Duration, _duration_at_most(syntax.MAX_PHASE_S, "7d")] | None = Field(
+        None, gt=0, description="Length (at most 7d); or give samples x interval.")
+    samples: Annotated[int, _at_most(syntax.MAX_SAMPLES, str(syntax.MAX_SAMPLES))] | None = Field(
+        None, ge=1, description=f"Number of samples, at most {syntax.MAX_SAMPLES}.")
+    interval: Annotated[Duration, _duration_at_most(syntax.MAX_INTERVAL_S, "1d")] | None = Field(
+        None, gt=0, description="Length of one sample window, at most 1d.")
     observe: bool = Field(True, description="Sample metrics during this phase.")
     enabled: bool = Field(True, description="A disabled phase is skipped.")
     flags: PhaseFlagsSpec = Field(default_factory=PhaseFlagsSpec, description="Flag overrides.")
@@ -279,6 +331,8 @@ class PhaseSpec(_Model):
             raise ValueError("samples and interval go together")
         if self.duration is None and self.samples is None:
             raise ValueError("give duration, or samples and interval")
+        if self.planned_duration_s > syntax.MAX_PHASE_S:
+            raise ValueError(f"samples x interval must be at most 7d (got {self.planned_duration_s:g}s)")
         if self.duration is not None and self.samples is not None:
             planned = self.samples * (self.interval or 0)
             if abs(planned - self.duration) > 1e-9:

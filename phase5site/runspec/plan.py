@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from phase5site.errors import SpecError
+from phase5site.runspec.capacity import MemoryEstimate, estimate_memory, format_bytes, memory_problem
 from phase5site.runspec.durations import format_duration
-from phase5site.runspec.loader import LoadedSpec, redact
+from phase5site.runspec.loader import LoadedSpec
 from phase5site.runspec.models import PhaseSpec, RunSpec
+from phase5site.runspec.redaction import redact
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,8 @@ class Plan:
     total_requests: int
     metrics: str
     notes: tuple[str, ...]
+    memory: MemoryEstimate | None = None  # of the phase needing the most
+    memory_limit_bytes: int | None = None  # what this machine has
 
 
 def _observation(spec: RunSpec, phase: PhaseSpec) -> str:
@@ -43,8 +48,12 @@ def _observation(spec: RunSpec, phase: PhaseSpec) -> str:
     return f"server ({spec.metrics.source}) + client"
 
 
-def build_plan(loaded: LoadedSpec, only_phases: list[str] | None = None) -> Plan:
-    """Compute the plan of ``loaded`` for the phases that would run."""
+def build_plan(loaded: LoadedSpec, only_phases: list[str] | None = None, *,
+               memory_limit_bytes: int | None = None) -> Plan:
+    """Compute the plan of ``loaded`` for the phases that would run.
+
+    With ``memory_limit_bytes`` (the machine's memory), a run that would need more is a
+    ``SpecError`` located at the phase that needs the most (see ``capacity``)."""
     spec = loaded.spec
     selected = {phase.name for phase in spec.enabled_phases(only_phases)}
     phases = tuple(
@@ -62,6 +71,11 @@ def build_plan(loaded: LoadedSpec, only_phases: list[str] | None = None) -> Plan
         for phase in spec.phases
     )
     running = [phase for phase in phases if phase.enabled]
+    memory = estimate_memory(spec, spec.enabled_phases(only_phases)) if running else None
+    if memory is not None and memory_limit_bytes is not None:
+        problem = memory_problem(memory, memory_limit_bytes)
+        if problem is not None:
+            raise SpecError([redact(loaded.at(("phases", memory.index), problem), loaded.secrets)])
     notes = []
     if spec.metrics.source == "none" and any(p.observation != "no" for p in running):
         notes.append(
@@ -83,6 +97,8 @@ def build_plan(loaded: LoadedSpec, only_phases: list[str] | None = None) -> Plan
         total_requests=sum(p.expected_requests for p in running),
         metrics=_metrics_line(spec),
         notes=tuple(notes),
+        memory=memory,
+        memory_limit_bytes=memory_limit_bytes,
     )
 
 
@@ -121,6 +137,7 @@ def format_plan(plan: Plan, loaded: LoadedSpec) -> str:
     lines += [
         "",
         f"Total:    {format_duration(plan.total_wall_s)} of load, {plan.total_requests} requests expected",
+        *_memory_lines(plan),
         "SLO:      " + _slo_line(spec),
         "Breaker:  " + _breaker_line(spec),
         "Secrets:  " + (", ".join(loaded.secret_paths) + " (redacted)" if loaded.secret_paths else "none"),
@@ -129,6 +146,16 @@ def format_plan(plan: Plan, loaded: LoadedSpec) -> str:
     # A secret can sit in any interpolated string (a path's ?api_key=, a URL's password):
     # the plan names where secrets are, so their values must not show anywhere in it.
     return redact("\n".join(lines), loaded.secrets)
+
+
+def _memory_lines(plan: Plan) -> list[str]:
+    memory = plan.memory
+    if memory is None:
+        return []
+    machine = f"; this machine has {format_bytes(plan.memory_limit_bytes)}" if plan.memory_limit_bytes else ""
+    return [f"Memory:   about {format_bytes(memory.bytes_needed)} at most (phase {memory.phase}: "
+            f"{memory.requests} requests, {memory.concurrency} in flight, up to {memory.backlog} "
+            f"waiting){machine}"]
 
 
 def _mix(spec: RunSpec) -> str:

@@ -6,14 +6,14 @@ import doctest
 
 import pytest
 
-from phase5site.ops import disk, families, redaction
+from phase5site.ops import disk, families
 from phase5site.ops.disk import format_bytes
 from phase5site.ops.token import check_jwt_shape
 
 from .helpers import make_jwt
 
 
-@pytest.mark.parametrize("module", [families, redaction])
+@pytest.mark.parametrize("module", [families])
 def test_doctests(module: object) -> None:
     result = doctest.testmod(module)  # type: ignore[arg-type]
     assert result.attempted > 0 and result.failed == 0

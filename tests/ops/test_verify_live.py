@@ -167,3 +167,27 @@ def test_embedded_target_that_cannot_start_fails_and_the_rest_still_runs(tmp_pat
     assert statuses["health"] == "FAIL" and report.get("health").reason == "not checked: the embedded target did not start"
     assert statuses["metrics:scrape"] == "FAIL"
     assert list(statuses)[-3:] == ["results_dir", "disk_space", "wall_time"]
+
+
+LOGIN_PAGE = ("<!DOCTYPE html>\n<html><head><title>Sign in</title></head>\n"
+              "<body><form method=post><input name=user></form></body>\n</html>\n")
+
+
+@pytest.mark.parametrize("page_text", [LOGIN_PAGE, ""])
+def test_a_page_that_is_not_exposition_text_served_as_the_metrics_page_is_a_fail(
+        tmp_path: Path, page_text: str) -> None:
+    """A login page behind the metrics URL answers 200: every family would be 'missing'
+    (a WARN), yet no run could read a single number from it."""
+    from phase5site.metrics.local_prometheus import PageServer
+
+    with PageServer(page_text) as page:
+        text = spec_text(embedded=True, allow_hosts=(), bearer=None, phases=SHORT_PHASES,
+                         metrics=f"{{source: scrape, scrape_url: '{page.url}'}}")
+        report = verify_spec(load(text, {}), env={}, results_dir=tmp_path / "results")
+    problem = ("line 1 is not exposition text: '<!DOCTYPE html>' (4 of 4 lines are not)" if page_text
+               else "the page holds no metric at all")
+    assert report.get("metrics:scrape").status == "FAIL"
+    assert report.get("metrics:scrape").reason == (
+        f"{page.url} answered 200 but is not a Prometheus metrics page: {problem}")
+    assert report.get("families:scrape").status == "WARN"
+    assert report.get("health").status == "OK" and report.exit_code == 1

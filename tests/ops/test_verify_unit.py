@@ -219,7 +219,7 @@ def test_disk_space_reports_the_estimate(tmp_path: Path) -> None:
 def test_huge_plan_fails_disk_space(tmp_path: Path) -> None:
     token = make_jwt()
     transport, _ = mock_world(token=token)
-    phases = "  - {name: forever, rate: 100000, concurrency: 20, duration: 3650d}\n"
+    phases = "  - {name: forever, rate: 100000, concurrency: 20, duration: 7d}\n"
     report = _verify(spec_text(phases=phases), _env(token), transport, tmp_path)
     assert report.get("disk_space").status == "FAIL"
 

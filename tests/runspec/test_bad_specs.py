@@ -1,6 +1,8 @@
 """The malformed-spec corpus: every file in tests/runspec_corpus/bad fails with exactly this message.
 
-Each message is `LINE:COL: key.path: problem`, prefixed by the file path when printed.
+Each message is `LINE:COL: key.path: problem`, prefixed by the file path when printed. Each
+file goes through what `validate` does: load, then plan on a machine of 8 GiB (so that the
+memory check gives the same answer everywhere).
 """
 
 from __future__ import annotations
@@ -11,35 +13,56 @@ import pytest
 
 from phase5site.errors import SpecError
 from phase5site.runspec import load_spec
+from phase5site.runspec.plan import build_plan
 
 BAD = Path(__file__).parent.parent / "runspec_corpus" / "bad"
+MACHINE_BYTES = 8 * 1024**3
 
 EXPECTED: dict[str, list[str]] = {
     'base_url_and_embedded': ['4:3: target: give exactly one of base_url or embedded'],
+    'base_url_backslash': ["4:13: target.base_url: must not contain a backslash: URL parsers disagree on what it means (a browser reads it as '/'); write '/' or %5C (got 'http://evil.example\\\\@127.0.0.1:8080/')"],
     'base_url_not_http': ["4:3: target: base_url must be an http(s) URL with a host (got 'ftp://127.0.0.1/')"],
+    'base_url_port_out_of_range': ["4:13: target.base_url: port must be a number from 1 to 65535 (got '99999')"],
     'breaker_window_bad': ["6:27: circuit_breaker.window: must be a duration such as 600, 600s, 10m, 2h5m or 1.5s (got 'soon')"],
     'concurrency_float': ['6:42: phases[0].concurrency: must be a whole number (got 2.5)'],
+    'concurrency_huge': ['6:42: phases[0].concurrency: must be at most 10000 in flight (got 1000000000)'],
     'concurrency_zero': ['6:42: phases[0].concurrency: must be >= 1 (got 0)'],
     'duplicate_phase': ["8:12: phases[1].name: phase names must be unique ('baseline' is used before)"],
     'duration_bad_unit': ["6:55: phases[0].duration: must be a duration such as 600, 600s, 10m, 2h5m or 1.5s (got '10 minutes')"],
     'duration_disagrees': ['6:10: phases[0]: duration (30s) disagrees with samples x interval (20s)'],
+    'duration_huge': ['6:55: phases[0].duration: must be at most 7d (got 1e+12s)'],
     'duration_infinite': ["6:55: phases[0].duration: must be a duration such as 600, 600s, 10m, 2h5m or 1.5s (got 'inf')"],
     'duration_negative': ['6:55: phases[0].duration: must not be negative (got -5)'],
     'empty_file': ['1:1: spec: must be a mapping of keys such as version, name, target, phases (got empty)'],
     'empty_phases': ['6:9: phases: must have at least 1 item(s)'],
     'fault_unknown_kind': ["5:21: target.embedded.faults[0].kind: must be one of 'error_burst', 'latency_stall', 'outage' or 'memory_growth' (got 'meteor')"],
+    'header_name_not_token': ["7:52: target.requests[0].headers.X Trace: header name must be an RFC 9110 token: letters, digits and !#$%&'*+-.^_`|~ (got 'X Trace')"],
+    'header_too_large': ['10:9: target.requests[0].headers: must be at most 16384 bytes on the wire in all, as Node.js accepts (got 20035 bytes)'],
+    'header_value_crlf': ["7:61: target.requests[0].headers.X-Trace: header value must not contain CR, LF, NUL or other control characters (found '\\r' (U+000D) at position 1)"],
+    'header_value_not_latin1': ["7:61: target.requests[0].headers.X-Trace: header value must be Latin-1 text, as HTTP/1.1 sends it (found '€' (U+20AC) at position 6)"],
+    'header_value_nul': ["7:61: target.requests[0].headers.X-Trace: header value must not contain CR, LF, NUL or other control characters (found '\\x00' (U+0000) at position 1)"],
     'host_not_allowed': ["4:3: target: host 'api.example.com' of base_url is not in allow_hosts (allowed: 127.0.0.1)"],
     'interval_bad': ["6:67: phases[0].interval: must be a duration such as 600, 600s, 10m, 2h5m or 1.5s (got '5x')"],
+    'interval_huge': ['6:67: phases[0].interval: must be at most 1d (got 172800s)'],
     'metrics_bad_source': ["6:19: metrics.source: must be one of 'prometheus', 'scrape', 'both' or 'none' (got 'graphite')"],
     'metrics_prometheus_no_url': ["6:10: metrics: source 'prometheus' needs url (the Prometheus base URL)"],
+    'memory_beyond_machine': ['8:5: phases[1]: the run would need about 103.3 GiB of memory, more than the 8.0 GiB of this machine: phase soak expects 1,728,000,000 requests (each read back to judge it), 500 in flight and up to 300,000 waiting; lower its rate x duration, its concurrency or target.max_backlog, or split it into several runs'],
+    'metrics_url_port_zero': ["6:36: metrics.url: port must be a number from 1 to 65535 (got '0')"],
     'missing_phases': ['1:1: phases: required key is missing'],
     'missing_version': ['1:1: version: required key is missing'],
     'no_allow_hosts': ["4:3: target: host '127.0.0.1' of base_url is not in allow_hosts (allowed: none)"],
     'no_duration': ['6:10: phases[0]: give duration, or samples and interval'],
     'no_target_kind': ['4:3: target: give exactly one of base_url or embedded'],
     'observe_not_bool': ["6:68: phases[0].observe: must be true or false (got 'maybe')"],
+    'observe_number': ['6:68: phases[0].observe: must be true or false (got 1)'],
+    'path_bad_percent': ["7:27: target.requests[0].path: '%' must start a percent-encoded byte such as %20 or %25 for '%' itself (found '%' at position 11)"],
+    'path_crlf': ["7:27: target.requests[0].path: must not contain whitespace or control characters; write a space as %20 (found '\\r' (U+000D) at position 13)"],
+    'path_not_ascii': ["7:27: target.requests[0].path: must be percent-encoded outside RFC 3986 characters: write '/api/v2/caf%C3%A9' (got '/api/v2/café')"],
+    'path_space': ["7:27: target.requests[0].path: must not contain whitespace or control characters; write a space as %20 (found ' ' (U+0020) at position 13)"],
     'phase_name_spaces': ["6:17: phases[0].name: must be letters, digits, '-', '_' or '.' (got 'my phase')"],
     'phases_not_list': ['6:9: phases: must be a list (got a mapping)'],
+    'rate_boolean': ['6:26: phases[0].rate: must be a number, not true or false (got True)'],
+    'rate_huge': ['6:26: phases[0].rate: must be at most 100000 requests/s (got 1e+09)'],
     'rate_infinite': ['6:26: phases[0].rate: must be a finite number (got inf)'],
     'rate_negative': ['8:28: phases[1].rate: must be > 0 (got -3)'],
     'rate_text': ["6:26: phases[0].rate: must be a number (got 'fast')"],
@@ -47,8 +70,11 @@ EXPECTED: dict[str, list[str]] = {
     'request_bad_method': ["7:29: target.requests[0].method: must be one of 'GET', 'POST', 'PUT', 'PATCH', 'DELETE' or 'HEAD' (got 'FETCH')"],
     'request_path_relative': ["7:27: target.requests[0].path: must start with '/' (got 'api/v2/hello')"],
     'request_weight_zero': ['7:50: target.requests[0].weight: must be > 0 (got 0)'],
+    'samples_huge': ['6:54: phases[0].samples: must be at most 10000 (got 100000000)'],
+    'samples_times_interval_huge': ['6:10: phases[0]: samples x interval must be at most 7d (got 3.6e+06s)'],
     'samples_without_interval': ['6:10: phases[0]: samples and interval go together'],
     'secret_header_unset': ['7:7: target.requests[0]: secret_headers names headers that are not set: X-Api-Key'],
+    'secret_too_short': ['6:18: target.auth.bearer: a secret must be at least 8 characters long (got 3 character(s)): a shorter one cannot be hidden in logs and reports without garbling other text', '8:63: target.requests[0].headers.X-Api-Key: a secret must be at least 8 characters long (got 2 character(s) from SVC_API_KEY): a shorter one cannot be hidden in logs and reports without garbling other text'],
     'slo_ratio_above_one': ['6:25: slo.success_rate_min: must be <= 1 (got 98)'],
     'syntax_bad_indent': ['3:8: YAML syntax error: mapping values are not allowed here'],
     'syntax_duplicate_key': ['3:1: YAML syntax error: found duplicate key "name" with value "y" (original value: "x")'],
@@ -63,6 +89,8 @@ EXPECTED: dict[str, list[str]] = {
     'unset_variable': ['4:13: target.base_url: environment variable PHASE5_TEST_UNSET_URL is not set'],
     'unset_variable_in_list': ['5:28: target.allow_hosts[1]: environment variable PHASE5_TEST_UNSET_HOST is not set'],
     'wrong_version': ['1:10: version: must be one of 1 (got 2)'],
+    'yaml_alias_bomb': ['9:45: x4[7]: YAML aliases stand for more than 10000 values (an alias bomb?); write the values out, or use fewer aliases'],
+    'yaml_deep_nesting': ['5:70: deep: YAML nested deeper than 64 levels; a run spec needs a few'],
 }
 
 
@@ -76,7 +104,7 @@ def test_corpus_is_large_and_complete() -> None:
 def test_bad_spec_message(stem: str) -> None:
     path = BAD / f"{stem}.yaml"
     with pytest.raises(SpecError) as caught:
-        load_spec(path, env={})
+        build_plan(load_spec(path, env={}), memory_limit_bytes=MACHINE_BYTES)
     assert caught.value.problems == [f"{path}:{message}" for message in EXPECTED[stem]]
     assert caught.value.exit_code == 2
 

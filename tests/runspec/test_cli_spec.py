@@ -128,3 +128,33 @@ def test_every_command_has_a_docstring_with_an_example() -> None:
             for param in sub.params:
                 if param.param_type_name == "option" and param.name not in ("help",):
                     assert getattr(param, "help", None), f"{name} {sub_name} --{param.name} lacks help"
+
+
+HUGE = """version: 1
+name: huge
+target: {embedded: {}}
+phases:
+  - {name: warmup, rate: 20, concurrency: 5, duration: 10m}
+  - {name: soak, rate: 100000, concurrency: 10000, duration: 7d}
+"""
+
+
+@pytest.mark.parametrize("command", ["validate", "run"])
+def test_a_run_this_machine_cannot_hold_is_refused_with_the_number(tmp_path: Path, command: str) -> None:
+    """Within every bound, yet 60 billion requests: 3.5 TiB to judge, more than any host here."""
+    spec = tmp_path / "huge.yaml"
+    spec.write_text(HUGE)
+    args = [command, str(spec)] + (["--results-dir", str(tmp_path / "results")] if command == "run" else [])
+    result = invoke(args)
+    assert result.exit_code == 2
+    assert result.output.startswith(
+        f"Error: {spec}:6:5: phases[1]: the run would need about 3.5 TiB of memory, more than the ")
+    assert "of this machine: phase soak expects 60,480,000,000 requests" in result.output
+    assert not (tmp_path / "results").exists()
+
+
+def test_validate_prints_the_memory_the_run_needs() -> None:
+    result = invoke(["validate", str(RUNSPECS / "demo.yaml")])
+    memory = [line for line in result.output.splitlines() if line.startswith("Memory:")]
+    assert memory[0].startswith("Memory:   about 259.9 MiB at most (phase baseline: 2880 requests, "
+                                "20 in flight, up to 10000 waiting); this machine has ")

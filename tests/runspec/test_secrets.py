@@ -149,3 +149,39 @@ def test_credential_headers_are_secrets_even_when_not_listed() -> None:
                                    "target.requests[0].headers.Cookie")
     plan = format_plan(build_plan(loaded), loaded)
     assert token not in plan and session not in plan
+
+
+def test_a_secret_shorter_than_eight_characters_is_a_spec_error(env: dict[str, str]) -> None:
+    """PROD_JWT=e used to print 'Sp***c:', 'fals***', 'm***tash******t': a one-letter secret
+    cannot be hidden in text without garbling it, so it is refused, and never shown."""
+    result = CliRunner().invoke(cli, ["validate", str(RUNSPECS / "day1.yaml")], env={**env, "PROD_JWT": "e"})
+    assert result.exit_code == 2
+    assert result.output.splitlines()[0] == (
+        f"Error: {RUNSPECS / 'day1.yaml'}:11:18: target.auth.bearer: a secret must be at least 8 "
+        "characters long (got 1 character(s) from PROD_JWT): a shorter one cannot be hidden in logs "
+        "and reports without garbling other text")
+    assert "Hint: Secrets are the bearer token" in result.output
+
+
+def test_redaction_replaces_whole_secret_values_only(env: dict[str, str]) -> None:
+    """A secret inside a longer word is not that secret: 'etasheet' must not turn the host
+    metasheet.example.internal into 'm***.example.internal'. Where it stands whole, it goes."""
+    loaded = load_spec(RUNSPECS / "day1.yaml", {**env, "PROD_JWT": "etasheet",
+                                                "LOAD_BASE_URL": "https://metasheet.example.internal/etasheet"})
+    plan = format_plan(build_plan(loaded), loaded)
+    assert "Spec:     " in plan and "https://metasheet.example.internal/*** " in plan
+    assert "m***" not in plan and "allowed hosts: metasheet.example.internal" in plan
+    assert loaded.redacted()["target"]["allow_hosts"] == ["metasheet.example.internal"]
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("Bearer s3cr3t-t0ken", "Bearer ***"),
+    ("http://u:s3cr3t-t0ken@h/?k=s3cr3t-t0ken&x=1", "http://u:***@h/?k=***&x=1"),
+    ('{"bearer": "s3cr3t-t0ken"}', '{"bearer": "***"}'),
+    ("q=Bearer%20s3cr3t-t0ken.", "q=Bearer%20***."),
+    ("xs3cr3t-t0ken s3cr3t-t0kens s3cr3t-t0ken_2", "xs3cr3t-t0ken s3cr3t-t0kens s3cr3t-t0ken_2"),
+])
+def test_redact_table(text: str, expected: str) -> None:
+    from phase5site.runspec import redact
+
+    assert redact(text, {"s3cr3t-t0ken"}) == expected
