@@ -74,13 +74,22 @@ def _series_increases(
     # increment, so the first 5xx of a burst appears as a new {status="503"} series. Dropping
     # it would report that window's errors as 0. The family itself must exist at both ends
     # (``_absent``), so a service that was not exporting at all stays NA.
+    # A NaN reading cannot be diffed; it is kept as NaN so that the sum (and the window)
+    # is NA, never the other series' total as if that one had not moved.
     before = previous.series(name, matchers)
     increases: dict[Labels, float] = {}
     for labels, value in current.series(name, matchers).items():
         increase = counter_increase(before.get(labels, 0.0), value)
-        if increase is not None:
-            increases[labels] = increase
+        increases[labels] = math.nan if increase is None else increase
     return increases
+
+
+def _nan_reason(name: str, increases: dict[Labels, float]) -> str | None:
+    unreadable = [labels for labels, increase in increases.items() if math.isnan(increase)]
+    if not unreadable:
+        return None
+    shown = ",".join(f'{k}="{v}"' for k, v in unreadable[0])
+    return f"metric {name}{{{shown}}} reads NaN at a window end: raw value nan is not a finite number"
 
 
 def window_increase(
@@ -97,7 +106,11 @@ def window_increase(
     reason = _absent(previous, current, name)
     if reason:
         return Measured.na(reason, absent=True)
-    return Measured(float(sum(_series_increases(previous, current, name, tuple(matchers)).values())))
+    increases = _series_increases(previous, current, name, tuple(matchers))
+    unreadable = _nan_reason(name, increases)
+    if unreadable:
+        return Measured.na(unreadable)
+    return Measured(float(sum(increases.values())))
 
 
 def window_bucket_deltas(
@@ -113,8 +126,12 @@ def window_bucket_deltas(
     reason = _absent(previous, current, name)
     if reason:
         return Measured.na(reason, absent=True)
+    increases = _series_increases(previous, current, name, tuple(matchers))
+    unreadable = _nan_reason(name, increases)
+    if unreadable:
+        return Measured.na(unreadable)
     pooled: dict[float, float] = {}
-    for labels, increase in _series_increases(previous, current, name, tuple(matchers)).items():
+    for labels, increase in increases.items():
         bound = _upper_bound(dict(labels).get("le"))
         if bound is not None:
             pooled[bound] = pooled.get(bound, 0.0) + increase

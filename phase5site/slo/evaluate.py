@@ -27,6 +27,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from phase5site import quantiles
+from phase5site.columns import gate_sample
 from phase5site.slo.categories import CATEGORIES, Category, RatioReader, client_intended, number, server_requests
 from phase5site.slo.generator import invalid_reason, limited_windows
 from phase5site.slo.models import (
@@ -169,14 +170,17 @@ def ratio_row(category: Category, reader: RatioReader, source: Source, rows: Seq
         notes.append(f"only {counted} of {len(rows)} samples stored counts; the others are not pooled")
     pooled = good_sum / total_sum
     good_int, total_int = round(good_sum), round(total_sum)
+    binomial = 0 <= good_int <= total_int  # events per request (fallback) may exceed 1: no proportion
+    if not binomial:
+        notes.append(f"{good_sum:g} events over {total_sum:g} requests is not a proportion: no binomial interval")
     return SourceRow(
         **fields,
         pooled=pooled,
         verdict=judge(pooled, category.threshold(slo), category.comparison),
         good=good_sum,
         total=total_sum,
-        interval=wilson_interval(good_int, total_int),
-        exact_interval=clopper_pearson_interval(good_int, total_int),
+        interval=wilson_interval(good_int, total_int) if binomial else None,
+        exact_interval=clopper_pearson_interval(good_int, total_int) if binomial else None,
         notes=notes,
     )
 
@@ -508,7 +512,14 @@ def _caveats(data: PhaseData, categories: Sequence[CategoryVerdict]) -> list[str
 
 
 def evaluate_phase(data: PhaseData, slo: SloSpec) -> PhaseEvaluation:
-    """Verdict table and decision of one phase. See the module docstring for the rules."""
+    """Verdict table and decision of one phase. See the module docstring for the rules.
+
+    Every sample row passes the sample gate first (``columns.gate_sample``): a value no
+    measurement can have (+Inf, NaN, a negative count, a ratio above 1) is NA with its
+    reason, so it can neither crash the arithmetic nor be judged.
+    """
+    data = replace(data, server_samples=[gate_sample(row) for row in data.server_samples],
+                   client_samples=[gate_sample(row) for row in data.client_samples])
     n_samples = max(len(data.server_samples), len(data.client_samples))
     limited = limited_windows([*data.client_samples, *data.server_samples])
     invalid = invalid_reason(limited, n_samples) if limited else None
