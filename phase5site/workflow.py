@@ -55,6 +55,7 @@ def preflight(loaded: LoadedSpec, env: Mapping[str, str], results_dir: Path,
 def report_and_site(run_dir: Path, status: str, site_root: Path | None, results_dir: Path,
                     echo: Echo, commands: Sequence[CommandHelp] = ()) -> tuple[Any, Path | None, list[str]]:
     """Write the report (a partial summary unless completed) and build the site."""
+    from phase5site.reporting.render import not_significant_lines
     from phase5site.reporting.write import write_report
 
     problems: list[str] = []
@@ -64,6 +65,8 @@ def report_and_site(run_dir: Path, status: str, site_root: Path | None, results_
         echo(f"report: {result.report_path}")
         reasons = "; ".join(result.evaluation.reasons)
         echo(f"verdict: {result.evaluation.decision}" + (f" ({reasons})" if reasons else ""))
+        for line in not_significant_lines(result.evaluation):
+            echo(f"  note: {line}")
     except Phase5Error as error:
         problems.append(f"report not written: {error.message}")
     site_dir = None

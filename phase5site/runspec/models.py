@@ -247,6 +247,12 @@ class SloSpec(_Model):
     cache_hit_rate_min: float = Field(0.80, ge=0, le=1, description="Pooled cache hit rate.")
     plugin_reload_success_min: float = Field(0.95, ge=0, le=1, description="Optional category.")
     snapshot_success_min: float = Field(0.99, ge=0, le=1, description="Optional category.")
+    min_valid_sample_share: float = Field(
+        0.8, gt=0, le=1,
+        description="Evidence a server-side PASS needs: every sample of the phase valid, or at least "
+        "this share of them with each other one's NA explained by a recorded reason; below it the "
+        "category is 'insufficient data' (NO-GO when mandatory). 1 = every sample must be valid.",
+    )
 
 
 class CircuitBreakerSpec(_Model):
