@@ -18,11 +18,13 @@ from pydantic import (
     ConfigDict,
     Field,
     SecretStr,
+    ValidationInfo,
     WithJsonSchema,
     field_validator,
     model_validator,
 )
 
+from phase5site.runspec import hosts
 from phase5site.runspec.durations import parse_duration
 
 DURATION_PATTERN = r"^\d+(\.\d+)?((ms|s|m|h|d)(\d+(\.\d+)?(ms|s|m|h|d))*)?$"
@@ -134,7 +136,9 @@ class TargetSpec(_Model):
     auth: AuthSpec = Field(default_factory=AuthSpec, description="Authentication.")
     allow_hosts: list[str] = Field(
         default_factory=list,
-        description="Hosts load may be sent to; any other host is refused before a byte is sent.",
+        description="Hosts the run may contact: the target's base_url, the Prometheus URL and the "
+        "metrics page (the embedded target excepted); a spec naming any other host is refused, "
+        "and the runner checks again before a byte is sent.",
     )
     timeout: Duration = Field(5.0, gt=0, description="Per-request timeout.")
     client: Literal["raw", "httpx"] = Field(
@@ -324,6 +328,17 @@ class RunSpec(_Model):
         if duplicates:
             raise ValueError(f"phase names must be unique (repeated: {', '.join(duplicates)})")
         return self
+
+    @field_validator("metrics")
+    @classmethod
+    def _metrics_hosts_allowed(cls, metrics: MetricsSpec, info: ValidationInfo) -> MetricsSpec:
+        # target.allow_hosts covers the metrics URLs too (runspec.hosts); a field validator,
+        # so the error points at the spec's metrics section. base_url: TargetSpec checks it.
+        target = info.data.get("target")
+        refused = hosts.refusal(hosts.metrics_urls(metrics), target.allow_hosts) if target else None
+        if refused:
+            raise ValueError(refused)
+        return metrics
 
     def enabled_phases(self, only: list[str] | None = None) -> list[PhaseSpec]:
         """Phases to run, in order: enabled ones, or exactly those named in ``only``."""
