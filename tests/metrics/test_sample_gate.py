@@ -113,13 +113,16 @@ def test_scrape_mode_turns_impossible_values_into_na_naming_them(raw: str, shown
 
 
 def test_scrape_mode_negative_increase_cannot_give_an_error_rate_of_200_percent() -> None:
-    # A Prometheus "counter" answered -5 (a broken exporter): Δ is its reset rule's -5.
+    # A counter read -5 (a broken exporter): the reset rule would count -5, which would also
+    # hide inside the request total as 10 - 5; the reading itself is refused.
     before = parse_exposition(page(ok=100, e5=10))
     after = parse_exposition(page(ok=110, e5=10).replace('status="503"} 10', 'status="503"} -5'))
     out = scrape_window_columns(get_profile("metasheet"), before, after, window_s=60.0)
-    assert out["server_5xx"].value is None
-    assert out["server_5xx"].reason == "server_5xx: raw value -5.0 is below 0: a counter increase over the window cannot be"
+    assert out["server_5xx"].value is None and out["server_requests"].value is None
+    assert out["server_5xx"].reason == ('metric http_requests_total{job="api",method="GET",status="503"} reads -5.0 '
+                                        "at a window end: raw value -5.0 is not a counter reading (NaN, or below 0)")
     assert out["error_rate"].value is None and "raw value -5.0" in (out["error_rate"].reason or "")
+    assert out["server_ok"].value == 10.0
 
 
 def _answer(value: str) -> QueryAnswer:
