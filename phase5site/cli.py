@@ -359,6 +359,7 @@ def import_(csv_path: Path, metadata_path: Path | None, results_dir: Path) -> No
 def _finish_report(result: Any, as_json: bool) -> None:
     """Print the verdict (or the JSON evaluation) and exit 0 for GO, 3 NO-GO, 5 INVALID."""
     from phase5site.reporting import evaluation_json
+    from phase5site.reporting.render import not_significant_lines
 
     evaluation = result.evaluation
     if as_json:
@@ -367,6 +368,8 @@ def _finish_report(result: Any, as_json: bool) -> None:
         click.echo(f"{evaluation.decision}: {evaluation.run_id}")
         for reason in evaluation.reasons:
             click.echo(f"  - {reason}")
+        for line in not_significant_lines(evaluation):
+            click.echo(f"  note: {line}")
         click.echo(f"report: {result.report_path}")
         if result.junit_path is not None:
             click.echo(f"junit: {result.junit_path}")
@@ -465,6 +468,8 @@ def slo_recommend(run_dirs: tuple[Path, ...], out: Path | None, headroom: float)
         target = "NA" if proposal.proposed_target is None else f"{proposal.proposed_target:g}"
         click.echo(f"{proposal.category:24} {proposal.comparison} {target:>8}  "
                    f"(n={proposal.n_valid_samples}, confidence {proposal.confidence})")
+        for warning in proposal.warnings:
+            click.echo(f"warning: {proposal.category}: {warning}", err=True)
     click.echo(f"draft: {result.path}")
 
 

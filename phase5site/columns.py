@@ -9,6 +9,12 @@ quantile can be recomputed from pooled bucket deltas.
 
 from __future__ import annotations
 
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
 CSV_V3_COLUMNS: tuple[str, ...] = (
     "timestamp",
     "http_success_rate",
@@ -128,3 +134,217 @@ GENERATOR_COLUMNS: tuple[str, ...] = (
     "generator_limited",  # BOOLEAN: generator_lag_p99_ms > target.max_generator_lag
 )
 OUTCOMES: tuple[str, ...] = ("ok", "http_4xx", "http_5xx", "timeout", "connect_error", "dropped")
+
+
+# --- the physical range of each column, and the one gate every sample value passes -------
+#
+# A value outside its column's range is not a measurement (issue 13: Prometheus answered
+# "+Inf", 1e400 and -5, which became an OverflowError in the verdict, an error rate of 200 %
+# and CPU at -166 %). ``gate_value`` turns it into NA with a reason that quotes the raw value;
+# the metrics sources, the store's writer and the evaluator all call it, so a value the
+# table rejects can neither be stored nor judged.
+
+MAX_CORES = 8192  # Linux's largest CONFIG_NR_CPUS: no one process has more cores than that
+MAX_MEMORY_BYTES = float(2**52)  # 4 PiB: the most a 64-bit CPU addresses (52-bit physical)
+COUNT_MAX = float(2**53)  # a float holds integers exactly up to 2^53; no window counts more
+DAY_S = 86_400.0
+LAST_EPOCH_S = 253_402_300_799.0  # 9999-12-31 23:59:59 UTC, the last instant datetime prints
+# Two scrapes are not exactly one window apart (scrape interval, the scrape's own latency),
+# so a busy process's CPU over a nominal window may read a little above cores x 100 %.
+CPU_TIMING_SLACK = 1.25
+
+
+@dataclass(frozen=True)
+class SampleLimits:
+    """The machine the service runs on, where known (the embedded target: this machine).
+
+    Unknown: the largest any machine has (MAX_CORES, MAX_MEMORY_BYTES), so only a value no
+    machine could produce is refused.
+    """
+
+    cpu_cores: float = MAX_CORES
+    memory_bytes: float = MAX_MEMORY_BYTES
+
+
+@dataclass(frozen=True)
+class ColumnRange:
+    """Where a column's values can lie. ``high`` is a number, or ``"cpu_percent"`` /
+    ``"cpu_ratio"`` / ``"memory_mib"`` / ``"memory_bytes"``: the limit of the machine
+    (``SampleLimits``)."""
+
+    what: str  # the physical quantity, for the reason text
+    low: float | None
+    high: float | str | None
+    kind: str = "number"  # number | buckets
+
+
+_RATIO = ColumnRange("a ratio of a part to its whole", 0.0, 1.0)
+_PER_REQUEST = ColumnRange("fallback events per request (one request may fall back twice)", 0.0, COUNT_MAX)
+_COUNT = ColumnRange("a counter increase over the window", 0.0, COUNT_MAX)
+_SECONDS = ColumnRange("a duration in seconds", 0.0, DAY_S)
+_MS = ColumnRange("a duration in milliseconds", 0.0, DAY_S * 1000.0)
+_RATE = ColumnRange("events per second", 0.0, COUNT_MAX)
+_BUCKETS = ColumnRange("histogram bucket increases", 0.0, COUNT_MAX, kind="buckets")
+
+COLUMN_RANGES: dict[str, ColumnRange] = {
+    **dict.fromkeys(("http_success_rate", "error_rate", "error_rate_4xx", "error_rate_5xx",
+                     "fb_http_ratio", "fb_message_ratio", "fb_cache_ratio", "cache_hit_rate",
+                     "plugin_reload_success_rate", "snapshot_success_rate"), _RATIO),
+    **dict.fromkeys(("raw_fallback_ratio", "effective_fallback_ratio"), _PER_REQUEST),
+    **dict.fromkeys(("p50_latency", "p90_latency", "p95_latency", "p99_latency", "plugin_reload_p95",
+                     "plugin_reload_p99", "snapshot_operation_p95", "snapshot_operation_p99"), _SECONDS),
+    "cpu_percent": ColumnRange("CPU of the service process in % of one core", 0.0, "cpu_percent"),
+    "rss_mb": ColumnRange("resident memory in MiB", 0.0, "memory_mib"),
+    "request_rate": _RATE,
+    **dict.fromkeys(CSV_V3_COUNT_COLUMNS, _COUNT),
+    **dict.fromkeys(("server_requests", "server_ok", "server_4xx", "server_5xx"), _COUNT),
+    **dict.fromkeys(("latency_buckets", "plugin_reload_buckets", "snapshot_buckets"), _BUCKETS),
+    **dict.fromkeys(("client_requests", "client_ok", "client_4xx", "client_5xx",
+                     "client_transport_errors", "dropped"), _COUNT),
+    **dict.fromkeys(("client_p50_ms", "client_p90_ms", "client_p95_ms", "client_p99_ms"), _MS),
+    **dict.fromkeys(("client_success_rate", "client_error_rate", "client_error_rate_4xx",
+                     "client_error_rate_5xx"), _RATIO),
+    "achieved_rate": _RATE,
+    "window_start": ColumnRange("an instant in UTC epoch seconds", 0.0, LAST_EPOCH_S),
+    "window_end": ColumnRange("an instant in UTC epoch seconds", 0.0, LAST_EPOCH_S),
+    "window_s": ColumnRange("a window length in seconds", 0.0, 366 * DAY_S),
+    # The generator's own lag is a difference of two clocks' readings: no lower bound.
+    "generator_lag_p99_ms": ColumnRange("a send lag in milliseconds", None, DAY_S * 1000.0),
+    "generator_lag_max_ms": ColumnRange("a send lag in milliseconds", None, DAY_S * 1000.0),
+    "generator_cpu_ratio": ColumnRange("CPU of the load workers in cores", 0.0, "cpu_ratio"),
+    "loop_lag_max_ms": _MS,
+}
+
+# Measured inputs that are not columns themselves, checked before the columns computed from
+# them (cpu_percent, rss_mb), so the reason quotes what the service reported.
+INPUT_RANGES: dict[str, ColumnRange] = {
+    "cpu_seconds": ColumnRange("a CPU-time increase over the window", 0.0, COUNT_MAX),
+    "rss_bytes": ColumnRange("resident memory in bytes", 0.0, "memory_bytes"),
+}
+
+# Parts that cannot exceed their whole in one sample: part columns -> whole column.
+COUNT_PARTS: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("server_ok",), "server_requests"),
+    (("server_4xx", "server_5xx"), "server_requests"),
+    (("client_ok",), "client_requests"),
+    (("client_4xx", "client_5xx", "client_transport_errors"), "client_requests"),
+)
+
+
+def _high(bound: float | str | None, limits: SampleLimits) -> tuple[float | None, str]:
+    if bound == "cpu_percent":
+        high = limits.cpu_cores * 100.0 * CPU_TIMING_SLACK
+        return high, f" ({limits.cpu_cores:g} cores x 100 % x {CPU_TIMING_SLACK:g} for scrape timing)"
+    if bound == "cpu_ratio":
+        return limits.cpu_cores * CPU_TIMING_SLACK, f" ({limits.cpu_cores:g} cores x {CPU_TIMING_SLACK:g})"
+    if bound == "memory_mib":
+        return limits.memory_bytes / 2**20, " (the machine's memory)"
+    if bound == "memory_bytes":
+        return limits.memory_bytes, " (the machine's memory)"
+    return (None if bound is None else float(bound)), ""  # type: ignore[arg-type]
+
+
+def _number_problem(value: object, spec: ColumnRange, limits: SampleLimits) -> str | None:
+    """Why ``value`` cannot be a value of a column with range ``spec`` (None: it can)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return f"raw value {value!r:.60} is not a number"
+    number = float(value) if abs(value) < 1e308 or isinstance(value, float) else math.inf
+    if not math.isfinite(number):
+        return f"raw value {value!r} is not a finite number"
+    if spec.low is not None and number < spec.low:
+        return f"raw value {value!r} is below {spec.low:g}: {spec.what} cannot be"
+    high, detail = _high(spec.high, limits)
+    if high is not None and number > high:
+        return f"raw value {value!r} is above {high:g}{detail}: {spec.what} cannot be"
+    return None
+
+
+def _bucket_problem(value: object, spec: ColumnRange, limits: SampleLimits) -> str | None:
+    pairs = value
+    if isinstance(value, str):
+        try:
+            pairs = json.loads(value)
+        except ValueError:
+            return f"raw value {value!r:.60} is not a JSON bucket list"
+    if not isinstance(pairs, (list, tuple)):
+        return f"raw value {value!r:.60} is not a bucket list"
+    for pair in pairs:
+        if not isinstance(pair, (list, tuple)) or len(pair) != 2:
+            return f"bucket {pair!r:.60} is not an (upper bound, count) pair"
+        bound, count = pair
+        if bound not in ("+Inf", math.inf) and (isinstance(bound, bool) or not isinstance(bound, (int, float))
+                                                or math.isnan(bound)):
+            return f"bucket bound {bound!r:.60} is not a number"
+        problem = _number_problem(count, spec, limits)
+        if problem is not None:
+            return f"bucket le={bound!r}: {problem}"
+    return None
+
+
+def gate_value(column: str, value: object, limits: SampleLimits = SampleLimits()) -> str | None:
+    """Why ``value`` cannot be stored or judged as ``column`` (None: it is a valid value).
+
+    >>> gate_value("error_rate", 2.0)
+    'raw value 2.0 is above 1: a ratio of a part to its whole cannot be'
+    >>> gate_value("server_5xx", -5.0)
+    'raw value -5.0 is below 0: a counter increase over the window cannot be'
+    >>> gate_value("p95_latency", float("inf"))
+    'raw value inf is not a finite number'
+    >>> gate_value("cpu_percent", 250.0, SampleLimits(cpu_cores=2)) is None
+    True
+    >>> gate_value("error_rate", None) is None   # NA is a valid value
+    True
+    """
+    spec = COLUMN_RANGES.get(column) or INPUT_RANGES.get(column)
+    if spec is None or value is None:
+        return None
+    if spec.kind == "buckets":
+        return _bucket_problem(value, spec, limits)
+    return _number_problem(value, spec, limits)
+
+
+def gate_row(row: Mapping[str, Any], reasons: Mapping[str, Any] | None = None,
+             limits: SampleLimits = SampleLimits()) -> tuple[dict[str, Any], dict[str, str]]:
+    """(values, na_reasons) of one sample with every impossible value NA, its reason added.
+
+    Also a part larger than its whole (``server_ok`` above ``server_requests``) makes the
+    parts NA: one of the two is wrong and the ratio cannot be known.
+
+    >>> values, why = gate_row({"server_requests": 100.0, "server_5xx": -5.0, "error_rate": -0.05})
+    >>> values["server_5xx"], values["error_rate"], values["server_requests"]
+    (None, None, 100.0)
+    >>> why["server_5xx"]
+    'raw value -5.0 is below 0: a counter increase over the window cannot be'
+    """
+    values = dict(row)
+    na_reasons = {str(k): str(v) for k, v in reasons.items()} if isinstance(reasons, Mapping) else {}
+    for column, value in row.items():
+        problem = gate_value(column, value, limits)
+        if problem is not None:
+            values[column] = None
+            na_reasons[column] = problem
+    for parts, whole in COUNT_PARTS:
+        numbers = [values.get(part) for part in parts]
+        total = values.get(whole)
+        if total is None or any(number is None for number in numbers):
+            continue
+        if sum(numbers) > total * (1 + 1e-9) + 1e-9:  # type: ignore[arg-type]
+            for part in parts:
+                values[part] = None
+                na_reasons[part] = (f"raw {' + '.join(parts)} = {sum(numbers)!r} exceeds {whole} = "  # type: ignore[arg-type]
+                                    f"{total!r}: a part cannot be larger than its whole")
+    return values, na_reasons
+
+
+def gate_sample(row: Mapping[str, Any], limits: SampleLimits = SampleLimits()) -> dict[str, Any]:
+    """A whole sample row through ``gate_row``, its reasons merged into ``na_reasons`` (a
+    dict; whatever else was stored there is replaced, since it cannot explain anything).
+    ``na_reasons`` stays absent when the row had none and nothing was refused.
+
+    >>> gate_sample({"rss_mb": -1.0, "na_reasons": {"p95_latency": "absent"}})["na_reasons"]
+    {'p95_latency': 'absent', 'rss_mb': 'raw value -1.0 is below 0: resident memory in MiB cannot be'}
+    """
+    values, reasons = gate_row(row, row.get("na_reasons"), limits)
+    if reasons or row.get("na_reasons") is not None:
+        values["na_reasons"] = reasons
+    return values

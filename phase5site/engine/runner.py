@@ -28,6 +28,7 @@ from typing import Any, Protocol
 import pyarrow as pa
 
 from phase5site import __version__
+from phase5site.columns import SampleLimits
 from phase5site.engine.breaker import RollingErrorWindow, Trip, check_client
 from phase5site.engine.clock import SystemClock, WallAxis, utc_compact, utc_timestamp
 from phase5site.engine.heartbeat import LivePhase, snapshot, status_line
@@ -40,8 +41,8 @@ from phase5site.engine.sampler import SamplePlan
 from phase5site.engine.stopping import StopControl, install_signals
 from phase5site.engine.writer import WriterThread
 from phase5site.errors import HostNotAllowed, Phase5Error, RunError, UsageError
-from phase5site.runspec import LoadedSpec
-from phase5site.runspec.models import PhaseSpec, TargetSpec
+from phase5site.runspec import LoadedSpec, hosts
+from phase5site.runspec.models import PhaseSpec, RunSpec, TargetSpec
 
 TICK_S = 0.25
 FLUSH_EVERY_S = 0.5
@@ -79,6 +80,17 @@ def check_allowed_host(target: TargetSpec) -> None:
         )
 
 
+def check_contacted_hosts(spec: RunSpec) -> None:
+    """Refuse the run before any request if a URL it would contact (target, Prometheus,
+    metrics page) is outside target.allow_hosts. Spec validation refuses this already; a
+    spec changed after loading (``model_copy``) is caught here."""
+    check_allowed_host(spec.target)
+    refused = hosts.refusal(hosts.metrics_urls(spec.metrics), spec.target.allow_hosts)
+    if refused:
+        raise HostNotAllowed(f"refusing to run: {refused}",
+                             hint="add the host to target.allow_hosts if this run may contact it")
+
+
 def select_phases(loaded: LoadedSpec, only_phases: list[str] | None) -> list[PhaseSpec]:
     names = [phase.name for phase in loaded.spec.phases]
     unknown = [name for name in (only_phases or []) if name not in names]
@@ -109,7 +121,7 @@ def run_spec(
     progress: ProgressSink | None = None,
 ) -> RunOutcome:
     """Run the spec's phases; return where the results are and how the run ended."""
-    check_allowed_host(loaded.spec.target)
+    check_contacted_hosts(loaded.spec)
     phases = select_phases(loaded, only_phases)
     too_few = [p.name for p in phases if p.concurrency < worker_count(loaded.spec.target, phases)]
     if too_few:
@@ -469,10 +481,17 @@ class Run:
     def _make_sources(self) -> list[Any]:
         if self.spec.metrics.source == "none":
             return []
-        from phase5site.metrics import make_sources
+        from phase5site.metrics import machine_limits, make_sources
 
-        headers = {"Authorization": f"Bearer {self.bearer}"} if self.bearer else {}
-        sources = list(make_sources(self.spec.metrics, scrape_url=self._scrape_url(), headers=headers))
+        # A credential goes only to the URL it was configured for (issue 13 item 5): the load
+        # JWT (target.auth.bearer) is target.base_url's and never goes to a metrics page, even
+        # one on the target's host; only a credential configured for the metrics page may.
+        headers: dict[str, str] = {}
+        # The embedded target runs on this machine: CPU above its cores or RSS above its
+        # memory cannot be the service's (the sample gate, columns.COLUMN_RANGES).
+        limits = machine_limits() if self.target is not None else SampleLimits()
+        sources = list(make_sources(self.spec.metrics, scrape_url=self._scrape_url(), headers=headers,
+                                    limits=limits))
         # The primary source (the one metrics.csv carries) is Prometheus when both are used.
         sources.sort(key=lambda s: 0 if s.name == "prometheus" else 1)
         return sources
@@ -654,4 +673,4 @@ def _clean_data(data: dict | None, clean: Callable[[str], str]) -> dict | None:
     return {key: clean(value) if isinstance(value, str) else value for key, value in data.items()}
 
 
-__all__ = ["ProgressSink", "RunOutcome", "check_allowed_host", "run_spec", "status_line"]
+__all__ = ["ProgressSink", "RunOutcome", "check_allowed_host", "check_contacted_hosts", "run_spec", "status_line"]

@@ -20,6 +20,7 @@ from phase5site.metrics.sources import (
     ScrapeSource,
     check_families,
     check_prometheus_families,
+    machine_limits,
     make_sources,
 )
 
@@ -32,6 +33,7 @@ __all__ = [
     "ScrapeSource",
     "check_families",
     "check_prometheus_families",
+    "machine_limits",
     "make_sources",
     "Scrape",
     "counter_increase",

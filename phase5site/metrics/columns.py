@@ -13,6 +13,8 @@ from phase5site.columns import (
     CSV_V3_COLUMNS,
     CSV_V3_COUNT_COLUMNS,
     SERVER_COUNT_COLUMNS,
+    SampleLimits,
+    gate_value,
 )
 from phase5site.metrics.counters import Measured, buckets_json
 from phase5site.metrics.profile import QUANTILE_COLUMNS
@@ -33,6 +35,30 @@ BUCKET_COLUMNS: dict[str, str] = {
 SOURCE_COLUMNS: tuple[str, ...] = tuple(
     c for c in CSV_V3_COLUMNS if c not in ("timestamp", "sample_num")
 ) + SERVER_COUNT_COLUMNS
+# Quantities whose range is that of a column of another name (histograms: their buckets).
+# cpu_seconds and rss_bytes are checked as the columns they become (cpu_percent, rss_mb).
+QUANTITY_RANGE_COLUMN: dict[str, str] = {
+    **{quantity: column for column, quantity in BUCKET_COLUMNS.items()},
+    "effective_fallback_reported": "effective_fallback_total",
+}
+
+
+def gated(measured: Mapping[str, Measured], limits: SampleLimits, *, name_input: bool = False) -> dict[str, Measured]:
+    """Every value through the one gate (``columns.gate_value``): an impossible one is NA
+    with a reason quoting it. ``name_input`` prefixes the quantity's name, for inputs whose
+    reason is carried on to the columns computed from them.
+
+    >>> gated({"server_5xx": Measured(-5.0)}, SampleLimits(), name_input=True)["server_5xx"].reason
+    'server_5xx: raw value -5.0 is below 0: a counter increase over the window cannot be'
+    """
+    out: dict[str, Measured] = {}
+    for name, measured_value in measured.items():
+        problem = gate_value(QUANTITY_RANGE_COLUMN.get(name, name), measured_value.value, limits)
+        if problem is None:
+            out[name] = measured_value
+        else:
+            out[name] = Measured.na(f"{name}: {problem}" if name_input else problem)
+    return out
 
 
 def ratio(numerator: Measured, denominator: Measured, what: str) -> Measured:
@@ -117,13 +143,19 @@ def _ratios(q: Mapping[str, Measured], out: dict[str, Measured]) -> None:
 
 
 def measured_columns(
-    q: Mapping[str, Measured], window_s: float, *, count_cache_miss: bool
+    q: Mapping[str, Measured], window_s: float, *, count_cache_miss: bool,
+    limits: SampleLimits = SampleLimits(),
 ) -> dict[str, Measured]:
     """Every SOURCE_COLUMNS value as a Measured, from the quantities of one window.
+
+    Inputs pass the gate before any formula, so a column computed from an impossible input
+    is NA naming it (an error count of -5 is not an error rate of -0.4 %). The caller gates
+    the columns themselves once its overrides are in (``gated``).
 
     Example: server_requests 1200, server_ok 1188 over a 600 s window →
     http_success_rate 0.99, request_rate 2.0 req/s.
     """
+    q = gated(q, limits, name_input=True)
     out: dict[str, Measured] = {column: q[column] for column in COUNT_COLUMNS}
     out["effective_fallback_total"] = effective_fallback(q, count_cache_miss)
     _ratios(q, out)

@@ -74,13 +74,31 @@ def _series_increases(
     # increment, so the first 5xx of a burst appears as a new {status="503"} series. Dropping
     # it would report that window's errors as 0. The family itself must exist at both ends
     # (``_absent``), so a service that was not exporting at all stays NA.
+    # A NaN reading cannot be diffed; it is kept as NaN so that the sum (and the window)
+    # is NA, never the other series' total as if that one had not moved.
+    # A negative reading is no counter value either (a counter only grows from 0): kept as
+    # NaN too, so a broken exporter's -5 cannot hide inside a plausible sum.
     before = previous.series(name, matchers)
     increases: dict[Labels, float] = {}
     for labels, value in current.series(name, matchers).items():
-        increase = counter_increase(before.get(labels, 0.0), value)
-        if increase is not None:
-            increases[labels] = increase
+        start = before.get(labels, 0.0)
+        increase = counter_increase(start, value) if value >= 0 and not start < 0 else None
+        increases[labels] = math.nan if increase is None else increase
     return increases
+
+
+def _unreadable_reason(name: str, previous: Scrape, current: Scrape, increases: dict[Labels, float],
+                       matchers: tuple[LabelMatcher, ...]) -> str | None:
+    """Why a series of the window cannot be diffed (NaN or negative reading), or None."""
+    unreadable = [labels for labels, increase in increases.items() if math.isnan(increase)]
+    if not unreadable:
+        return None
+    labels = unreadable[0]
+    raw = [scrape.series(name, matchers).get(labels) for scrape in (previous, current)]
+    shown = ",".join(f'{k}="{v}"' for k, v in labels)
+    value = next((v for v in raw if v is not None and (math.isnan(v) or v < 0)), math.nan)
+    return (f"metric {name}{{{shown}}} reads {value!r} at a window end: raw value {value!r} "
+            "is not a counter reading (NaN, or below 0)")
 
 
 def window_increase(
@@ -97,7 +115,11 @@ def window_increase(
     reason = _absent(previous, current, name)
     if reason:
         return Measured.na(reason, absent=True)
-    return Measured(float(sum(_series_increases(previous, current, name, tuple(matchers)).values())))
+    increases = _series_increases(previous, current, name, tuple(matchers))
+    unreadable = _unreadable_reason(name, previous, current, increases, tuple(matchers))
+    if unreadable:
+        return Measured.na(unreadable)
+    return Measured(float(sum(increases.values())))
 
 
 def window_bucket_deltas(
@@ -113,8 +135,12 @@ def window_bucket_deltas(
     reason = _absent(previous, current, name)
     if reason:
         return Measured.na(reason, absent=True)
+    increases = _series_increases(previous, current, name, tuple(matchers))
+    unreadable = _unreadable_reason(name, previous, current, increases, tuple(matchers))
+    if unreadable:
+        return Measured.na(unreadable)
     pooled: dict[float, float] = {}
-    for labels, increase in _series_increases(previous, current, name, tuple(matchers)).items():
+    for labels, increase in increases.items():
         bound = _upper_bound(dict(labels).get("le"))
         if bound is not None:
             pooled[bound] = pooled.get(bound, 0.0) + increase

@@ -23,7 +23,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from phase5site.metrics.columns import BUCKET_COLUMNS, COUNT_COLUMNS, measured_columns
+from phase5site.columns import SampleLimits
+from phase5site.metrics.columns import BUCKET_COLUMNS, COUNT_COLUMNS, gated, measured_columns
 from phase5site.metrics.counters import Measured
 from phase5site.metrics.exposition import family_candidates
 from phase5site.metrics.profile import (
@@ -200,13 +201,16 @@ def prometheus_window_columns(
     presence: Presence,
     *,
     count_cache_miss: bool,
+    limits: SampleLimits = SampleLimits(),
 ) -> dict[str, Measured]:
-    """Every SOURCE_COLUMNS value of the window from Prometheus' answers."""
+    """Every SOURCE_COLUMNS value of the window from Prometheus' answers, each through the
+    gate (``columns.gate_value``): Prometheus legitimately answers "+Inf" or NaN, and a
+    broken exporter any number at all."""
     profile = plan.effective_profile()
-    quantities = {
+    quantities = gated({
         q.name: read_quantity(q, quantity_answers[q.name], presence) for q in profile.quantities
-    }
-    out = measured_columns(quantities, plan.window_s, count_cache_miss=count_cache_miss)
+    }, limits, name_input=True)
+    out = measured_columns(quantities, plan.window_s, count_cache_miss=count_cache_miss, limits=limits)
     for column, answer in quantile_answers.items():
         # Without bucket deltas (NA, or no observations) measured_columns already gave the
         # reason; otherwise Prometheus' own histogram_quantile is the value.
@@ -214,4 +218,4 @@ def prometheus_window_columns(
             out[column] = read_scalar(answer, column)
     for column, answer in override_answers.items():
         out[column] = read_scalar(answer, f"override of {column}")
-    return out
+    return gated(out, limits)

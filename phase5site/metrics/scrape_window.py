@@ -17,8 +17,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from phase5site.columns import SampleLimits
 from phase5site.errors import MetricsError
-from phase5site.metrics.columns import BUCKET_COLUMNS, COUNT_COLUMNS, SOURCE_COLUMNS, measured_columns, quantile_of
+from phase5site.metrics.columns import (
+    BUCKET_COLUMNS,
+    COUNT_COLUMNS,
+    SOURCE_COLUMNS,
+    gated,
+    measured_columns,
+    quantile_of,
+)
 from phase5site.metrics.counters import Measured, gauge_at, window_bucket_deltas, window_increase
 from phase5site.metrics.exposition import Scrape
 from phase5site.metrics.profile import (
@@ -84,8 +92,10 @@ def scrape_window_columns(
     selector: tuple[LabelMatcher, ...] = (),
     overrides: Mapping[str, str] | None = None,
     count_cache_miss: bool = False,
+    limits: SampleLimits = SampleLimits(),
 ) -> dict[str, Measured]:
-    """Every SOURCE_COLUMNS value for the window between ``previous`` and ``current``.
+    """Every SOURCE_COLUMNS value for the window between ``previous`` and ``current``,
+    each through the gate (``columns.gate_value``).
 
     Example: ``http_requests_total{status="200"}`` 100 → 160 and ``{status="500"}`` 0 → 3
     over 60 s give server_requests 63, error_rate_5xx 3/63 ≈ 0.048, request_rate 1.05.
@@ -96,8 +106,8 @@ def scrape_window_columns(
     quantities = {
         q.name: measure_quantity(q, previous, current, selector) for q in effective.quantities
     }
-    out = measured_columns(quantities, window_s, count_cache_miss=count_cache_miss)
+    out = measured_columns(quantities, window_s, count_cache_miss=count_cache_miss, limits=limits)
     for column, ref in overrides.items():
         if column not in (*COUNT_COLUMNS, *SINGLE_QUANTITY_COLUMNS, *BUCKET_COLUMNS):
             out[column] = _override_column(column, ref, previous, current, selector)
-    return out
+    return gated(out, limits)

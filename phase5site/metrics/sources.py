@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import os
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from typing import Protocol
 
 import httpx
 
+from phase5site.columns import SampleLimits, gate_row
 from phase5site.errors import MetricsError
 from phase5site.metrics.columns import SOURCE_COLUMNS, split_values
 from phase5site.metrics.counters import Measured
@@ -61,8 +63,10 @@ def all_na(source: str, reason: str, raw: list[str]) -> SampleResult:
     return SampleResult(source, values, reasons, raw)
 
 
-def _result(source: str, measured: dict[str, Measured], raw: list[str]) -> SampleResult:
-    values, reasons = split_values(measured)
+def _result(source: str, measured: dict[str, Measured], raw: list[str], limits: SampleLimits) -> SampleResult:
+    # The window functions gated every value; gate_row adds the checks across columns
+    # (a part larger than its whole), so what a source hands out is always storable.
+    values, reasons = gate_row(*split_values(measured), limits)
     return SampleResult(source, values, reasons, raw)
 
 
@@ -91,8 +95,10 @@ class ScrapeSource:
         headers: dict[str, str] | None = None,
         timeout_s: float = 5.0,
         transport: httpx.AsyncBaseTransport | None = None,
+        limits: SampleLimits = SampleLimits(),
     ) -> None:
         self.url = url
+        self.limits = limits
         self.profile = profile
         self.selector = page_matchers(selector)  # job/instance exist only in Prometheus
         self.overrides = dict(overrides or {})
@@ -145,9 +151,9 @@ class ScrapeSource:
         measured = scrape_window_columns(
             self.profile, previous, outcome.scrape, window_s=window_end - window_start,
             selector=self.selector, overrides=self.overrides,
-            count_cache_miss=flags.COUNT_CACHE_MISS_AS_FALLBACK,
+            count_cache_miss=flags.COUNT_CACHE_MISS_AS_FALLBACK, limits=self.limits,
         )
-        return _result(self.name, measured, [outcome.raw])
+        return _result(self.name, measured, [outcome.raw], self.limits)
 
     async def aclose(self) -> None:
         for pending in self._prefetched.values():
@@ -174,8 +180,10 @@ class PrometheusSource:
         settle_s: float = DEFAULT_SETTLE_S,
         clock: Clock = time.time,
         sleep: Sleep = asyncio.sleep,
+        limits: SampleLimits = SampleLimits(),
     ) -> None:
         self.client = client
+        self.limits = limits
         self.profile = profile
         self.selector = selector
         self.overrides = dict(overrides or {})
@@ -227,8 +235,8 @@ class PrometheusSource:
         overrides = await self._ask(plan.override_queries(presence), window_end, raw)
         measured = prometheus_window_columns(
             plan, quantities, quantiles, overrides, presence,
-            count_cache_miss=flags.COUNT_CACHE_MISS_AS_FALLBACK)
-        return _result(self.name, measured, raw)
+            count_cache_miss=flags.COUNT_CACHE_MISS_AS_FALLBACK, limits=self.limits)
+        return _result(self.name, measured, raw, self.limits)
 
     async def aclose(self) -> None:
         await self.client.aclose()
@@ -270,8 +278,12 @@ def make_sources(
     clock: Clock | None = None,
     sleep: Sleep | None = None,
     settle_s: float = DEFAULT_SETTLE_S,
+    limits: SampleLimits = SampleLimits(),
 ) -> list[MetricsSource]:
     """The sources ``metrics.source`` asks for: [], [scrape], [prometheus] or both.
+
+    ``limits``: the machine the service runs on, where known (``machine_limits()`` for the
+    embedded target), so that CPU above its cores or RSS above its memory is NA.
 
     ``headers`` (e.g. the bearer token) go to the service's metrics page only, never to
     Prometheus. Raises MetricsError for a bad selector, profile, override or missing URL.
@@ -286,20 +298,33 @@ def make_sources(
         scrape = ScrapeSource(
             _scrape_url(metrics, scrape_url), profile=profile, selector=selector,
             overrides=dict(metrics.overrides), headers=headers, timeout_s=metrics.timeout,
-            transport=transport)
+            transport=transport, limits=limits)
         sources.append(scrape)
     if metrics.source in ("prometheus", "both"):
         assert metrics.url is not None  # MetricsSpec validates this
         client = PrometheusClient(metrics.url, timeout_s=metrics.timeout, transport=transport)
         prometheus = PrometheusSource(
             client, profile=profile, selector=selector, overrides=dict(metrics.overrides),
-            settle_s=settle_s, clock=clock or time.time, sleep=sleep or asyncio.sleep)
+            settle_s=settle_s, clock=clock or time.time, sleep=sleep or asyncio.sleep, limits=limits)
         if scrape is not None:
             # Both paths must read the same window: the scrape is taken at the window end
             # even when the sampler asks Prometheus (and its settle delay) first.
             prometheus.before_settle.append(scrape.prefetch)
         sources.append(prometheus)
     return sources
+
+
+def machine_limits() -> SampleLimits:
+    """This machine's cores and memory: the limits of a service running here (the embedded
+    target). Where the OS does not say, the limit stays the largest any machine has."""
+    cores = os.cpu_count()
+    try:
+        memory = float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, OSError, ValueError):
+        memory = None
+    default = SampleLimits()
+    return SampleLimits(cpu_cores=float(cores) if cores else default.cpu_cores,
+                        memory_bytes=memory if memory and memory > 0 else default.memory_bytes)
 
 
 def check_families(source: str | Scrape, profile: str = "metasheet") -> list[str]:

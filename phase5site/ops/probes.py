@@ -2,7 +2,8 @@
 
 Each probe returns a ``CheckResult`` and never raises for a network problem: a refused
 connection, a timeout or a malformed answer is a FAIL naming the URL. The bearer token is
-sent only to the service (``/health`` and its own metrics page), never to Prometheus.
+sent only to ``target.base_url`` (``/health``), never to a metrics URL: a credential goes only
+where it was configured for (``runspec.hosts``).
 """
 
 from __future__ import annotations
@@ -120,16 +121,20 @@ def prometheus_series_names(
     return {str(name) for name in data}
 
 
-def fetch_scrape_page(client: httpx.Client, scrape_url: str, token: str | None) -> tuple[CheckResult, str | None]:
-    """``GET`` the service's metrics page: 200 with text is OK."""
+def fetch_scrape_page(client: httpx.Client, scrape_url: str,
+                      headers: dict[str, str] | None = None) -> tuple[CheckResult, str | None]:
+    """``GET`` the service's metrics page with the credentials configured for it (``headers``;
+    never the load token): 200 with text is OK."""
     check = "metrics:scrape"
     try:
-        response = get(client, scrape_url, headers=bearer_headers(token))
+        response = get(client, scrape_url, headers=headers or {})
     except ProbeFailed as failed:
         return CheckResult(check, "FAIL", str(failed), {"url": scrape_url}), None
     details = {"url": scrape_url, "status": response.status_code, "bytes": len(response.content)}
     if response.status_code in (401, 403):
-        return CheckResult(check, "FAIL", f"token rejected: {scrape_url} answered {response.status_code}", details), None
+        why = ("credentials rejected" if headers else
+               "the page wants credentials (the load token, target.auth.bearer, is never sent to it)")
+        return CheckResult(check, "FAIL", f"{why}: {scrape_url} answered {response.status_code}", details), None
     if response.status_code != 200:
         return CheckResult(check, "FAIL", f"{scrape_url} answered {response.status_code}, expected 200", details), None
     return CheckResult(check, "OK", f"{scrape_url} answered 200 ({len(response.content)} bytes)", details), response.text

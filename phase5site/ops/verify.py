@@ -40,7 +40,7 @@ from phase5site.ops.probes import (
 )
 from phase5site.ops.report import CheckResult, VerifyReport
 from phase5site.ops.token import check_jwt_shape
-from phase5site.runspec import LoadedSpec, format_duration, redact, redact_tree
+from phase5site.runspec import LoadedSpec, format_duration, hosts, redact, redact_tree
 from phase5site.runspec.models import FlagsSpec, RunSpec
 
 # Flags that must be false in production (FAIL) and those that change a number (WARN).
@@ -191,15 +191,23 @@ def check_flags(spec: RunSpec, env: Mapping[str, str], only_phases: list[str] | 
 
 
 def check_allow_hosts(spec: RunSpec) -> CheckResult:
+    """Every URL the run contacts (target, Prometheus, metrics page; the embedded target
+    excepted) is on a host in target.allow_hosts (``runspec.hosts``)."""
     target = spec.target
-    if target.embedded is not None:
-        return CheckResult("allow_hosts", "OK", "embedded target: load goes to 127.0.0.1 only", {"host": "127.0.0.1"})
-    host = target.host
-    details = {"host": host, "allow_hosts": list(target.allow_hosts)}
-    if host not in target.allow_hosts:
+    urls = hosts.contacted_urls(spec)
+    details: dict[str, Any] = {"host": "127.0.0.1" if target.embedded is not None else target.host,
+                               "allow_hosts": list(target.allow_hosts),
+                               "contacted": {key: hosts.host_of(url) for key, url in urls}}
+    outside = hosts.hosts_not_allowed(urls, target.allow_hosts)
+    if outside:
         allowed = ", ".join(target.allow_hosts) or "none"
-        return CheckResult("allow_hosts", "FAIL", f"host {host} is not in allow_hosts ({allowed}): load would be refused", details)
-    return CheckResult("allow_hosts", "OK", f"host {host} is in allow_hosts", details)
+        named = ", ".join(f"{host} ({key})" for key, _, host in outside)
+        return CheckResult("allow_hosts", "FAIL", f"not in allow_hosts ({allowed}): {named}: the run would be refused", details)
+    where = ", ".join(f"{hosts.host_of(url)} ({key})" for key, url in urls)
+    if target.embedded is not None:
+        return CheckResult("allow_hosts", "OK", "embedded target: load goes to 127.0.0.1 only"
+                           + (f"; also contacted, all allowed: {where}" if where else ""), details)
+    return CheckResult("allow_hosts", "OK", f"every host the run contacts is in allow_hosts: {where}", details)
 
 
 @contextmanager
@@ -253,7 +261,9 @@ def check_metrics(
         if metrics.source in ("prometheus", "both"):
             results += _check_prometheus(client, metrics.url or "", metrics.selector, needed, now_s)
         if metrics.source in ("scrape", "both"):
-            results += _check_scrape(client, target.metrics_url, needed, token)
+            # The load token is the target's: never sent to the metrics page (runspec.hosts);
+            # only a credential configured for the page itself would be.
+            results += _check_scrape(client, target.metrics_url, needed, headers={})
     return results
 
 
@@ -273,11 +283,11 @@ def _check_prometheus(
 
 
 def _check_scrape(
-    client: httpx.Client, scrape_url: str | None, needed: dict[str, tuple[str, ...]], token: str | None
+    client: httpx.Client, scrape_url: str | None, needed: dict[str, tuple[str, ...]], *, headers: dict[str, str]
 ) -> list[CheckResult]:
     if not scrape_url:
         return [CheckResult("metrics:scrape", "FAIL", "no metrics page to scrape: set metrics.scrape_url")]
-    page, text = fetch_scrape_page(client, scrape_url, token)
+    page, text = fetch_scrape_page(client, scrape_url, headers)
     if text is None:
         return [page, CheckResult("families:scrape", "WARN", "not checked: the metrics page did not answer",
                                   {"needed": sorted(needed)})]

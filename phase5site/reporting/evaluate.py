@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from phase5site.columns import gate_sample
 from phase5site.errors import StoreError, UsageError
 from phase5site.reporting.health import phase_health
 from phase5site.reporting.models import PhaseReport, PhaseThroughput, RunEvaluation
@@ -78,6 +79,13 @@ def thresholds_of(run: Mapping[str, Any]) -> tuple[SloSpec, str]:
     return SloSpec(), "release criteria defaults (DESIGN.md)"
 
 
+def _has_client(row: dict[str, Any]) -> bool:
+    """Client counts, or the reason the sample gate refused them (kept, so the NA says why)."""
+    reasons = row.get("na_reasons")
+    return row.get("client_requests") is not None or (isinstance(reasons, dict) and "client_requests" in reasons
+                                                       and "raw value" in str(reasons["client_requests"]))
+
+
 def _client_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One row per sample number, preferring a row that carries client counts."""
     chosen: dict[int, dict[str, Any]] = {}
@@ -85,7 +93,7 @@ def _client_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         num = int(row.get("sample_num") or 0)
         if num not in chosen or (chosen[num].get("client_requests") is None and row.get("client_requests") is not None):
             chosen[num] = row
-    return [chosen[num] for num in sorted(chosen) if chosen[num].get("client_requests") is not None]
+    return [chosen[num] for num in sorted(chosen) if _has_client(chosen[num])]
 
 
 def _throughput(phase: Mapping[str, Any]) -> PhaseThroughput:
@@ -129,7 +137,9 @@ def mask_legacy_values(rows: list[dict[str, Any]]) -> list[str]:
 
 def phase_data(reader: Any, phase: Mapping[str, Any], server_source: str | None, metrics_none: bool) -> PhaseData:
     name = phase["name"]
-    all_rows = [dict(row) for row in reader.samples(phase=name)]
+    # Stored rows pass the sample gate again: a file written by an older version or another
+    # tool may hold what the gate would have refused (+Inf, -5, a ratio of 2).
+    all_rows = [gate_sample(row) for row in reader.samples(phase=name)]
     if server_source == "import":
         mask_legacy_values(all_rows)
     server_rows = [row for row in all_rows if server_source and row.get("source") == server_source]

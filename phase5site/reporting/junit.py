@@ -49,7 +49,7 @@ def render_junit(evaluation: RunEvaluation) -> str:
             case = ET.SubElement(suite, "testcase", classname=f"slo.{phase.phase}", name=category.category)
             values = "; ".join(
                 f"{row.source} {fmt_pooled(row)} (threshold {row.comparison} "
-                f"{fmt_value(row.threshold, row.unit)}, {row.verdict})"
+                f"{fmt_value(row.threshold, row.unit)}, {row.verdict_label})"
                 for row in category.rows
             )
             if category.verdict == "FAIL" or (category.mandatory and category.verdict == "NA"):
@@ -60,6 +60,8 @@ def render_junit(evaluation: RunEvaluation) -> str:
                 error.text = values
             elif category.verdict == "NA":
                 ET.SubElement(case, "skipped", message=category.reason or "not measured")
+            if category.significant is False:  # passes, but the data cannot tell it from a FAIL
+                values = f"{category.verdict_label}: {values}"
             ET.SubElement(case, "system-out").text = values
     if not evaluation.evaluated_phases():
         suite = ET.SubElement(suites, "testsuite", name="slo", tests="1", failures="1", errors="0", skipped="0")

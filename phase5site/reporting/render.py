@@ -85,15 +85,26 @@ def verdict_table(categories: list[CategoryVerdict]) -> list[str]:
             share = NA_TEXT if row.share_within is None else f"{row.share_within * 100:.3f}%"
             lines.append(
                 f"| {category.title} | {'yes' if category.mandatory else 'no'} | {row.source} | "
-                f"{fmt_pooled(row)} | {fmt_threshold(row)} | **{row.verdict}** | "
+                f"{fmt_pooled(row)} | {fmt_threshold(row)} | **{row.verdict_label}** | "
                 f"{_worst(row)} | {_spread(row)} | {row.n_valid}/{row.n_samples} | {interval} | {share} |"
             )
     lines.append("")
     lines.append("| category | verdict | reason |")
     lines.append("|---|---|---|")
     for category in categories:
-        lines.append(f"| {category.title} | **{category.verdict}** | {category.reason or ''} |")
+        lines.append(f"| {category.title} | **{category.verdict_label}** | {category.reason or ''} |")
     return lines
+
+
+def not_significant_lines(evaluation: RunEvaluation) -> list[str]:
+    """One line per PASS whose confidence interval crosses its threshold, for the terminal.
+
+    Example: ``'baseline: effective_fallback: PASS, not significant'``.
+    """
+    return [f"{phase.phase}: {category.category}: {category.verdict_label}"
+            for phase in evaluation.evaluated_phases()
+            for category in phase.evaluation.categories  # type: ignore[union-attr]
+            if category.significant is False]
 
 
 def _breakdowns(categories: list[CategoryVerdict]) -> list[str]:
@@ -163,7 +174,7 @@ def _optional(categories: list[CategoryVerdict]) -> list[str]:
         if "p95_ms" in row.breakdown:
             durations = (f"; duration P95 {fmt_value(row.breakdown.get('p95_ms'), 'ms')}, "
                          f"P99 {fmt_value(row.breakdown.get('p99_ms'), 'ms')} (pooled histogram)")
-        lines.append(f"- {category.title}: **{category.verdict}**, {fmt_value(row.pooled, row.unit)} ({counts})"
+        lines.append(f"- {category.title}: **{category.verdict_label}**, {fmt_value(row.pooled, row.unit)} ({counts})"
                      + durations + (f"; {row.na_reason}" if row.na_reason else ""))
     return lines
 

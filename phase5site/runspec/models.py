@@ -27,7 +27,7 @@ from pydantic import (
     model_validator,
 )
 
-from phase5site.runspec import syntax
+from phase5site.runspec import hosts, syntax
 from phase5site.runspec.durations import parse_duration
 
 DURATION_PATTERN = r"^\d+(\.\d+)?((ms|s|m|h|d)(\d+(\.\d+)?(ms|s|m|h|d))*)?$"
@@ -177,7 +177,9 @@ class TargetSpec(_Model):
     auth: AuthSpec = Field(default_factory=AuthSpec, description="Authentication.")
     allow_hosts: list[str] = Field(
         default_factory=list,
-        description="Hosts load may be sent to; any other host is refused before a byte is sent.",
+        description="Hosts the run may contact: the target's base_url, the Prometheus URL and the "
+        "metrics page (the embedded target excepted); a spec naming any other host is refused, "
+        "and the runner checks again before a byte is sent.",
     )
     timeout: Duration = Field(5.0, gt=0, description="Per-request timeout.")
     client: Literal["httptools", "raw", "httpx"] = Field(
@@ -295,6 +297,12 @@ class SloSpec(_Model):
     cache_hit_rate_min: float = Field(0.80, ge=0, le=1, description="Pooled cache hit rate.")
     plugin_reload_success_min: float = Field(0.95, ge=0, le=1, description="Optional category.")
     snapshot_success_min: float = Field(0.99, ge=0, le=1, description="Optional category.")
+    min_valid_sample_share: float = Field(
+        0.8, gt=0, le=1,
+        description="Evidence a server-side PASS needs: every sample of the phase valid, or at least "
+        "this share of them with each other one's NA explained by a recorded reason; below it the "
+        "category is 'insufficient data' (NO-GO when mandatory). 1 = every sample must be valid.",
+    )
 
 
 class CircuitBreakerSpec(_Model):
@@ -373,6 +381,17 @@ class RunSpec(_Model):
         if duplicates:
             raise ValueError(f"phase names must be unique (repeated: {', '.join(duplicates)})")
         return self
+
+    @field_validator("metrics")
+    @classmethod
+    def _metrics_hosts_allowed(cls, metrics: MetricsSpec, info: ValidationInfo) -> MetricsSpec:
+        # target.allow_hosts covers the metrics URLs too (runspec.hosts); a field validator,
+        # so the error points at the spec's metrics section. base_url: TargetSpec checks it.
+        target = info.data.get("target")
+        refused = hosts.refusal(hosts.metrics_urls(metrics), target.allow_hosts) if target else None
+        if refused:
+            raise ValueError(refused)
+        return metrics
 
     def enabled_phases(self, only: list[str] | None = None) -> list[PhaseSpec]:
         """Phases to run, in order: enabled ones, or exactly those named in ``only``."""

@@ -20,11 +20,13 @@ _LABELS = {"PASS": "PASS", "FAIL": "FAIL", "NA": "NA", "WARN": "warning",
 _ICON_OF = {"GO": "PASS", "NO-GO": "FAIL", "INVALID": "WARN"}
 
 
-def icon(kind: str) -> str:
+def icon(kind: str, *, not_significant: bool = False) -> str:
     """Inline SVG plus its label for a verdict (PASS, FAIL, NA, INVALID), a decision (GO,
     NO-GO, INVALID) or WARN. Unknown kinds render as NA, since an unknown verdict is not a pass.
 
-    Example: ``icon("PASS")`` -> ``'<span class="p5-verdict p5-pass"><svg ...>...</svg> PASS</span>'``.
+    Example: ``icon("PASS")`` -> ``'<span class="p5-verdict p5-pass"><svg ...>...</svg> PASS</span>'``;
+    ``not_significant`` labels a PASS whose confidence interval crosses the threshold
+    ("PASS, not significant").
     """
     key = kind if kind in _LABELS else "NA"
     shape = _PATHS[_ICON_OF.get(key, key)]
@@ -32,5 +34,5 @@ def icon(kind: str) -> str:
     return (
         f'<span class="p5-verdict {css}"><svg class="p5-icon" viewBox="0 0 24 24" width="18" '
         f'height="18" aria-hidden="true"><path fill="currentColor" d="{shape}"/></svg> '
-        f"{_LABELS[key]}</span>"
+        f"{_LABELS[key]}{', not significant' if not_significant and key == 'PASS' else ''}</span>"
     )

@@ -54,7 +54,7 @@ def _verdicts(run: RunData) -> str:
                       for p in verdicts.phases]
         parts.append(str(table(["Phase", "Decision", "Reasons"], phase_rows, css="p5-phase-decisions")))
     rows = [(row.phase or "run", row.category, row.pooled, row.worst_sample, row.target,
-             Markup(icon(row.verdict)), row.note) for row in verdicts.rows]
+             Markup(icon(row.verdict, not_significant=row.significant is False)), row.note) for row in verdicts.rows]
     if rows:
         parts.append(str(table(["Phase", "Category", "Pooled", "Worst sample", "Target", "Verdict", "Note"],
                                rows, css="p5-verdicts")))

@@ -111,8 +111,8 @@ def _pair_table(pair: Pair) -> str:
     for key in keys:
         a, b = left.get(key), right.get(key)
         rows.append(((a or b).category,  # type: ignore[union-attr]
-                     Markup(f"{html_text(a.pooled)} {icon(a.verdict)}") if a else "NA",
-                     Markup(f"{html_text(b.pooled)} {icon(b.verdict)}") if b else "NA",
+                     Markup(f"{html_text(a.pooled)} {icon(a.verdict, not_significant=a.significant is False)}") if a else "NA",
+                     Markup(f"{html_text(b.pooled)} {icon(b.verdict, not_significant=b.significant is False)}") if b else "NA",
                      _difference(a, b), ci_overlap(a, b)))
     headers = ["Category", f"{pair.left.name} / {pair.left_phase}", f"{pair.right.name} / {pair.right_phase}",
                "Difference (right − left)", "Confidence intervals overlap"]
@@ -150,7 +150,7 @@ def _all_runs_table(runs: list[RunData]) -> str:
         cells: list[object] = [label]
         for run, phase in columns:
             row = keyed[(run.slug, phase)].get(key)
-            cells.append(Markup(f"{html_text(row.pooled)} {icon(row.verdict)}") if row else "NA")
+            cells.append(Markup(f"{html_text(row.pooled)} {icon(row.verdict, not_significant=row.significant is False)}") if row else "NA")
         body.append(cells)
     headers = ["Category"] + [f"{run.name} / {phase} ({utc(run.started_at)[:16]})" for run, phase in columns]
     return str(table(headers, body, css="p5-compare-all"))

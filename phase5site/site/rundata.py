@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from phase5site.columns import gate_sample
 from phase5site.errors import SiteError
 from phase5site.site.verdicts import Evaluator, RunVerdicts, evaluate
 
@@ -125,7 +126,8 @@ def read_run(run_dir: Path, evaluator: Evaluator | None) -> RunData:
                 slug=run_slug(run_dir),
                 run=run,
                 phases=phases,
-                samples=[dict(s) for s in reader.samples()],
+                # The sample gate, as the evaluator applies it: no chart plots +Inf or -5 %.
+                samples=[gate_sample(s) for s in reader.samples()],
                 events=[dict(e) for e in reader.events()],
                 per_second=per_second,
                 request_count=int(reader.request_count()),

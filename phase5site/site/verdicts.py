@@ -28,6 +28,7 @@ class VerdictRow:
     ci_high: float | None = None
     key: str = ""  # stable id "category/source", used to line runs up on the comparison page
     unit: str = ""
+    significant: bool | None = None  # False: a PASS whose confidence interval crosses the threshold
 
 
 @dataclass(frozen=True)
@@ -138,6 +139,9 @@ def _source_row(phase: str | None, category: Any, raw: Any) -> VerdictRow:
         notes.append(f"censored: the percentile fell on one of {get_field(raw, 'dropped', default=0)} dropped "
                      "requests, so it is a lower bound")
     notes += [str(note) for note in get_field(raw, "notes", default=[]) or []]
+    significant = get_field(raw, "significant", default=None)
+    if significant is False:
+        notes.append("PASS, not significant: the 95% confidence interval reaches past the threshold")
     share = _number(get_field(raw, "share_within"))
     if share is not None:
         notes.append(f"{share:.3%} of requests within the threshold")
@@ -158,6 +162,7 @@ def _source_row(phase: str | None, category: Any, raw: Any) -> VerdictRow:
         ci_high=high,
         key=f"{get_field(category, 'category', default=title)}/{source}",
         unit=unit,
+        significant=significant if isinstance(significant, bool) else None,
     )
 
 

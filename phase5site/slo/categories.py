@@ -9,6 +9,7 @@ HTTP request count is reconstructed as ``request_rate x window_s`` and ``good`` 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -21,15 +22,15 @@ Counts = tuple[float, float]
 
 
 def number(row: Row, column: str) -> float | None:
-    """A numeric column of a sample row, ``None`` for NA/absent/unparseable."""
+    """A numeric column of a sample row, ``None`` for NA/absent/unparseable/not finite."""
     value = row.get(column)
     if value is None or value == "" or value == "NA":
         return None
     try:
         result = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
-    return None if result != result else result  # NaN is NA
+    return result if math.isfinite(result) else None  # NaN is NA; so is an infinite value
 
 
 def _sum(row: Row, columns: tuple[str, ...]) -> float | None:

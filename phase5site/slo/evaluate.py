@@ -27,7 +27,17 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from phase5site import quantiles
+from phase5site.columns import gate_sample
 from phase5site.slo.categories import CATEGORIES, Category, RatioReader, client_intended, number, server_requests
+from phase5site.slo.evidence import (
+    category_significance,
+    coverage_note,
+    enough_evidence,
+    evidence_columns,
+    explained,
+    measured_in,
+    significance,
+)
 from phase5site.slo.generator import invalid_reason, limited_windows
 from phase5site.slo.models import (
     DECISION_INVALID,
@@ -169,14 +179,17 @@ def ratio_row(category: Category, reader: RatioReader, source: Source, rows: Seq
         notes.append(f"only {counted} of {len(rows)} samples stored counts; the others are not pooled")
     pooled = good_sum / total_sum
     good_int, total_int = round(good_sum), round(total_sum)
+    binomial = 0 <= good_int <= total_int  # events per request (fallback) may exceed 1: no proportion
+    if not binomial:
+        notes.append(f"{good_sum:g} events over {total_sum:g} requests is not a proportion: no binomial interval")
     return SourceRow(
         **fields,
         pooled=pooled,
         verdict=judge(pooled, category.threshold(slo), category.comparison),
         good=good_sum,
         total=total_sum,
-        interval=wilson_interval(good_int, total_int),
-        exact_interval=clopper_pearson_interval(good_int, total_int),
+        interval=wilson_interval(good_int, total_int) if binomial else None,
+        exact_interval=clopper_pearson_interval(good_int, total_int) if binomial else None,
         notes=notes,
     )
 
@@ -437,9 +450,31 @@ def _duration_breakdown(samples: Sequence[Row], column: str) -> dict[str, float 
     return result
 
 
+def with_evidence(row: SourceRow, category: Category, data: PhaseData, slo: SloSpec) -> SourceRow:
+    """A server row weighed for coverage (``slo.evidence``): a PASS on too few valid samples
+    becomes NA, "only 1 of 6 samples valid ...", with its pooled value kept as a note."""
+    if row.source != "server":
+        return row
+    rows = data.server_samples
+    expected = max(len(rows), len(data.client_samples))
+    columns = evidence_columns(category)
+    measured = sum(1 for sample in rows if measured_in(category, sample))
+    explained_na = sum(1 for sample in rows if not measured_in(category, sample) and explained(sample, columns))
+    row = replace(row, n_measured=measured, n_expected=expected)
+    share = slo.min_valid_sample_share
+    if row.verdict != PASS or enough_evidence(measured, explained_na, expected, share):
+        return row
+    why = _na_reason(rows, columns, f"{expected - len(rows)} samples have no server row")
+    return replace(row, verdict=NA, insufficient=True, na_reason=f"{coverage_note(measured, expected, share)}; {why}",
+                   notes=[*row.notes, f"the {measured} valid samples alone would pass"])
+
+
 def evaluate_category(category: Category, data: PhaseData, slo: SloSpec, invalid: str | None = None) -> CategoryVerdict:
-    """One category's rows and verdict; ``invalid`` is why client latency is INVALID (if it is)."""
-    rows = _category_rows(category, data, slo, invalid)
+    """One category's rows and verdict; ``invalid`` is why client latency is INVALID (if it is).
+
+    Server rows are weighed for coverage first; every PASS row then gets its significance."""
+    rows = [with_evidence(row, category, data, slo) for row in _category_rows(category, data, slo, invalid)]
+    rows = [replace(row, significant=significance(row)) for row in rows]
     verdict = combine(rows)
     reason: str | None = None
     if verdict == NA:
@@ -449,7 +484,8 @@ def evaluate_category(category: Category, data: PhaseData, slo: SloSpec, invalid
         reason = "; ".join(_failure(row) for row in rows if row.verdict == FAIL)
     elif verdict == INVALID:
         reason = "; ".join(f"{row.source}: {row.invalid_reason}" for row in rows if row.verdict == INVALID)
-    return CategoryVerdict(category.name, category.title, category.mandatory, verdict, reason, rows)
+    return CategoryVerdict(category.name, category.title, category.mandatory, verdict, reason, rows,
+                           significant=category_significance(verdict, rows))
 
 
 def _failure(row: SourceRow) -> str:
@@ -502,13 +538,35 @@ def _caveats(data: PhaseData, categories: Sequence[CategoryVerdict]) -> list[str
             "no server metrics (metrics source none or no server samples): fallback, memory and cache "
             "are NA, which makes the decision NO-GO (insufficient data)"
         )
+    for category in categories:
+        if category.significant is False:
+            caveats.append(f"{category.title}: {category.verdict_label}: "
+                           + "; ".join(_crossing(row) for row in category.rows if row.significant is False))
     if any("reconstructed" in note for c in categories for row in c.rows for note in row.notes):
         caveats.append("some HTTP counts were reconstructed from request_rate x window_s (legacy CSV without counts)")
     return caveats
 
 
+def _crossing(row: SourceRow) -> str:
+    """Example: 'server 95% CI [0.170%, 5.300%] reaches past <= 5%'."""
+    interval = row.exact_interval or row.interval
+    assert interval is not None
+    scale, unit = (100.0, "%") if row.unit == "ratio" else (1.0, f" {row.unit}")
+    def bound(value: float | None) -> str:
+        return "unbounded" if value is None else f"{value * scale:.3f}{unit}"
+    return (f"{row.source} {interval.confidence:.0%} CI [{bound(interval.low)}, {bound(interval.high)}] "
+            f"reaches past {row.comparison} {row.threshold * scale:g}{unit}")
+
+
 def evaluate_phase(data: PhaseData, slo: SloSpec) -> PhaseEvaluation:
-    """Verdict table and decision of one phase. See the module docstring for the rules."""
+    """Verdict table and decision of one phase. See the module docstring for the rules.
+
+    Every sample row passes the sample gate first (``columns.gate_sample``): a value no
+    measurement can have (+Inf, NaN, a negative count, a ratio above 1) is NA with its
+    reason, so it can neither crash the arithmetic nor be judged.
+    """
+    data = replace(data, server_samples=[gate_sample(row) for row in data.server_samples],
+                   client_samples=[gate_sample(row) for row in data.client_samples])
     n_samples = max(len(data.server_samples), len(data.client_samples))
     limited = limited_windows([*data.client_samples, *data.server_samples])
     invalid = invalid_reason(limited, n_samples) if limited else None

@@ -24,6 +24,17 @@ GO: Decision = "GO"
 NO_GO: Decision = "NO-GO"
 DECISION_INVALID: Decision = "INVALID"
 INSUFFICIENT_DATA = "insufficient data"
+NOT_SIGNIFICANT = "not significant"
+
+
+def verdict_label(verdict: str, significant: bool | None) -> str:
+    """How a verdict is printed: a PASS whose confidence interval crosses the threshold is
+    ``'PASS, not significant'`` (the data cannot tell it from a FAIL at 95 %).
+
+    >>> verdict_label("PASS", False), verdict_label("PASS", True), verdict_label("FAIL", False)
+    ('PASS, not significant', 'PASS', 'FAIL')
+    """
+    return f"{verdict}, {NOT_SIGNIFICANT}" if verdict == "PASS" and significant is False else verdict
 
 
 @dataclass(frozen=True)
@@ -38,6 +49,11 @@ class SourceRow:
     sent one; ``censored`` says ``pooled`` fell on one (a lower bound: the true percentile
     is at least that), ``worst_censored`` the same of the worst sample's value.
     ``invalid_reason`` says why the row is INVALID (the generator limited it).
+    ``significant``: whether the confidence interval (the exact one where there is one)
+    lies wholly on the passing side of the threshold; None without an interval.
+    ``verdict_label`` is how the verdict is printed (``verdict_label()``), always derived.
+    ``n_expected``: the samples the phase took, against which ``n_measured`` (samples whose
+    inputs were measured) is weighed for enough evidence (server rows).
     """
 
     category: str
@@ -67,6 +83,14 @@ class SourceRow:
     worst_censored: bool = False
     dropped: int = 0
     invalid_reason: str | None = None
+    significant: bool | None = None
+    n_measured: int | None = None
+    n_expected: int | None = None
+    insufficient: bool = False  # NA because too few samples were valid (its pooled value is kept)
+    verdict_label: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "verdict_label", verdict_label(self.verdict, self.significant))
 
 
 @dataclass(frozen=True)
@@ -76,7 +100,8 @@ class CategoryVerdict:
     Combination rule: every source that has a value is judged; the category FAILs if any
     source FAILs, is INVALID if none fails and one is INVALID (the generator limited it),
     PASSes if at least one source has a value and none fails, and is NA only when no source
-    has a value.
+    has a value. A PASS is ``significant`` only if every passing row's interval clears the
+    threshold; ``verdict_label`` prints it ("PASS, not significant").
     """
 
     category: str
@@ -85,6 +110,11 @@ class CategoryVerdict:
     verdict: Verdict
     reason: str | None
     rows: list[SourceRow]
+    significant: bool | None = None
+    verdict_label: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "verdict_label", verdict_label(self.verdict, self.significant))
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,10 @@ Rules (DESIGN.md "SLO recommendation"):
   to the next 50 ms;
 - memory: the largest sample RSS times (1 + headroom), rounded UP to the next 50 MiB;
 - INVALID rows (client latency of a generator-limited phase) measured the load generator,
-  not the service: they propose nothing.
+  not the service: they propose nothing; nor do server rows with too few valid samples
+  ("insufficient data"), which are named in the proposal's warnings;
+- a PASS that is not significant (its confidence interval crosses the threshold) is never
+  used silently: the proposal carries a warning naming it and its confidence is "low".
 Each proposal carries n valid samples, coverage (non-NA share of samples) and a confidence
 note: "low" below 12 valid samples. The maximum of n samples exceeds the population
 q-quantile of per-sample values with probability 1 - q**n; we report the q for which that
@@ -62,6 +65,7 @@ class Proposal:
     coverage: float | None
     confidence: str  # 'low' | 'adequate' | 'none'
     confidence_note: str
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -114,7 +118,7 @@ def _worst(evaluations: Sequence[tuple[str, PhaseEvaluation]], category: Categor
     candidates: list[WorstSample] = []
     for label, evaluation in evaluations:
         for row in evaluation.category(category.name).rows:
-            if row.worst_value is not None and row.verdict != INVALID:
+            if row.worst_value is not None and _usable(row):
                 candidates.append(WorstSample(f"{label} #{row.worst_sample}", row.source, row.worst_value))
     if not candidates:
         return None
@@ -122,9 +126,29 @@ def _worst(evaluations: Sequence[tuple[str, PhaseEvaluation]], category: Categor
     return pick(candidates, key=lambda c: c.value)
 
 
+def _usable(row: SourceRow) -> bool:
+    """Evidence a target may rest on: not the load generator's (INVALID), not too few samples."""
+    return row.verdict != INVALID and not row.insufficient
+
+
+def _warnings(evaluations: Sequence[tuple[str, PhaseEvaluation]], category: Category) -> list[str]:
+    """Why the evidence behind a proposal is weak: not-significant PASS rows, and server
+    rows left out for too few valid samples."""
+    warnings = []
+    for label, evaluation in evaluations:
+        for row in evaluation.category(category.name).rows:
+            if row.significant is False:
+                warnings.append(f"{label}: {row.source} {row.verdict_label}: its 95% interval "
+                                f"crosses {row.comparison} {row.threshold:g}, so the data behind this target "
+                                "cannot tell it from a failure")
+            if row.insufficient:
+                warnings.append(f"{label}: {row.source} left out: {row.na_reason}")
+    return warnings
+
+
 def _observed(rows: Sequence[SourceRow], category: Category) -> tuple[float | None, str | None]:
     """The pooled value that constrains the target most (worst of the sources)."""
-    valued = [row for row in rows if row.pooled is not None and row.verdict != INVALID]
+    valued = [row for row in rows if row.pooled is not None and _usable(row)]
     if not valued:
         return None, None
     pick = min if category.comparison == ">=" else max
@@ -182,6 +206,9 @@ def recommend(
         target, rule = _target(category, observed, worst, headroom)
         n_valid, n_total = _counts(evaluations, category)
         level, note = confidence_note(n_valid)
+        warnings = _warnings(evaluations, category)
+        if warnings and level == "adequate":
+            level, note = "low", f"{note}; weak evidence: {len(warnings)} warning(s)"
         proposals.append(
             Proposal(
                 category=category.name, title=category.title, mandatory=category.mandatory,
@@ -189,7 +216,7 @@ def recommend(
                 observed_source=source, worst_sample=worst, proposed_target=target,
                 current_threshold=category.threshold(slo), rule=rule, n_valid_samples=n_valid,
                 n_samples=n_total, coverage=(n_valid / n_total) if n_total else None,
-                confidence=level, confidence_note=note,
+                confidence=level, confidence_note=note, warnings=warnings,
             )
         )
     notes = [f"{label}: client latency left out, generator-limited (samples "

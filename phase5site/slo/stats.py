@@ -151,14 +151,18 @@ def summarize(values: Sequence[float | None]) -> SampleSummary:
 
     Example: ``summarize([1.0, None, 3.0])`` -> n_valid 2, min 1, max 3, mean 2, stddev 1.4142.
     """
-    valid = [float(v) for v in values if v is not None and not math.isnan(float(v))]
+    valid = [float(v) for v in values if v is not None and math.isfinite(float(v))]
     if not valid:
         return SampleSummary(0, None, None, None, None)
-    mean = math.fsum(valid) / len(valid)
+    # Scaled by the largest magnitude, so values near the float limit (a ratio over a tiny
+    # fractional count) neither overflow the sum nor the squares.
+    scale = max(abs(v) for v in valid) or 1.0
+    scaled = [v / scale for v in valid]
+    mean = math.fsum(scaled) / len(scaled)
     stddev = None
     if len(valid) > 1:
-        stddev = math.sqrt(math.fsum((v - mean) ** 2 for v in valid) / (len(valid) - 1))
-    return SampleSummary(len(valid), min(valid), max(valid), mean, stddev)
+        stddev = math.sqrt(math.fsum((v - mean) ** 2 for v in scaled) / (len(scaled) - 1)) * scale
+    return SampleSummary(len(valid), min(valid), max(valid), mean * scale, stddev)
 
 
 def max_exceeds_quantile_probability(n: int, q: float) -> float:

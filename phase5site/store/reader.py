@@ -129,7 +129,12 @@ class RunReader:
         )
         for row in rows:
             for column in JSON_SAMPLE_COLUMNS:
-                row[column] = load_json(row[column])
+                # Text another tool (or a damaged file) left there stays text: the sample
+                # gate (columns.gate_sample) makes it NA with a reason, nothing crashes.
+                try:
+                    row[column] = load_json(row[column])
+                except ValueError:
+                    pass
         return rows
 
     def primary_source(self) -> str | None:

@@ -8,6 +8,7 @@ run killed with SIGKILL keeps everything up to the last flush and reopens cleanl
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 from types import TracebackType
@@ -16,6 +17,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from phase5site.columns import gate_sample
 from phase5site.errors import StoreError
 from phase5site.store import queries
 from phase5site.store.connect import open_writable
@@ -32,6 +34,31 @@ from phase5site.store.schema import (
 
 _SAMPLE_COLUMN_SET = frozenset(SAMPLE_COLUMNS)
 _PHASE_END_STATUSES = ("completed", "interrupted", "aborted", "failed", "skipped")
+
+
+def gated_sample(row: dict[str, Any]) -> dict[str, Any]:
+    """The row with every impossible value NA and its reason in ``na_reasons``
+    (``columns.gate_sample``): whoever wrote the row (a source, an import), the file never
+    holds an infinite count or a ratio of 200 %.
+
+    >>> gated_sample({"phase": "b", "error_rate": 2.0})["na_reasons"]
+    {'error_rate': 'raw value 2.0 is above 1: a ratio of a part to its whole cannot be'}
+    >>> "na_reasons" in gated_sample({"phase": "b", "error_rate": 0.5})
+    False
+    """
+    if any(isinstance(row.get(c), str) and not _is_json(row[c]) for c in JSON_SAMPLE_COLUMNS):
+        return row  # a caller's mistake, refused as such by _sample_value
+    if isinstance(row.get("na_reasons"), str):
+        row = {**row, "na_reasons": json.loads(row["na_reasons"])}
+    return gate_sample(row)
+
+
+def _is_json(text: str) -> bool:
+    try:
+        json.loads(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _clean_number(value: Any) -> Any:
@@ -190,7 +217,8 @@ class RunWriter:
     def add_sample(self, row: dict[str, Any]) -> None:
         """Insert one sample row. Keys are sample columns; a missing key is NULL (NA).
 
-        JSON columns (bucket deltas, ``na_reasons``) take Python lists/dicts.
+        JSON columns (bucket deltas, ``na_reasons``) take Python lists/dicts. Every value
+        passes the gate first (``gated_sample``): an impossible one is stored NA with why.
         """
         unknown = sorted(set(row) - _SAMPLE_COLUMN_SET)
         if unknown:
@@ -202,6 +230,7 @@ class RunWriter:
         for required in ("phase", "sample_num", "source"):
             if row.get(required) is None:
                 raise StoreError(f"add_sample: {required!r} is required (got {row!r:.200})")
+        row = gated_sample(row)
         names = list(row)
         values = [_sample_value(n, row[n]) for n in names]
         quoted = ", ".join(f'"{n}"' for n in names)

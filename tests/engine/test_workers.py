@@ -142,10 +142,10 @@ phases:
         (end,) = reader.events("phase_end")
         (phase,) = reader.phases()
         stored = Counter(reader.outcome_counts("main"))
-        duration_s = phase["ended_at"] - phase["started_at"]
     data = end["data"] if isinstance(end["data"], dict) else json.loads(end["data"])
     assert data["stop_latency_ms"] is not None and data["workers"] == 2
-    assert duration_s < 120  # stopped, not run to its planned 600 s
+    # Stopped, not run to its planned 600 s: told by what was sent, not by a wall-clock bound.
+    assert phase["status"] == "aborted" and phase["requests_sent"] < 100 * 600 // 2
     # Every request sent has its row; the phase's counts and the table agree exactly.
     sent_rows = sum(n for outcome_, n in stored.items() if outcome_ != "dropped")
     assert data["sent"] == phase["requests_sent"] == sent_rows + data["cancelled_in_flight"]

@@ -35,7 +35,7 @@ def spec_text(
     base_url: str | None = "${LOAD_BASE_URL}",
     embedded: bool = False,
     bearer: str | None = "${PROD_JWT}",
-    allow_hosts: tuple[str, ...] = ("api.test",),
+    allow_hosts: tuple[str, ...] = ("api.test", "prom.test"),
     metrics: str = "{source: prometheus, url: '${METRICS_URL}', selector: '{job=\"metasheet-api\"}'}",
     flags: str = "{COUNT_CACHE_MISS_AS_FALLBACK: false, ENABLE_PHASE5_INTERNAL: false, ENABLE_FALLBACK_TEST: false}",
     phases: str = "  - {name: warmup, rate: 20, concurrency: 5, duration: 10m, observe: false}\n"
@@ -82,12 +82,12 @@ def mock_world(
         if request.url.host == "api.test":
             if not service_up:
                 raise httpx.ConnectError("[Errno 111] Connection refused", request=request)
+            if request.url.path == "/metrics/prom":  # the service's page needs no load token
+                return httpx.Response(200, text=exposition(present))
             if token is not None and request.headers.get("authorization") != f"Bearer {token}":
                 return httpx.Response(401, json={"error": "unauthorized"})
             if request.url.path == "/health":
                 return httpx.Response(200, json={"status": "ok"})
-            if request.url.path == "/metrics/prom":
-                return httpx.Response(200, text=exposition(present))
             return httpx.Response(404)
         if request.url.host == "prom.test":
             if not prometheus_up:

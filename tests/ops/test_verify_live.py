@@ -181,7 +181,7 @@ def test_a_page_that_is_not_exposition_text_served_as_the_metrics_page_is_a_fail
     from phase5site.metrics.local_prometheus import PageServer
 
     with PageServer(page_text) as page:
-        text = spec_text(embedded=True, allow_hosts=(), bearer=None, phases=SHORT_PHASES,
+        text = spec_text(embedded=True, allow_hosts=("127.0.0.1",), bearer=None, phases=SHORT_PHASES,
                          metrics=f"{{source: scrape, scrape_url: '{page.url}'}}")
         report = verify_spec(load(text, {}), env={}, results_dir=tmp_path / "results")
     problem = ("line 1 is not exposition text: '<!DOCTYPE html>' (4 of 4 lines are not)" if page_text

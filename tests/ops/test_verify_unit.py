@@ -224,13 +224,17 @@ def test_huge_plan_fails_disk_space(tmp_path: Path) -> None:
     assert report.get("disk_space").status == "FAIL"
 
 
-def test_scrape_source_reads_the_service_page_with_the_token(tmp_path: Path) -> None:
+def test_scrape_source_reads_the_service_page_without_the_load_token(tmp_path: Path) -> None:
+    # The load JWT belongs to target.base_url's requests; the metrics page never gets it,
+    # even on the same host (issue 13 item 5).
     token = make_jwt()
     transport, seen = mock_world(token=token)
     report = _verify(spec_text(metrics="{source: scrape}"), _env(token), transport, tmp_path)
     assert report.get("metrics:scrape").status == "OK"
     assert report.get("families:scrape").status == "OK"
-    assert any(r.url.path == "/metrics/prom" and r.headers["authorization"] == f"Bearer {token}" for r in seen)
+    pages = [r for r in seen if r.url.path == "/metrics/prom"]
+    assert pages and all("authorization" not in r.headers for r in pages)
+    assert any(r.url.path == "/health" and r.headers["authorization"] == f"Bearer {token}" for r in seen)
 
 
 def test_both_sources_are_checked(tmp_path: Path) -> None:
@@ -323,7 +327,7 @@ def test_env_template_holds_only_variables_phase5site_reads() -> None:
 
     template = Path(__file__).parents[2] / ".env.phase5.template"
     values = load_env_file(template)
-    assert values == {"LOAD_BASE_URL": "", "LOAD_HOST": "", "PROD_JWT": "", "METRICS_URL": "",
+    assert values == {"LOAD_BASE_URL": "", "LOAD_HOST": "", "PROD_JWT": "", "METRICS_URL": "", "METRICS_HOST": "",
                       "COUNT_CACHE_MISS_AS_FALLBACK": "false", "ENABLE_PHASE5_INTERNAL": "false",
                       "ENABLE_FALLBACK_TEST": "false"}
 

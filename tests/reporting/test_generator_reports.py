@@ -67,6 +67,9 @@ def test_generator_limited_run_is_invalid_and_report_exits_5(tmp_path: Path) -> 
     assert result.stdout == (
         "INVALID: busy-run\n"
         f"  - baseline: latency_p95, latency_p99: client: {REASON}\n"
+        # 3 samples of 2 reloads / 2 snapshots each cannot show >= 95 % / 99 % at 95 %:
+        "  note: baseline: plugin_reload_success: PASS, not significant\n"
+        "  note: baseline: snapshot_success: PASS, not significant\n"
         f"report: {run_dir / 'production-report.md'}\n"
         f"junit: {tmp_path / 'slo.xml'}\n"
     )
@@ -118,8 +121,10 @@ def _project(evaluation: dict[str, Any]) -> dict[str, Any]:
                        "reasons": judged["reasons"],
                        "categories": [[c["category"], c["verdict"], c["reason"], [[r.get(k) for k in row_keys] for r in c["rows"]]]
                                       for c in judged["categories"]]})
+    # Issue 13 added caveat lines for a PASS that is not significant; verdicts are unchanged.
+    caveats = [c for c in evaluation["caveats"] if "not significant" not in c]
     return {"decision": evaluation["decision"], "reasons": evaluation["reasons"],
-            "caveats": evaluation["caveats"], "phases": phases}
+            "caveats": caveats, "phases": phases}
 
 
 def test_schema_1_shaped_runs_evaluate_exactly_as_before(tmp_path: Path) -> None:
