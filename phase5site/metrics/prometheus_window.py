@@ -209,7 +209,7 @@ def prometheus_window_columns(
     profile = plan.effective_profile()
     quantities = gated({
         q.name: read_quantity(q, quantity_answers[q.name], presence) for q in profile.quantities
-    }, limits, name_input=True)
+    } | profile.not_exported(), limits, name_input=True)
     out = measured_columns(quantities, plan.window_s, count_cache_miss=count_cache_miss, limits=limits)
     for column, answer in quantile_answers.items():
         # Without bucket deltas (NA, or no observations) measured_columns already gave the

@@ -106,6 +106,7 @@ def scrape_window_columns(
     quantities = {
         q.name: measure_quantity(q, previous, current, selector) for q in effective.quantities
     }
+    quantities.update(effective.not_exported())  # NA by design, never looked for on the page
     out = measured_columns(quantities, window_s, count_cache_miss=count_cache_miss, limits=limits)
     for column, ref in overrides.items():
         if column not in (*COUNT_COLUMNS, *SINGLE_QUANTITY_COLUMNS, *BUCKET_COLUMNS):

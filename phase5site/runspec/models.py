@@ -251,7 +251,11 @@ class MetricsSpec(_Model):
         "/metrics/prom, or base_url + /metrics/prom.",
     )
     selector: str = Field("", description="Label selector applied to every query, e.g. {job=\"x\"}.")
-    profile: Literal["metasheet"] = Field("metasheet", description="Column-to-query mapping.")
+    profile: Literal["metasheet", "metasheet-2025"] = Field(
+        "metasheet",
+        description="Column-to-query mapping: metasheet (the current service) or metasheet-2025 "
+        "(the service of the 2025 script outputs, which still exported three more families).",
+    )
     overrides: dict[str, str] = Field(
         default_factory=dict,
         description="Per CSV v3 column: a PromQL expression (prometheus) or metric name (scrape).",

@@ -1,22 +1,39 @@
 """The embedded target as a plain ASGI application (served by uvicorn, or tested in-process
-with ``httpx.ASGITransport``).
+with ``httpx.ASGITransport``): a development instance of the MetaSheet backend, with the
+real service's routes, JWT gate and HTTP timer split (``shared/fixtures/metasheet2-live``).
 
-Routes of the simulated MetaSheet backend:
+Timed routes (counted in ``http_requests_total`` and the ``http_server_requests_seconds``
+histogram and summary, with the route pattern as ``route``):
 
-    GET  /health                      200 (bearer checked when configured)
-    GET  /api/v2/hello                200, degraded when the message bus fails
-    GET  /api/plugins                 200, cached; degraded when the HTTP adapter fails
-    GET  /api/sheets/{id}             200 or 404, cached
-    POST /api/sheets/{id}/rows        201 or 404; JSON body; event over the message bus
-    GET  /metrics/prom, /metrics      Prometheus text exposition, no token, not counted
-    GET  /__phase5/admin/state        requests served and faults (admin token)
-    PUT  /__phase5/admin/faults       replace the faults, offsets from now (admin token)
-    PUT  /__phase5/admin/flags        set the service's feature flags, e.g.
-                                      {"COUNT_CACHE_MISS_AS_FALLBACK": true} (admin token)
+    GET  /health, /api/health          route "/health", 200
+    GET  /api/v2/hello, /api/v2/rpc-test, /api/plugins, /internal/metrics   fixed 200
+    GET  /api/attendance/leave-types, /api/attendance/records,
+         /api/after-sales/health, /api/after-sales/app-manifest     plugin routes, real status
+    GET  /api/after-sales/tickets      plugin route answering 401 itself (counted as 401)
 
-Service requests (everything but metrics and admin pages) are counted in
-``http_requests_total`` and timed into ``http_server_requests_seconds``, 401/404/405/503
-included, so a client's count of requests sent matches the server's count.
+Not timed, as in the service (core routers, dev routes, the gate, unmatched paths):
+
+    GET  /api/multitable/sheets, /api/auth/me, /api/snapshots?view_id=, /api/admin/plugins
+    POST /api/snapshots {"view_id": "<uuid>", "name": ...}        201; moves snapshot create
+    POST /api/snapshots/{id}/restore   403 SAFETY_CHECK_REQUIRED with a confirmation token;
+                                       with a confirmed X-Safety-Token 200, moves restore
+    POST /api/admin/safety/confirm {"token", "typedConfirmation", "acknowledged": true}
+    POST /api/admin/plugins/{id}/reload   403, then 200 with X-Safety-Token; moves no metric
+    POST /api/cache-test/warm?count=N, /api/cache-test/simulate   (no JWT) the cache families
+    POST /internal/test/fallback {"mode": ...}   (no JWT) the fallback families
+    any /api path outside the gate's exceptions without the bearer: 401 from the JWT gate,
+        counted only in jwt_auth_fail_total / metasheet_auth_failures_total
+    any other path: 404
+    GET  /metrics/prom, /metrics       the exposition; with a metrics token configured it
+        needs "Authorization: Bearer <t>" or "X-Metrics-Token: <t>" (the API bearer is not
+        accepted), else 401 with WWW-Authenticate: Bearer realm="metrics"
+    GET  /__phase5/admin/state         requests served and faults (admin token)
+    PUT  /__phase5/admin/faults        replace the faults, offsets from now (admin token)
+    PUT  /__phase5/admin/flags         {"COUNT_CACHE_MISS_AS_FALLBACK": true} (admin token)
+
+Without a bearer configured the gate lets every request through (an open development
+instance). Faults act on every service request; an error burst's 503 is counted only on a
+timed route, like any status a timed handler answers.
 """
 
 from __future__ import annotations
@@ -29,6 +46,7 @@ import re
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import parse_qs, unquote
 
 from pydantic import TypeAdapter, ValidationError
 
@@ -36,7 +54,7 @@ from phase5site.runspec.models import FaultSpec
 from phase5site.simulator.config import TargetConfig
 from phase5site.simulator.faults import FaultBoard, MemoryBallast
 from phase5site.simulator.metrics import MetasheetMetrics
-from phase5site.simulator.simulator import Simulator, Sleep
+from phase5site.simulator.simulator import MAX_WARM_COUNT, Simulator, Sleep
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -46,36 +64,49 @@ Clock = Callable[[], float]
 ADMIN_PREFIX = "/__phase5/admin/"
 ADMIN_TOKEN_HEADER = "x-phase5-admin-token"
 METRICS_PATHS = ("/metrics/prom", "/metrics")
-UNMATCHED_ROUTE = "unmatched"
 MAX_BODY_BYTES = 1 << 20
 BALLAST_TICK_S = 0.1
-_SHEET = re.compile(r"^/api/sheets/(\d+)$")
-_SHEET_ROWS = re.compile(r"^/api/sheets/(\d+)/rows$")
 _FAULTS = TypeAdapter(list[FaultSpec])
 
-# route template -> (method, success status); 503 is answered during error bursts.
-ROUTES = {
-    "/health": ("GET", 200),
-    "/api/v2/hello": ("GET", 200),
-    "/api/plugins": ("GET", 200),
-    "/api/sheets/:id": ("GET", 200),
-    "/api/sheets/:id/rows": ("POST", 201),
+# (method, path) -> route label; the handler records a fixed 200.
+TIMED_FIXED: dict[tuple[str, str], str] = {
+    ("GET", "/health"): "/health", ("GET", "/api/health"): "/health",
+    ("GET", "/api/v2/hello"): "/api/v2/hello", ("GET", "/api/v2/rpc-test"): "/api/v2/rpc-test",
+    ("GET", "/api/plugins"): "/api/plugins", ("GET", "/internal/metrics"): "/internal/metrics",
 }
+# Plugin routes: recorded with the status the plugin answers.
+PLUGIN_ROUTES: dict[tuple[str, str], int] = {
+    ("GET", "/api/attendance/leave-types"): 200, ("GET", "/api/attendance/records"): 200,
+    ("GET", "/api/after-sales/health"): 200, ("GET", "/api/after-sales/app-manifest"): 200,
+    ("GET", "/api/after-sales/tickets"): 401,  # the plugin's own check rejects the load user
+}
+GATE_EXCEPTIONS = frozenset({
+    "/api/health", "/api/plugins", "/api/v2/hello", "/api/v2/rpc-test", "/api/permissions/health",
+    "/api/auth/login", "/api/auth/dev-token",
+})
+GATE_EXCEPTION_PREFIXES = ("/api/cache-test/", "/api/plm-embed/")
+_RESTORE = re.compile(r"^/api/snapshots/([^/]+)/restore$")
+_RELOAD = re.compile(r"^/api/admin/plugins/(.+)/reload$")  # ids hold %2F: "@test/x"
+UNTIMED_GET = frozenset({"/api/multitable/sheets", "/api/auth/me", "/api/snapshots", "/api/admin/plugins"})
 
 
-def match_route(path: str) -> tuple[str, int | None] | None:
-    """Route template and sheet id for a path, or None.
+def timed_route(method: str, path: str) -> str | None:
+    """The route label the service's timer records for a request, or None when untimed.
 
-    >>> match_route("/api/sheets/7/rows")
-    ('/api/sheets/:id/rows', 7)
+    >>> timed_route("GET", "/api/health"), timed_route("GET", "/api/multitable/sheets")
+    ('/health', None)
     """
-    if path in ROUTES:
-        return path, None
-    for pattern, template in ((_SHEET, "/api/sheets/:id"), (_SHEET_ROWS, "/api/sheets/:id/rows")):
-        found = pattern.match(path)
-        if found:
-            return template, int(found.group(1))
+    if (method, path) in TIMED_FIXED:
+        return TIMED_FIXED[(method, path)]
+    if (method, path) in PLUGIN_ROUTES:
+        return path
     return None
+
+
+def gated(path: str) -> bool:
+    """Whether the global JWT gate checks ``path``."""
+    return path.startswith("/api/") and path not in GATE_EXCEPTIONS and not path.startswith(
+        GATE_EXCEPTION_PREFIXES)
 
 
 class MetasheetApp:
@@ -95,17 +126,14 @@ class MetasheetApp:
         self._fault_rng = random.Random(f"{config.embedded.seed}:faults")
         self._tasks: list[asyncio.Task[None]] = []
         self._bearer = f"Bearer {config.bearer}".encode() if config.bearer else None
-        for route, (method, status) in ROUTES.items():
-            self.metrics.prepare_route(route, method, (status, 503))
+        token = config.metrics_token
+        self._metrics_credentials = (
+            (f"Bearer {token}".encode(), token.encode()) if token else None)
 
     async def startup(self) -> None:
         if self._tasks:
             return
-        self._tasks = [
-            asyncio.create_task(self.simulator.run_plugin_reloads(self.config.plugin_reload_interval_s)),
-            asyncio.create_task(self.simulator.run_snapshots(self.config.snapshot_interval_s)),
-            asyncio.create_task(self._run_ballast()),
-        ]
+        self._tasks = [asyncio.create_task(self._run_ballast())]
 
     async def shutdown(self) -> None:
         for task in self._tasks:
@@ -137,17 +165,32 @@ class MetasheetApp:
                 return
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path, method = scope["path"], scope["method"]
+        path = scope["path"]
         if path in METRICS_PATHS:
-            await self._metrics_page(method, send)
+            await self._metrics_page(scope, send)
         elif path.startswith(ADMIN_PREFIX):
             await self._admin(scope, receive, send)
         else:
             await self._service(scope, receive, send)
 
-    async def _metrics_page(self, method: str, send: Send) -> None:
+    def _metrics_authorized(self, scope: Scope) -> bool:
+        if self._metrics_credentials is None:
+            return True
+        bearer, token = self._metrics_credentials
+        given = _header(scope, b"authorization")
+        if given is not None and hmac.compare_digest(given, bearer):
+            return True
+        given = _header(scope, b"x-metrics-token")
+        return given is not None and hmac.compare_digest(given, token)
+
+    async def _metrics_page(self, scope: Scope, send: Send) -> None:
+        method = scope["method"]
         if method not in ("GET", "HEAD"):
-            await _respond(send, 405, {"error": "method not allowed"}, allow="GET")
+            await _respond(send, 404, {"error": "not found"})
+            return
+        if not self._metrics_authorized(scope):
+            await _respond(send, 401, {"error": "metrics token required"},
+                           authenticate=b'Bearer realm="metrics"')
             return
         body = self.metrics.exposition()
         await _respond_bytes(send, 200, body, self.metrics.content_type, head=method == "HEAD")
@@ -156,59 +199,101 @@ class MetasheetApp:
 
     async def _service(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
-        method = scope["method"]
-        matched = match_route(scope["path"])
-        route = matched[0] if matched else UNMATCHED_ROUTE
+        method, path = scope["method"], scope["path"]
         stall_ms = self.faults.stall_ms()
         if stall_ms > 0:
             await self._sleep(stall_ms / 1000.0)
-        status, payload, allow = await self._answer(scope, receive, matched)
-        self.metrics.observe_request(route, method, status, time.perf_counter() - started)
+        problem = self._gate(scope) if gated(path) else None
+        route = timed_route(method, path)
+        if problem is not None:
+            # The gate answers before any timed handler runs: never in the HTTP families.
+            self.metrics.count_auth_failure(problem)
+            status, payload = 401, {"success": False, "error": "Authentication required"}
+        else:
+            status, payload = await self._answer(scope, receive)
+            if route is not None:
+                self.metrics.observe_request(route, method, status, time.perf_counter() - started)
         self.requests_served += 1
-        await _respond(send, status, payload, allow=allow,
-                       authenticate=status == 401)
+        await _respond(send, status, payload,
+                       authenticate=b'Bearer realm="metasheet"' if status == 401 else None)
 
-    async def _answer(
-        self, scope: Scope, receive: Receive, matched: tuple[str, int | None] | None
-    ) -> tuple[int, dict[str, Any], str | None]:
-        if matched is None:
-            return 404, {"error": "not found", "path": scope["path"]}, None
-        route, sheet_id = matched
-        expected_method = ROUTES[route][0]
-        if scope["method"] != expected_method:
-            return 405, {"error": "method not allowed"}, expected_method
-        if not self._authorized(scope):
-            return 401, {"error": "unauthorized"}, None
+    async def _answer(self, scope: Scope, receive: Receive) -> tuple[int, dict[str, Any]]:
+        method, path = scope["method"], scope["path"]
         share = self.faults.error_share()
         if share > 0 and self._fault_rng.random() < share:
-            return 503, {"error": "service unavailable"}, None
-        status, payload = await self._dispatch(route, sheet_id, receive)
-        return status, payload, None
-
-    async def _dispatch(
-        self, route: str, sheet_id: int | None, receive: Receive
-    ) -> tuple[int, dict[str, Any]]:
+            return 503, {"error": "service unavailable"}
         simulator = self.simulator
-        await simulator.route_work(route)
-        if route == "/health":
-            return 200, {"status": "ok"}
-        if route == "/api/v2/hello":
-            return await simulator.hello()
-        if route == "/api/plugins":
-            return await simulator.list_plugins()
-        assert sheet_id is not None
-        if route == "/api/sheets/:id":
-            return await simulator.get_sheet(sheet_id)
+        route = timed_route(method, path)
+        await simulator.route_work(route or "untimed")
+        if route is not None:
+            if (method, path) in PLUGIN_ROUTES:
+                status = PLUGIN_ROUTES[(method, path)]
+                return status, {"ok": status == 200, "route": path}
+            return 200, {"status": "ok", "route": route}
+        if method == "GET" and path in UNTIMED_GET:
+            return self._untimed_get(scope)
+        if method == "POST":
+            return await self._post(scope, receive)
+        return 404, {"error": "not found", "path": path}
+
+    def _untimed_get(self, scope: Scope) -> tuple[int, dict[str, Any]]:
+        path = scope["path"]
+        if path == "/api/snapshots":
+            view_id = _query(scope).get("view_id")
+            return 200, {"success": True, "data": self.simulator.list_snapshots(view_id)}
+        if path == "/api/admin/plugins":
+            return 200, {"success": True, "data": list(self.simulator.plugins.values())}
+        if path == "/api/auth/me":
+            return 200, {"success": True, "data": {"user": {"id": "load-user", "role": "admin"}}}
+        return 200, {"success": True, "data": {"sheets": []}}
+
+    async def _post(self, scope: Scope, receive: Receive) -> tuple[int, dict[str, Any]]:
+        path, simulator = scope["path"], self.simulator
+        if path == "/api/cache-test/warm":
+            count = _int(_query(scope).get("count"), 100)
+            if count is None or not 0 <= count <= MAX_WARM_COUNT:
+                return 400, {"success": False, "error": f"count must be 0..{MAX_WARM_COUNT}"}
+            return 200, simulator.cache_warm(count)
+        if path == "/api/cache-test/simulate":
+            return 200, simulator.cache_simulate()
         body = await _read_json(receive)
         if isinstance(body, _BadBody):
             return body.status, {"error": body.message}
-        return await simulator.add_row(sheet_id, body)
+        if path == "/internal/test/fallback":
+            return await simulator.fallback(body.get("mode") if isinstance(body, dict) else None)
+        if path == "/api/snapshots":
+            return await simulator.snapshot_create(body)
+        if path == "/api/admin/safety/confirm":
+            return self._confirm(body)
+        for pattern, operation in ((_RESTORE, "restore_snapshot"), (_RELOAD, "reload_plugin")):
+            found = pattern.match(path)
+            if found is None:
+                continue
+            token = _header(scope, b"x-safety-token")
+            if not simulator.guard.allow(token.decode("latin-1") if token else None, operation):
+                return 403, _safety_required(simulator.guard.challenge(operation), operation)
+            if operation == "restore_snapshot":
+                return await simulator.snapshot_restore(found.group(1))
+            return await simulator.reload_plugin(unquote(found.group(1)))
+        return 404, {"error": "not found", "path": path}
 
-    def _authorized(self, scope: Scope) -> bool:
+    def _confirm(self, body: Any) -> tuple[int, dict[str, Any]]:
+        fields = body if isinstance(body, dict) else {}
+        token = fields.get("token")
+        ok = isinstance(token, str) and self.simulator.guard.confirm(
+            token, fields.get("typedConfirmation"), fields.get("acknowledged"))
+        if not ok:
+            return 400, {"success": False, "error": "confirmation rejected"}
+        return 200, {"success": True}
+
+    def _gate(self, scope: Scope) -> str | None:
+        """None when the request passes the JWT gate, else the failure reason it counts."""
         if self._bearer is None:
-            return True
+            return None
         given = _header(scope, b"authorization")
-        return given is not None and hmac.compare_digest(given, self._bearer)
+        if given is None:
+            return "missing_token"
+        return None if hmac.compare_digest(given, self._bearer) else "invalid_token"
 
     # --- admin ----------------------------------------------------------------------------
 
@@ -313,14 +398,14 @@ async def _respond(
     payload: dict[str, Any],
     *,
     allow: str | None = None,
-    authenticate: bool = False,
+    authenticate: bytes | None = None,
 ) -> None:
     body = json.dumps(payload).encode()
     extra: list[tuple[bytes, bytes]] = []
     if allow:
         extra.append((b"allow", allow.encode()))
     if authenticate:
-        extra.append((b"www-authenticate", b'Bearer realm="metasheet"'))
+        extra.append((b"www-authenticate", authenticate))
     await _respond_bytes(send, status, body, "application/json", extra=extra)
 
 
@@ -340,3 +425,26 @@ async def _respond_bytes(
     ]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": b"" if head else body})
+
+
+def _safety_required(token: str, operation: str) -> dict[str, Any]:
+    return {
+        "error": "SafetyCheck", "code": "SAFETY_CHECK_REQUIRED",
+        "message": "Operation requires confirmation",
+        "confirmation": {"token": token, "instructions": f"type '{operation}' to confirm, then retry "
+                         "with the same token in the X-Safety-Token header"},
+    }
+
+
+def _query(scope: Scope) -> dict[str, str]:
+    raw = scope.get("query_string", b"").decode("latin-1")
+    return {key: values[-1] for key, values in parse_qs(raw).items()}
+
+
+def _int(text: str | None, default: int) -> int | None:
+    if text is None:
+        return default
+    try:
+        return int(text)
+    except ValueError:
+        return None

@@ -1,7 +1,7 @@
 """What the embedded target needs to start, and its JSON form for the child process.
 
-The JSON travels on the child's stdin, never on its command line: the bearer and the
-admin token would otherwise show in ``ps`` output.
+The JSON travels on the child's stdin, never on its command line: the bearer, the metrics
+token and the admin token would otherwise show in ``ps`` output.
 """
 
 from __future__ import annotations
@@ -22,10 +22,11 @@ class TargetConfig:
     embedded: EmbeddedSpec = field(default_factory=EmbeddedSpec)
     bearer: str | None = field(default=None, repr=False)
     admin_token: str | None = field(default=None, repr=False)
+    # When set, /metrics/prom wants it as "Authorization: Bearer <t>" or "X-Metrics-Token: <t>"
+    # (the service's METRICS_SCRAPE_TOKEN); the API bearer is not accepted there.
+    metrics_token: str | None = field(default=None, repr=False)
     host: str = "127.0.0.1"
     port: int = 0
-    plugin_reload_interval_s: float = 0.5
-    snapshot_interval_s: float = 1.0
 
     def to_json(self) -> str:
         return json.dumps(
@@ -33,10 +34,9 @@ class TargetConfig:
                 "embedded": self.embedded.model_dump(mode="json"),
                 "bearer": self.bearer,
                 "admin_token": self.admin_token,
+                "metrics_token": self.metrics_token,
                 "host": self.host,
                 "port": self.port,
-                "plugin_reload_interval_s": self.plugin_reload_interval_s,
-                "snapshot_interval_s": self.snapshot_interval_s,
             }
         )
 

@@ -131,12 +131,12 @@ def start_target(
     bearer: str | None = None,
     port: int = 0,
     host: str = "127.0.0.1",
-    plugin_reload_interval_s: float = 0.5,
-    snapshot_interval_s: float = 1.0,
+    metrics_token: str | None = None,
 ) -> EmbeddedTarget:
     """Spawn ``python -m phase5site.simulator`` and return once it accepts connections.
 
-    Faults in ``embedded.faults`` count from the moment the target starts. Raises
+    Faults in ``embedded.faults`` count from the moment the target starts. ``metrics_token``
+    makes its metrics page want that token (like the service's METRICS_SCRAPE_TOKEN). Raises
     TargetError with the child's stderr tail when it cannot start.
     """
     check_loopback(host)
@@ -144,7 +144,7 @@ def start_target(
     admin_token = secrets.token_urlsafe(24)
     config = TargetConfig(
         embedded=embedded, bearer=bearer, admin_token=admin_token, host=host, port=port,
-        plugin_reload_interval_s=plugin_reload_interval_s, snapshot_interval_s=snapshot_interval_s,
+        metrics_token=metrics_token,
     )
     stderr_file = tempfile.TemporaryFile()  # noqa: SIM115 - the target owns it until stop()
     process = subprocess.Popen(

@@ -1,15 +1,23 @@
-"""What the simulated MetaSheet backend does behind each route, and in the background.
+"""What the simulated MetaSheet backend does behind each route (a development instance with
+``FEATURE_CACHE=true``, as in ``shared/fixtures/metasheet2-live``).
 
-Every counter is incremented by the code path that ran: a cache lookup counts an attempt
-and then a hit or a miss; a miss calls the upstream through the HTTP adapter; an upstream
-that fails (about 1 %) makes the route serve a degraded answer and counts a fallback with
-its reason. A cached entry survives key churn with probability ``cache_hit_ratio``.
-Plugin reloads (1 % fail) and snapshot create/restore (0.1 % fail) run periodically, really
-change the in-memory state, and are timed with ``time.perf_counter`` into their histograms.
+Every counter is moved by the code path that ran, as in the real service:
+
+* the cache is looked up only by the diagnostics routes ``POST /api/cache-test/warm`` (sets
+  10 ``warm:*`` keys, then reads them ``count`` times: all hits) and ``/simulate`` (the
+  real route's fixed access pattern of 373 gets with sets and deletes in between: a little
+  over half hits), into ``cache_hits_total`` / ``cache_miss_total{impl="memory",key_pattern}``
+  where the key pattern is the text before the first ``:``;
+* a fallback is recorded only by ``POST /internal/test/fallback {"mode": ...}``, which
+  answers the real route's status per mode (``cache_miss`` 200, ``http_error`` 500 ...);
+* snapshots are created by ``POST /api/snapshots`` and restored by the confirmed restore;
+  both are timed with ``time.perf_counter`` into the duration histogram;
+* a plugin reload reloads the plugin but, as in the real service, records nothing that is
+  exported (``metasheet_plugin_reload_*`` stay without samples).
 
 Latencies are drawn from seeded log-normal distributions (median ``m``, shape ``sigma``:
-``lognormvariate(ln m, sigma)``; the q-quantile is ``m * exp(sigma * z_q)``, so with
-sigma 0.45 the P99 is 2.85 x the median) and spent with the injected ``sleep``.
+``lognormvariate(ln m, sigma)``; the q-quantile is ``m * exp(sigma * z_q)``) and spent with
+the injected ``sleep``; the medians are the real routes' mean latencies of the live capture.
 """
 
 from __future__ import annotations
@@ -17,39 +25,55 @@ from __future__ import annotations
 import asyncio
 import math
 import random
+import re
+import secrets
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from phase5site.runspec.models import EmbeddedSpec
-from phase5site.simulator.metrics import MetasheetMetrics
+from phase5site.simulator.metrics import FALLBACK_REASONS, MetasheetMetrics
 
 Sleep = Callable[[float], Awaitable[Any]]
 
 ROUTE_MEDIAN_MS = {
-    "/health": 0.8,
-    "/api/v2/hello": 2.0,
+    "/health": 1.4,
+    "/api/v2/hello": 2.4,
+    "/api/v2/rpc-test": 2.4,
     "/api/plugins": 2.5,
-    "/api/sheets/:id": 3.0,
-    "/api/sheets/:id/rows": 4.0,
+    "/internal/metrics": 3.0,
+    "/api/after-sales/health": 9.7,
+    "/api/after-sales/app-manifest": 9.7,
+    "/api/after-sales/tickets": 8.0,
+    "/api/attendance/leave-types": 13.2,
+    "/api/attendance/records": 32.2,
+    "untimed": 5.0,  # core routers: not timed by the service, still work
 }
 ROUTE_SIGMA = 0.45
-UPSTREAM_MEDIAN_MS = 2.0
-UPSTREAM_SIGMA = 0.5
-UPSTREAM_FAILURE_RATIO = 0.01  # half errors, half timeouts
-HTTP_ADAPTER_TIMEOUT_MS = 50.0
-MESSAGE_BUS_TIMEOUT_MS = 40.0
-PLUGIN_NAMES = ("example-plugin", "audit-log", "kanban-view", "formula-engine")
-PLUGIN_RELOAD_MEDIAN_S = 0.12
-# Rare enough that a healthy run passes the optional criteria (reload >= 95 %, snapshot
-# >= 99 %) even in short phases; faults, not background noise, are what make a run NO-GO.
-PLUGIN_RELOAD_FAILURE_RATIO = 0.01
-SNAPSHOT_MEDIAN_S = 0.25
-SNAPSHOT_FAILURE_RATIO = 0.001
-SHEET_COUNT = 100
-ROWS_KEPT_PER_SHEET = 200  # bounded, so RSS reflects faults and not the write load
+SNAPSHOT_MEDIAN_MS = 15.0  # the capture: create/restore took 10-40 ms
+CACHE_IMPL = "memory"
+UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE)
+# The fallback test route: mode -> (HTTP status, effective). Unknown modes count 'unknown'.
+FALLBACK_MODES: dict[str, tuple[int, bool]] = {
+    "http_error": (500, True), "http_timeout": (504, True), "message_error": (502, True),
+    "message_timeout": (504, True), "cache_miss": (200, False), "circuit_breaker": (503, True),
+    "upstream_error": (502, True),
+}
+FALLBACK_TIMEOUT_S = 0.1  # the timeout modes answer after 100 ms
+WARM_KEYS = ("warm:user:1", "warm:user:2", "warm:user:3", "warm:dept:1", "warm:dept:2",
+             "warm:sheet:1", "warm:sheet:2", "warm:workflow:1", "warm:file:1", "warm:perm:1")
+# /api/cache-test/simulate: (key, gets, set every n gets or 0, delete every n gets or 0)
+SIMULATE_PATTERN = (
+    ("user:123", 100, 10, 20), ("user:456", 80, 10, 20), ("department:dept_1", 60, 10, 20),
+    ("spreadsheet:sheet_1", 50, 10, 20), ("workflow:wf_1", 30, 5, 0), ("file:file_1", 25, 5, 0),
+    ("permission:perm_1", 20, 5, 0), ("audit:log_1", 5, 0, 0), ("config:app_config", 3, 0, 0),
+)
+MAX_WARM_COUNT = 1000
+PLUGIN_NAMES = ("@test/good-plugin", "@metasheet/plugin-view-kanban", "plugin-attendance",
+                "plugin-after-sales")
+SAFETY_OPERATIONS = {"restore_snapshot", "reload_plugin"}
+MAX_PENDING_CONFIRMATIONS = 1000
 
 
 def lognormal_s(rng: random.Random, median_ms: float, sigma: float, scale: float) -> float:
@@ -60,31 +84,53 @@ def lognormal_s(rng: random.Random, median_ms: float, sigma: float, scale: float
     return rng.lognormvariate(math.log(median_ms / 1000.0), sigma) * scale
 
 
+def key_pattern(key: str) -> str:
+    """The label the service gives a key: the text before the first ``:``.
+
+    >>> key_pattern("warm:user:1"), key_pattern("plain")
+    ('warm', 'plain')
+    """
+    return key.split(":", 1)[0]
+
+
 @dataclass
-class Sheet:
-    sheet_id: int
+class Snapshot:
+    snapshot_id: str
+    view_id: str
     name: str
-    rows: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=ROWS_KEPT_PER_SHEET))
-    next_row_id: int = 1
+    restores: int = 0
 
 
-def _initial_sheets() -> dict[int, Sheet]:
-    sheets = {}
-    for sheet_id in range(1, SHEET_COUNT + 1):
-        sheet = Sheet(sheet_id=sheet_id, name=f"Sheet {sheet_id}")
-        for _ in range(5):
-            sheet.rows.append({"id": sheet.next_row_id, "values": [sheet_id, sheet.next_row_id]})
-            sheet.next_row_id += 1
-        sheets[sheet_id] = sheet
-    return sheets
+@dataclass
+class SafetyGuard:
+    """The SafetyGuard's two steps: a blocked operation gets a token, confirm marks it,
+    the retry with ``X-Safety-Token`` passes once."""
 
+    pending: dict[str, str] = field(default_factory=dict)  # token -> operation
+    confirmed: set[str] = field(default_factory=set)
 
-def _copy_sheets(sheets: dict[int, Sheet]) -> dict[int, Sheet]:
-    return {
-        sheet_id: Sheet(sheet.sheet_id, sheet.name, deque(sheet.rows, maxlen=ROWS_KEPT_PER_SHEET),
-                        sheet.next_row_id)
-        for sheet_id, sheet in sheets.items()
-    }
+    def challenge(self, operation: str) -> str:
+        if len(self.pending) >= MAX_PENDING_CONFIRMATIONS:
+            oldest = next(iter(self.pending))
+            self.pending.pop(oldest)
+            self.confirmed.discard(oldest)
+        token = "sfg_" + secrets.token_hex(12)
+        self.pending[token] = operation
+        return token
+
+    def confirm(self, token: str, typed: object, acknowledged: object) -> bool:
+        operation = self.pending.get(token)
+        if operation is None or typed != operation or acknowledged is not True:
+            return False
+        self.confirmed.add(token)
+        return True
+
+    def allow(self, token: str | None, operation: str) -> bool:
+        if token is None or token not in self.confirmed or self.pending.get(token) != operation:
+            return False
+        self.confirmed.discard(token)
+        self.pending.pop(token, None)
+        return True
 
 
 class Simulator:
@@ -94,179 +140,97 @@ class Simulator:
         self, embedded: EmbeddedSpec, metrics: MetasheetMetrics, *, sleep: Sleep = asyncio.sleep
     ) -> None:
         self.metrics = metrics
-        self.cache_hit_ratio = embedded.cache_hit_ratio
         self.latency_scale = embedded.latency_scale
         self._sleep = sleep
-        # Separate streams so that, e.g., a change in the cache path leaves latencies alone.
+        # Separate streams so that, e.g., a change in snapshot timing leaves latencies alone.
         self._latency_rng = random.Random(f"{embedded.seed}:latency")
-        self._cache_rng = random.Random(f"{embedded.seed}:cache")
-        self._upstream_rng = random.Random(f"{embedded.seed}:upstream")
-        # One stream per operation kind: the k-th reload or snapshot has the same outcome
-        # for a given seed, however requests and timers interleave.
-        self._plugin_rng = random.Random(f"{embedded.seed}:plugin-reload")
         self._snapshot_rng = random.Random(f"{embedded.seed}:snapshot")
-        self._cache: dict[str, Any] = {}
-        self.sheets = _initial_sheets()
+        self._cache: dict[str, str] = {}
+        self.snapshots: dict[str, Snapshot] = {}
+        self.guard = SafetyGuard()
         self.plugins = {name: {"name": name, "version": 1, "status": "active"} for name in PLUGIN_NAMES}
-        self._snapshot: dict[int, Sheet] | None = None
-        self._next_plugin = 0
-        for name in PLUGIN_NAMES:
-            metrics.prepare_plugin(name)
 
     async def route_work(self, route: str) -> None:
-        """The route's own processing time, before any dependency is called."""
-        median_ms = ROUTE_MEDIAN_MS[route]
+        """The route's own processing time."""
+        median_ms = ROUTE_MEDIAN_MS.get(route, ROUTE_MEDIAN_MS["untimed"])
         await self._sleep(lognormal_s(self._latency_rng, median_ms, ROUTE_SIGMA, self.latency_scale))
 
-    # --- dependencies ------------------------------------------------------------------
+    # --- the memory cache behind /api/cache-test -------------------------------------------
 
-    def cache_get(self, key_pattern: str, key: str) -> tuple[bool, Any]:
-        """Look ``key`` up; a present entry survives key churn with probability cache_hit_ratio."""
-        self.metrics.cache_get_attempts.labels(key_pattern=key_pattern).inc()
-        hit = key in self._cache and self._cache_rng.random() < self.cache_hit_ratio
-        if hit:
-            self.metrics.cache_hits.labels(key_pattern=key_pattern).inc()
-            return True, self._cache[key]
-        self.metrics.cache_misses.labels(key_pattern=key_pattern).inc()
-        self.metrics.count_fallback("cache_miss")
-        return False, None
+    def cache_get(self, key: str) -> bool:
+        hit = key in self._cache
+        family = self.metrics.cache_hits if hit else self.metrics.cache_misses
+        family.inc(impl=CACHE_IMPL, key_pattern=key_pattern(key))
+        return hit
 
-    async def _upstream(self, timeout_ms: float) -> str:
-        """One upstream call: 'success', 'error' (fast) or 'timeout' (waits the timeout)."""
-        draw = self._upstream_rng.random()
-        if draw < UPSTREAM_FAILURE_RATIO / 2:
-            await self._sleep(lognormal_s(self._upstream_rng, 1.0, UPSTREAM_SIGMA, self.latency_scale))
-            return "error"
-        if draw < UPSTREAM_FAILURE_RATIO:
-            await self._sleep(timeout_ms / 1000.0 * self.latency_scale)
-            return "timeout"
-        median_ms = UPSTREAM_MEDIAN_MS
-        await self._sleep(lognormal_s(self._upstream_rng, median_ms, UPSTREAM_SIGMA, self.latency_scale))
-        return "success"
+    def cache_warm(self, count: int) -> dict[str, Any]:
+        for key in WARM_KEYS:
+            self._cache[key] = f"warmed_value_{time.time()}"
+        hits = sum(self.cache_get(key) for _ in range(count) for key in WARM_KEYS)
+        return {"success": True, "keysWarmed": len(WARM_KEYS), "hits": hits,
+                "reads": count * len(WARM_KEYS)}
 
-    async def http_adapter_call(self) -> bool:
-        result = await self._upstream(HTTP_ADAPTER_TIMEOUT_MS)
-        self.metrics.http_adapter_ops.labels(result=result).inc()
-        if result != "success":
-            self.metrics.count_fallback(f"http_{result}")
-        return result == "success"
+    def cache_simulate(self) -> dict[str, Any]:
+        gets = 0
+        for key, count, set_every, delete_every in SIMULATE_PATTERN:
+            for index in range(count):
+                self.cache_get(key)
+                gets += 1
+                if set_every and index % set_every == 0:
+                    self._cache[key] = f"value_{index}"
+                if delete_every and index % delete_every == 0:
+                    self._cache.pop(key, None)
+        return {"success": True, "message": "Cache simulation completed", "gets": gets}
 
-    async def message_bus_rpc(self) -> bool:
-        result = await self._upstream(MESSAGE_BUS_TIMEOUT_MS)
-        self.metrics.rpc_attempts.labels(result=result).inc()
-        if result != "success":
-            self.metrics.count_fallback(f"message_{result}")
-        return result == "success"
+    # --- /internal/test/fallback -------------------------------------------------------------
 
-    # --- routes (status, JSON payload) -------------------------------------------------
+    async def fallback(self, mode: object) -> tuple[int, dict[str, Any]]:
+        reason = mode if isinstance(mode, str) and mode in FALLBACK_MODES else "unknown"
+        assert reason in FALLBACK_REASONS
+        status, effective = FALLBACK_MODES.get(reason, (520, True))
+        self.metrics.count_fallback(reason, effective)
+        if reason.endswith("_timeout"):
+            await self._sleep(FALLBACK_TIMEOUT_S)
+        return status, {"ok": status == 200, "mode": reason}
 
-    async def hello(self) -> tuple[int, dict[str, Any]]:
-        ok = await self.message_bus_rpc()
-        message = "Hello from MetaSheet v2" if ok else "Hello (degraded)"
-        return 200, {"message": message, "degraded": not ok}
+    # --- snapshots ---------------------------------------------------------------------------
 
-    async def list_plugins(self) -> tuple[int, dict[str, Any]]:
-        hit, cached = self.cache_get("plugins", "plugins")
-        if hit:
-            return 200, {"plugins": cached, "cached": True, "degraded": False}
-        ok = await self.http_adapter_call()
-        listing = [dict(plugin) for plugin in self.plugins.values()]
-        if ok:
-            self._cache["plugins"] = listing
-        return 200, {"plugins": listing, "cached": False, "degraded": not ok}
+    async def _snapshot_work(self) -> None:
+        await self._sleep(lognormal_s(self._snapshot_rng, SNAPSHOT_MEDIAN_MS, 0.5, self.latency_scale))
 
-    async def get_sheet(self, sheet_id: int) -> tuple[int, dict[str, Any]]:
-        sheet = self.sheets.get(sheet_id)
-        if sheet is None:
-            return 404, {"error": "sheet not found", "id": sheet_id}
-        key = f"sheet:{sheet_id}"
-        hit, cached = self.cache_get("sheet", key)
-        if hit:
-            return 200, {**cached, "cached": True, "degraded": False}
-        ok = await self.http_adapter_call()
-        view = {
-            "id": sheet.sheet_id,
-            "name": sheet.name,
-            "row_count": sheet.next_row_id - 1,
-            "rows": list(sheet.rows)[-20:],
-        }
-        if ok:
-            self._cache[key] = view
-        return 200, {**view, "cached": False, "degraded": not ok}
-
-    async def add_row(self, sheet_id: int, body: Any) -> tuple[int, dict[str, Any]]:
-        sheet = self.sheets.get(sheet_id)
-        if sheet is None:
-            return 404, {"error": "sheet not found", "id": sheet_id}
-        row = {"id": sheet.next_row_id, "values": body}
-        sheet.rows.append(row)
-        sheet.next_row_id += 1
-        self._cache.pop(f"sheet:{sheet_id}", None)
-        # The change event goes over the message bus; when that fails it is queued locally.
-        published = await self.message_bus_rpc()
-        return 201, {"sheet_id": sheet_id, "row_id": row["id"], "event_published": published}
-
-    # --- background operations ---------------------------------------------------------
-
-    async def reload_plugin(self) -> bool:
-        """Reload the next plugin in turn; time it, count it, return whether it succeeded."""
-        name = PLUGIN_NAMES[self._next_plugin % len(PLUGIN_NAMES)]
-        self._next_plugin += 1
+    async def snapshot_create(self, body: Any) -> tuple[int, dict[str, Any]]:
+        """A view id that is not a UUID fails in the database: failure counted, 500."""
         started = time.perf_counter()
-        await self._sleep(lognormal_s(self._plugin_rng, PLUGIN_RELOAD_MEDIAN_S * 1000, 0.5,
-                                      self.latency_scale))
-        ok = self._plugin_rng.random() >= PLUGIN_RELOAD_FAILURE_RATIO
-        if ok:
-            plugin = self.plugins[name]
-            self.plugins[name] = {**plugin, "version": int(plugin["version"]) + 1}
-            # The plugin manager refreshes the cached listing itself, so a reload does not
-            # turn the next lookups into misses (the hit ratio stays the configured one).
-            if "plugins" in self._cache:
-                self._cache["plugins"] = [dict(p) for p in self.plugins.values()]
-        self.metrics.plugin_reload_duration.labels(plugin_name=name).observe(
-            time.perf_counter() - started
-        )
-        result = "success" if ok else "failure"
-        self.metrics.plugin_reloads.labels(plugin_name=name, result=result).inc()
-        return ok
+        view_id = body.get("view_id") if isinstance(body, dict) else None
+        await self._snapshot_work()
+        ok = isinstance(view_id, str) and bool(UUID.match(view_id))
+        self.metrics.snapshot_duration.observe(time.perf_counter() - started, operation="create")
+        self.metrics.snapshot_creates.inc(result="success" if ok else "failure")
+        if not ok:
+            return 500, {"success": False, "error": "invalid input syntax for type uuid"}
+        snapshot = Snapshot(secrets.token_hex(8), str(view_id), str(body.get("name", "snapshot")))
+        self.snapshots[snapshot.snapshot_id] = snapshot
+        return 201, {"success": True, "data": {"id": snapshot.snapshot_id, "view_id": snapshot.view_id}}
 
-    async def snapshot_create(self) -> bool:
+    async def snapshot_restore(self, snapshot_id: str) -> tuple[int, dict[str, Any]]:
+        snapshot = self.snapshots.get(snapshot_id)
+        if snapshot is None:
+            return 404, {"success": False, "error": "snapshot not found"}
         started = time.perf_counter()
-        copy = _copy_sheets(self.sheets)
-        await self._sleep(lognormal_s(self._snapshot_rng, SNAPSHOT_MEDIAN_S * 1000, 0.5,
-                                      self.latency_scale))
-        ok = self._snapshot_rng.random() >= SNAPSHOT_FAILURE_RATIO
-        if ok:
-            self._snapshot = copy
-        self.metrics.snapshot_duration.labels(operation="create").observe(time.perf_counter() - started)
-        self.metrics.snapshot_creates.labels(result="success" if ok else "failure").inc()
-        return ok
+        await self._snapshot_work()
+        snapshot.restores += 1
+        self.metrics.snapshot_duration.observe(time.perf_counter() - started, operation="restore")
+        self.metrics.snapshot_restores.inc(result="success")
+        return 200, {"success": True, "data": {"id": snapshot_id, "itemsRestored": 0}}
 
-    async def snapshot_restore(self) -> bool | None:
-        """Restore the last snapshot into a sandbox copy (live data stays); None if none yet."""
-        if self._snapshot is None:
-            return None
-        started = time.perf_counter()
-        restored = _copy_sheets(self._snapshot)
-        await self._sleep(lognormal_s(self._snapshot_rng, SNAPSHOT_MEDIAN_S * 1000, 0.5,
-                                      self.latency_scale))
-        ok = len(restored) == SHEET_COUNT and self._snapshot_rng.random() >= SNAPSHOT_FAILURE_RATIO
-        self.metrics.snapshot_duration.labels(operation="restore").observe(time.perf_counter() - started)
-        self.metrics.snapshot_restores.labels(result="success" if ok else "failure").inc()
-        return ok
+    def list_snapshots(self, view_id: str | None) -> list[dict[str, Any]]:
+        return [{"id": s.snapshot_id, "view_id": s.view_id, "name": s.name}
+                for s in self.snapshots.values() if view_id is None or s.view_id == view_id]
 
-    async def run_plugin_reloads(self, interval_s: float) -> None:
-        while True:
-            await asyncio.sleep(interval_s)
-            await self.reload_plugin()
-
-    async def run_snapshots(self, interval_s: float) -> None:
-        """Alternate create and restore, one operation per interval."""
-        create_next = True
-        while True:
-            await asyncio.sleep(interval_s)
-            if create_next or self._snapshot is None:
-                await self.snapshot_create()
-            else:
-                await self.snapshot_restore()
-            create_next = not create_next
+    async def reload_plugin(self, name: str) -> tuple[int, dict[str, Any]]:
+        """Reload a plugin: its version moves; no exported metric does (as in the service)."""
+        plugin = self.plugins.get(name)
+        if plugin is None:
+            return 404, {"success": False, "error": f"plugin {name} not found"}
+        self.plugins[name] = {**plugin, "version": int(plugin["version"]) + 1}
+        return 200, {"success": True, "message": f"Plugin {name} reloaded successfully"}

@@ -55,8 +55,9 @@ def test_foreground_run_prints_urls_serves_and_stops_on_ctrl_c() -> None:
         assert found, first
         base_url, metrics_url = found.groups()
         assert metrics_url == base_url + "/metrics/prom"
-        assert httpx.get(base_url + "/health").status_code == 401
-        assert httpx.get(base_url + "/health", headers={"Authorization": f"Bearer {token}"}).status_code == 503
+        assert httpx.get(base_url + "/api/attendance/records").status_code == 401  # the JWT gate
+        auth = {"Authorization": f"Bearer {token}"}
+        assert httpx.get(base_url + "/api/attendance/records", headers=auth).status_code == 503
         assert "http_requests_total" in httpx.get(metrics_url).text
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=10) == 0

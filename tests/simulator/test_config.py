@@ -20,16 +20,15 @@ def test_json_round_trip_keeps_everything() -> None:
         embedded=EmbeddedSpec(seed=5, cache_hit_ratio=0.8, latency_scale=2.0,
                               faults=[FaultSpec(kind="outage", at=3, duration=1)],
                               disable_families=["cache_hits_total"]),
-        bearer=fake_token(), admin_token=fake_token(), host="::1", port=8123,
-        plugin_reload_interval_s=0.2, snapshot_interval_s=0.3,
+        bearer=fake_token(), admin_token=fake_token(), metrics_token=fake_token(), host="::1", port=8123,
     )
     assert TargetConfig.from_json(config.to_json()) == config
 
 
 def test_repr_hides_the_tokens() -> None:
-    bearer, admin = fake_token(), fake_token()
-    text = repr(TargetConfig(bearer=bearer, admin_token=admin))
-    assert bearer not in text and admin not in text
+    bearer, admin, metrics = fake_token(), fake_token(), fake_token()
+    text = repr(TargetConfig(bearer=bearer, admin_token=admin, metrics_token=metrics))
+    assert bearer not in text and admin not in text and metrics not in text
 
 
 @pytest.mark.parametrize("text", ["", "not json", "[]", '{"embedded": {"seed": "x"}}', '{"embedded": {}, "colour": 1}'])

@@ -5,62 +5,43 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from phase5site.runspec.models import EmbeddedSpec
-from phase5site.simulator.app import ADMIN_TOKEN_HEADER, match_route
+from phase5site.simulator.app import ADMIN_TOKEN_HEADER, PLUGIN_ROUTES, TIMED_FIXED, UNTIMED_GET, timed_route
 
 from .helpers import fake_token, families, get_many, make_app, with_client
 
-SERVICE_PATHS = ["/health", "/api/v2/hello", "/api/plugins", "/api/sheets/7"]
+SERVICE_PATHS = ["/health", "/api/v2/hello", "/api/plugins", "/api/attendance/leave-types"]
+GATED_PATHS = ["/api/attendance/leave-types", "/api/multitable/sheets", "/api/auth/me"]
 
 
-def test_every_service_route_answers_200_and_unknown_paths_404() -> None:
+def test_every_service_route_answers_and_unknown_paths_404() -> None:
     app = make_app()
-    responses = with_client(app, get_many([*SERVICE_PATHS, "/nope", "/api/sheets/x", "/api/sheets/999"]))
-    assert [r.status_code for r in responses] == [200, 200, 200, 200, 404, 404, 404]
-    assert responses[0].json() == {"status": "ok"}
-    assert responses[1].json()["message"].startswith("Hello")
-    assert {p["name"] for p in responses[2].json()["plugins"]} >= {"example-plugin"}
-    assert responses[3].json()["id"] == 7
+    responses = with_client(app, get_many([*SERVICE_PATHS, "/nope", "/api/no-such-route",
+                                           "/api/multitable/sheets", "/api/snapshots?view_id=x"]))
+    assert [r.status_code for r in responses] == [200, 200, 200, 200, 404, 404, 200, 200]
+    assert responses[6].json()["success"] is True
 
 
-def test_post_rows_stores_the_row_and_invalidates_the_cached_sheet() -> None:
-    app = make_app()
-
-    async def body(client: httpx.AsyncClient) -> tuple[httpx.Response, ...]:
-        before = await client.get("/api/sheets/3")
-        created = await client.post("/api/sheets/3/rows", json={"values": [1, 2]})
-        after = await client.get("/api/sheets/3")
-        bad = await client.post("/api/sheets/3/rows", content=b"{not json")
-        missing = await client.post("/api/sheets/999/rows", json={})
-        wrong_method = await client.get("/api/sheets/3/rows")
-        return before, created, after, bad, missing, wrong_method
-
-    before, created, after, bad, missing, wrong_method = with_client(app, body)
-    assert created.status_code == 201
-    assert created.json()["row_id"] == before.json()["row_count"] + 1
-    assert after.json()["row_count"] == before.json()["row_count"] + 1
-    assert after.json()["cached"] is False
-    assert after.json()["rows"][-1]["values"] == {"values": [1, 2]}
-    assert (bad.status_code, missing.status_code) == (400, 404)
-    assert wrong_method.status_code == 405 and wrong_method.headers["allow"] == "POST"
-
-
-def test_bearer_is_required_on_every_service_route_but_not_on_metrics() -> None:
+def test_the_gate_wants_the_bearer_except_on_its_exceptions_and_never_on_metrics() -> None:
     token = fake_token()
     app = make_app(bearer=token)
     good = {"Authorization": f"Bearer {token}"}
     wrong = {"Authorization": f"Bearer {fake_token()}"}
-    missing = with_client(app, get_many(SERVICE_PATHS))
-    wrong_token = with_client(app, get_many(SERVICE_PATHS, wrong))
-    right = with_client(app, get_many(SERVICE_PATHS, good))
+    missing = with_client(app, get_many(GATED_PATHS))
+    wrong_token = with_client(app, get_many(GATED_PATHS, wrong))
+    right = with_client(app, get_many(GATED_PATHS, good))
+    open_paths = with_client(app, get_many(["/health", "/api/health", "/api/plugins", "/api/v2/hello"]))
     metrics = with_client(app, get_many(["/metrics/prom", "/metrics"]))
     assert {r.status_code for r in missing} == {401}
     assert {r.status_code for r in wrong_token} == {401}
     assert missing[0].headers["www-authenticate"].startswith("Bearer")
     assert {r.status_code for r in right} == {200}
+    assert {r.status_code for r in open_paths} == {200}
     assert [r.status_code for r in metrics] == [200, 200]
     assert families(metrics[0].text).keys() == families(metrics[1].text).keys()
     assert metrics[0].headers["content-type"] == "text/plain; version=0.0.4; charset=utf-8"
+    parsed = families(metrics[0].text)
+    reasons = {s.labels["reason"]: s.value for s in parsed["jwt_auth_fail_total"].samples}
+    assert reasons == {"missing_token": 3.0, "invalid_token": 3.0}
 
 
 def test_admin_pages_need_the_admin_token_and_are_absent_without_one() -> None:
@@ -104,31 +85,25 @@ def test_metrics_and_admin_requests_are_not_counted_as_service_requests() -> Non
 
 
 @pytest.mark.parametrize(
-    ("path", "expected"),
+    ("method", "path", "expected"),
     [
-        ("/health", ("/health", None)),
-        ("/api/sheets/12", ("/api/sheets/:id", 12)),
-        ("/api/sheets/12/rows", ("/api/sheets/:id/rows", 12)),
-        ("/api/sheets/", None),
-        ("/api/sheets/1/rows/2", None),
-        ("/healthz", None),
+        ("GET", "/health", "/health"),
+        ("GET", "/api/health", "/health"),
+        ("GET", "/api/attendance/records", "/api/attendance/records"),
+        ("POST", "/api/attendance/records", None),
+        ("GET", "/api/multitable/sheets", None),
+        ("GET", "/healthz", None),
     ],
 )
-def test_match_route(path: str, expected: tuple[str, int | None] | None) -> None:
-    assert match_route(path) == expected
+def test_timed_route(method: str, path: str, expected: str | None) -> None:
+    assert timed_route(method, path) == expected
 
 
-def test_a_plugin_reload_refreshes_the_cached_listing() -> None:
-    app = make_app(EmbeddedSpec(cache_hit_ratio=1.0, seed=8))
+def test_the_simulator_times_what_the_profile_says_the_service_times() -> None:
+    from phase5site.metrics.profile import get_profile
 
-    async def body(client: httpx.AsyncClient) -> tuple[dict, dict]:
-        while not (await client.get("/api/plugins")).json()["cached"]:
-            pass  # until the upstream answered once and the listing is cached
-        while not await app.simulator.reload_plugin():
-            pass
-        return (await client.get("/api/plugins")).json(), app.simulator.plugins
-
-    listing, plugins = with_client(app, body)
-    assert listing["cached"] is True
-    assert listing["plugins"] == list(plugins.values())
-    assert any(plugin["version"] == 2 for plugin in listing["plugins"])
+    profile = get_profile("metasheet")
+    for method, path in [*TIMED_FIXED, *PLUGIN_ROUTES]:
+        assert profile.timed_path(path), path
+    for path in UNTIMED_GET:
+        assert not profile.timed_path(path) and timed_route("GET", path) is None
