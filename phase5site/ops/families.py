@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from phase5site.metrics.exposition import parse_exposition
-from phase5site.metrics.profile import required_families
+from phase5site.metrics.profile import not_exported_families, required_families
 
 # series name -> CSV v3 columns computed from it
 METASHEET_FAMILIES: dict[str, tuple[str, ...]] = {
@@ -60,6 +60,18 @@ def required_series(profile: str, overrides: Iterable[str] = ()) -> dict[str, tu
         if kept or not columns:
             needed[series] = kept
     return needed
+
+
+def not_exported_series(profile: str) -> dict[str, tuple[str, ...]]:
+    """Series the profile reads but the service does not export at all, with the columns
+    that are NA "not exported by this service" because of them (never a missing family).
+
+    >>> sorted(not_exported_series("metasheet"))[0]
+    'metasheet_cache_get_attempts_total'
+    >>> not_exported_series("metasheet-2025")
+    {}
+    """
+    return {series: METASHEET_FAMILIES.get(series, ()) for series in not_exported_families(profile)}
 
 
 def missing_series(

@@ -121,6 +121,18 @@ def prometheus_series_names(
     return {str(name) for name in data}
 
 
+def prometheus_declared_families(client: httpx.Client, prometheus_url: str) -> set[str]:
+    """Family names Prometheus holds metadata for (``/api/v1/metadata``): declared by a
+    ``# TYPE`` line of a scraped page, with or without series. The run decides presence the
+    same way (``metrics.prometheus_window.Presence``), so verify must too: prom-client shows
+    a labelled family as HELP/TYPE only until its first event."""
+    url = prometheus_url.rstrip("/") + "/api/v1/metadata"
+    data = _prometheus_data(get(client, url), url)
+    if not isinstance(data, dict):
+        raise ProbeFailed(f"{url} answered success without a map of families")
+    return {str(name) for name in data}
+
+
 def fetch_scrape_page(client: httpx.Client, scrape_url: str,
                       headers: dict[str, str] | None = None) -> tuple[CheckResult, str | None]:
     """``GET`` the service's metrics page with the credentials configured for it (``headers``;

@@ -29,6 +29,7 @@ from phase5site.ops.families import (
     exposition_names,
     exposition_problem,
     missing_series,
+    not_exported_series,
     required_series,
 )
 from phase5site.ops.probes import (
@@ -36,6 +37,7 @@ from phase5site.ops.probes import (
     fetch_scrape_page,
     probe_health,
     probe_prometheus_up,
+    prometheus_declared_families,
     prometheus_series_names,
 )
 from phase5site.ops.report import CheckResult, VerifyReport
@@ -264,7 +266,22 @@ def check_metrics(
             # The load token is the target's: never sent to the metrics page (runspec.hosts);
             # only a credential configured for the page itself would be.
             results += _check_scrape(client, target.metrics_url, needed, headers={})
+    results.append(_not_exported_result(metrics.profile))
     return results
+
+
+def _not_exported_result(profile: str) -> CheckResult:
+    """Families the profile knows the service does not export: NA by design, not missing."""
+    gone = not_exported_series(profile)
+    if not gone:
+        return CheckResult("families:not_exported", "INFO",
+                           f"profile {profile}: the service exports every family the columns read")
+    columns = sorted({column for cols in gone.values() for column in cols})
+    return CheckResult(
+        "families:not_exported", "INFO",
+        f"profile {profile}: {len(gone)} families are not exported by this service "
+        f"({', '.join(sorted(gone))}); {', '.join(columns)} read NA \"not exported by this service\"",
+        {"not_exported": {name: list(cols) for name, cols in sorted(gone.items())}, "na_columns": columns})
 
 
 def _check_prometheus(
@@ -277,9 +294,10 @@ def _check_prometheus(
                                 {"needed": sorted(needed)})]
     try:
         present = prometheus_series_names(client, url, selector, now_s=now_s)
+        declared = prometheus_declared_families(client, url)
     except ProbeFailed as failed:
         return [up, CheckResult("families:prometheus", "WARN", f"not checked: {failed}")]
-    return [up, _families_result("families:prometheus", needed, present, declared=set())]
+    return [up, _families_result("families:prometheus", needed, present, declared=declared)]
 
 
 def _check_scrape(

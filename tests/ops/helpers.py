@@ -72,9 +72,14 @@ def mock_world(
     prometheus_up: bool = True,
     families: list[str] | None = None,
     service_up: bool = True,
+    with_series: list[str] | None = None,
 ) -> tuple[httpx.MockTransport, list[httpx.Request]]:
-    """A service at SERVICE_URL checking ``token`` and a Prometheus at PROMETHEUS_URL."""
+    """A service at SERVICE_URL checking ``token`` and a Prometheus at PROMETHEUS_URL.
+
+    ``families`` are declared (Prometheus metadata); ``with_series`` (default: all of them)
+    also have series, as a labelled prom-client family has only after its first event."""
     present = list(METASHEET_FAMILIES) if families is None else families
+    sampled = present if with_series is None else with_series
     seen: list[httpx.Request] = []
 
     def handle(request: httpx.Request) -> httpx.Response:
@@ -96,7 +101,11 @@ def mock_world(
                 result = [{"metric": {"__name__": "up", "job": "metasheet-api"}, "value": [1.0, "1"]}]
                 return httpx.Response(200, json={"status": "success", "data": {"resultType": "vector", "result": result}})
             if request.url.path == "/api/v1/label/__name__/values":
-                return httpx.Response(200, json={"status": "success", "data": sorted(present + ["up"])})
+                return httpx.Response(200, json={"status": "success", "data": sorted(sampled + ["up"])})
+            if request.url.path == "/api/v1/metadata":  # families declared by the scraped page
+                declared = {name.removesuffix("_bucket"): [{"type": "untyped", "help": "", "unit": ""}]
+                            for name in present}
+                return httpx.Response(200, json={"status": "success", "data": declared})
         return httpx.Response(404)
 
     return httpx.MockTransport(handle), seen

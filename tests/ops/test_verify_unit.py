@@ -33,8 +33,9 @@ def _statuses(report: VerifyReport) -> dict[str, str]:
 EXPECTED_CHECKS = [
     "env", "token", "flag:COUNT_CACHE_MISS_AS_FALLBACK", "flag:ENABLE_PHASE5_INTERNAL",
     "flag:ENABLE_FALLBACK_TEST", "allow_hosts", "health", "metrics:prometheus",
-    "families:prometheus", "results_dir", "disk_space", "wall_time",
+    "families:prometheus", "families:not_exported", "results_dir", "disk_space", "wall_time",
 ]
+INFORMATIVE = {"wall_time", "families:not_exported"}
 
 
 def test_all_ok_against_a_healthy_world(tmp_path: Path) -> None:
@@ -42,8 +43,13 @@ def test_all_ok_against_a_healthy_world(tmp_path: Path) -> None:
     transport, seen = mock_world(token=token)
     report = _verify(spec_text(), _env(token), transport, tmp_path / "results")
     assert [c.check for c in report.checks] == EXPECTED_CHECKS
-    assert {c.status for c in report.checks if c.check != "wall_time"} == {"OK"}, report.format_text()
+    assert {c.status for c in report.checks if c.check not in INFORMATIVE} == {"OK"}, report.format_text()
     assert report.get("wall_time").status == "INFO"
+    not_exported = report.get("families:not_exported")
+    assert not_exported.status == "INFO"
+    assert set(not_exported.details["not_exported"]) == {
+        "metasheet_http_adapter_ops_total", "metasheet_message_bus_rpc_attempts_total",
+        "metasheet_cache_get_attempts_total"}
     assert report.get("wall_time").reason == "planned wall time 2h10m (warmup 10m, baseline 2h)"
     assert report.ok and report.exit_code == 0
     # Prometheus is another host: it must never receive the service's token
@@ -86,7 +92,7 @@ def test_prometheus_down_fails_metrics_and_every_other_check_still_runs(tmp_path
 
 def test_missing_families_are_listed_with_their_na_columns(tmp_path: Path) -> None:
     token = make_jwt()
-    families = [f for f in METASHEET_FAMILIES if f not in ("cache_hits_total", "process_resident_memory_bytes")]
+    families = [f for f in required_series("metasheet") if f not in ("cache_hits_total", "process_resident_memory_bytes")]
     transport, _ = mock_world(token=token, families=families)
     report = _verify(spec_text(), _env(token), transport, tmp_path)
     result = report.get("families:prometheus")
@@ -98,6 +104,27 @@ def test_missing_families_are_listed_with_their_na_columns(tmp_path: Path) -> No
     assert set(result.details["missing"]) == {"cache_hits_total", "process_resident_memory_bytes"}
     assert "rss_mb" in result.details["na_columns"] and "cache_hit_rate" in result.details["na_columns"]
     assert report.exit_code == 0  # missing families warn; they do not block a run
+
+
+def test_prometheus_counts_declared_families_as_the_run_does(tmp_path: Path) -> None:
+    # A fresh prom-client service: only unlabelled families have series; the rest are
+    # declared. The run reads them through /api/v1/metadata as present (0 until moved).
+    token = make_jwt()
+    needed = required_series("metasheet")
+    unlabelled = ["process_cpu_seconds_total", "process_resident_memory_bytes"]
+    transport, seen = mock_world(token=token, families=list(needed), with_series=unlabelled)
+    report = _verify(spec_text(), _env(token), transport, tmp_path)
+    result = report.get("families:prometheus")
+    assert result.status == "OK", result.reason
+    assert "no series yet" in result.reason
+    assert set(result.details["declared_without_series"]) == set(needed) - set(unlabelled)
+    assert any(r.url.path == "/api/v1/metadata" for r in seen)
+    # and a family that is not even declared is still reported missing
+    transport, _ = mock_world(token=token, families=[n for n in needed if n != "cache_hits_total"],
+                              with_series=unlabelled)
+    result = _verify(spec_text(), _env(token), transport, tmp_path).get("families:prometheus")
+    assert result.status == "WARN"
+    assert result.reason.startswith(f"1 of {len(needed)} metric families missing (cache_hits_total)")
 
 
 @pytest.mark.parametrize(
@@ -277,7 +304,7 @@ def test_a_check_crashing_inside_verify_spec_leaves_every_other_check(
     report = _verify(spec_text(), _env(token), transport, tmp_path / "results")
     checks = [c.check for c in report.checks]
     assert checks == ["env", "token", "flag", "allow_hosts", "health", "metrics:prometheus",
-                      "families:prometheus", "results_dir", "disk_space", "wall_time"]
+                      "families:prometheus", "families:not_exported", "results_dir", "disk_space", "wall_time"]
     assert report.get("health").reason == "check could not run: RuntimeError: probe exploded"
     assert report.get("flag").status == "FAIL" and report.get("disk_space").status == "OK"
     assert report.exit_code == 1
