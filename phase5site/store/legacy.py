@@ -39,6 +39,7 @@ from phase5site.store.reader import RunReader
 from phase5site.store.writer import RunWriter
 
 DEFAULT_PHASE = "imported"
+LEGACY_PROFILE = "metasheet-2025"  # phase5site.metrics.profile.LEGACY_PROFILE (store may not import metrics)
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
@@ -305,6 +306,10 @@ def _environment(
         "legacy_header": table.header,
         "legacy_columns": len(table.header),
         "imported_at": imported_at,
+        # The 2025 service still exported metasheet_http_adapter_ops_total and two more
+        # families (the metasheet profile now says they do not exist): its columns keep the
+        # meaning they had, read against the profile of that service.
+        "metrics_profile": LEGACY_PROFILE,
     }
 
 
