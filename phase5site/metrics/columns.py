@@ -17,7 +17,7 @@ from phase5site.columns import (
     gate_value,
 )
 from phase5site.metrics.counters import Measured, buckets_json
-from phase5site.metrics.profile import QUANTILE_COLUMNS
+from phase5site.metrics.profile import NOT_EXPORTED, QUANTILE_COLUMNS
 from phase5site.quantiles import histogram_quantile
 
 BYTES_PER_MIB = 2**20
@@ -69,9 +69,12 @@ def ratio(numerator: Measured, denominator: Measured, what: str) -> Measured:
     >>> ratio(Measured(0.0), Measured(0.0), "requests").reason
     'denominator zero (no requests in window)'
     """
-    for part in (numerator, denominator):
-        if part.value is None:
-            return Measured.na(part.reason or "input NA")
+    missing = [part for part in (numerator, denominator) if part.value is None]
+    # A family the service never exports outranks a passing failure: it is why the ratio
+    # can never be measured on this service, whatever the source says this window.
+    missing.sort(key=lambda part: not (part.reason or "").startswith(NOT_EXPORTED))
+    for part in missing:
+        return Measured.na(part.reason or "input NA")
     if denominator.value == 0:
         return Measured.na(f"denominator zero (no {what} in window)")
     return Measured(float(numerator.value) / float(denominator.value))  # type: ignore[arg-type]

@@ -26,9 +26,7 @@ DEPENDENT_COLUMNS: dict[str, set[str]] = {
     "metasheet_fallback_total": {"raw_fallback_total", "fallback_http", "fallback_message", "fallback_cache",
                                  "fb_http_ratio", "fb_message_ratio", "fb_cache_ratio", "raw_fallback_ratio"},
     "metasheet_fallback_effective_total": set(),  # derived from raw minus cache misses instead
-    "metasheet_http_adapter_ops_total": {"http_adapter_ops", "fb_http_ratio"},
-    "metasheet_message_bus_rpc_attempts_total": {"message_bus_rpc_attempts", "fb_message_ratio"},
-    "metasheet_cache_get_attempts_total": {"cache_get_attempts", "fb_cache_ratio"},
+    "http_server_requests_seconds_summary": set(),  # exported; no column reads it
     "cache_hits_total": {"cache_hits_raw", "cache_hit_rate"},
     "cache_miss_total": {"cache_misses_raw", "cache_hit_rate"},
     "metasheet_plugin_reload_total": {"plugin_reload_success", "plugin_reload_failure",
@@ -42,6 +40,13 @@ DEPENDENT_COLUMNS: dict[str, set[str]] = {
     "metasheet_snapshot_operation_duration_seconds": {"snapshot_operation_p95", "snapshot_operation_p99",
                                                       "snapshot_buckets"},
 }
+# Families the current service does not export: their columns are NA by design.
+NOT_EXPORTED: dict[str, set[str]] = {
+    "metasheet_http_adapter_ops_total": {"http_adapter_ops", "fb_http_ratio"},
+    "metasheet_message_bus_rpc_attempts_total": {"message_bus_rpc_attempts", "fb_message_ratio"},
+    "metasheet_cache_get_attempts_total": {"cache_get_attempts", "fb_cache_ratio"},
+}
+BY_DESIGN = {column for columns in NOT_EXPORTED.values() for column in columns}
 PATHS = ("/health", "/api/v2/hello", "/api/plugins")
 
 
@@ -63,8 +68,23 @@ def test_every_profile_family_is_listed() -> None:
     from phase5site.simulator.metrics import PROFILE_FAMILIES
 
     assert set(DEPENDENT_COLUMNS) == set(PROFILE_FAMILIES)
-    families = {q.metric for q in get_profile("metasheet").quantities}
-    assert families == set(DEPENDENT_COLUMNS)
+    profile = get_profile("metasheet")
+    assert {q.metric for q in profile.quantities} == set(DEPENDENT_COLUMNS) - {"http_server_requests_seconds_summary"}
+    assert {q.metric for q in profile.all_quantities} - {q.metric for q in profile.quantities} == set(NOT_EXPORTED)
+
+
+def test_families_the_service_does_not_export_are_na_by_design() -> None:
+    target = start_target(EmbeddedSpec())
+    try:
+        result = asyncio.run(one_window(target.metrics_url, target.base_url))
+    finally:
+        target.stop()
+    for family, columns in NOT_EXPORTED.items():
+        for column in columns:
+            assert result.values[column] is None
+            assert result.na_reasons[column].startswith("not exported by this service"), column
+        assert family in " ".join(result.na_reasons[c] for c in columns)
+    assert result.values["server_requests"] >= len(PATHS) * 4  # type: ignore[operator]
 
 
 @pytest.mark.parametrize("family", sorted(DEPENDENT_COLUMNS))
@@ -77,9 +97,12 @@ def test_missing_family_gives_na_never_a_default(family: str) -> None:
     short = family.removesuffix("_total")
     for column in DEPENDENT_COLUMNS[family]:
         assert result.values[column] is None, (column, result.values[column])
+        if column in BY_DESIGN:  # e.g. fb_http_ratio: its denominator never exists here
+            assert result.na_reasons[column].startswith("not exported by this service"), column
+            continue
         assert "absent" in result.na_reasons[column] and short in result.na_reasons[column], column
     for column, reason in result.na_reasons.items():
-        if column not in DEPENDENT_COLUMNS[family]:
+        if column not in DEPENDENT_COLUMNS[family] | BY_DESIGN:
             assert short not in reason, (column, reason)
     # the window really was measured: requests were counted where the family exists
     if family != "http_requests_total":

@@ -56,9 +56,10 @@ def page(
     return "\n".join(line for name, lines in parts.items() if name not in omit for line in lines) + "\n"
 
 
-def window(before: str, after: str, window_s: float = 60.0, **kwargs: object) -> dict[str, object]:
+def window(before: str, after: str, window_s: float = 60.0, profile: str = "metasheet",
+           **kwargs: object) -> dict[str, object]:
     measured = scrape_window_columns(
-        PROFILE, parse_exposition(before), parse_exposition(after), window_s=window_s, **kwargs  # type: ignore[arg-type]
+        get_profile(profile), parse_exposition(before), parse_exposition(after), window_s=window_s, **kwargs  # type: ignore[arg-type]
     )
     assert set(measured) == set(SOURCE_COLUMNS)
     for column, m in measured.items():
@@ -126,9 +127,12 @@ def test_zero_requests_gives_na_ratios() -> None:
     assert values["request_rate"] == 0
     for column in ("http_success_rate", "error_rate", "error_rate_4xx", "error_rate_5xx",
                    "raw_fallback_ratio", "effective_fallback_ratio", "cache_hit_rate",
-                   "fb_http_ratio", "plugin_reload_success_rate", "snapshot_success_rate"):
+                   "plugin_reload_success_rate", "snapshot_success_rate"):
         assert values[column] is None, column
         assert "denominator zero" in values[f"why:{column}"]  # type: ignore[operator]
+    assert values["why:fb_http_ratio"] == "not exported by this service: metasheet_http_adapter_ops_total"
+    old = window(page(100, 1, 1), page(100, 1, 1), profile="metasheet-2025")
+    assert "denominator zero" in old["why:fb_http_ratio"]  # type: ignore[operator]
     for column in ("p50_latency", "p99_latency", "plugin_reload_p95", "snapshot_operation_p99"):
         assert values[column] is None and "no observations" in values[f"why:{column}"]  # type: ignore[operator]
 
@@ -194,10 +198,14 @@ def test_effective_fallback_rules() -> None:
 
 
 def test_declared_family_without_series_counts_zero() -> None:
-    values = window(page(100), page(200))
+    values = window(page(100), page(200), profile="metasheet-2025")
     assert values["raw_fallback_total"] == 0
     assert values["http_adapter_ops"] == 0
     assert values["fb_http_ratio"] is None  # 0 / 0
+    # The current service has no such family: declared on a page or not, NA by design.
+    current = window(page(100), page(200))
+    assert current["http_adapter_ops"] is None
+    assert current["why:http_adapter_ops"].startswith("not exported by this service")  # type: ignore[union-attr]
 
 
 def test_count_override_keeps_profile_matchers() -> None:
