@@ -69,8 +69,9 @@ def wait_until_scraped(prom: LocalPrometheus, expr: str, expected: float) -> flo
 
 def test_prometheus_and_scrape_sources_agree(tmp_path: Path) -> None:
     with PageServer(STATE_A) as server, LocalPrometheus([server.target], workdir=tmp_path) as prom:
+        # The page is shaped like the 2025 service's (it still had the adapter/RPC families).
         spec = MetricsSpec(source="both", url=prom.base_url, scrape_url=server.url,
-                           selector='{tier!="x"}')
+                           selector='{tier!="x"}', profile="metasheet-2025")
         results = asyncio.run(_measure(spec, prom, server))
     scrape, prometheus = results["scrape"], results["prometheus"]
     assert scrape.values["server_requests"] == 630

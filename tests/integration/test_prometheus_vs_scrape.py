@@ -77,6 +77,8 @@ def test_prometheus_and_scrape_agree_on_the_same_windows(tmp_path: Path) -> None
     try:
         host_port = target.base_url.removeprefix("http://")
         with LocalPrometheus([host_port], workdir=tmp_path / "prom", interval_s=SCRAPE_INTERVAL_S) as prom:
+            # prom-client creates a labelled series at its first event: one request first.
+            assert httpx.get(target.base_url + "/health", timeout=5).status_code == 200
             prom.wait_for_series('http_requests_total{job="metasheet-api"}')
             text = SPEC.format(base_url=target.base_url, metrics_url=target.metrics_url,
                                prometheus=prom.base_url, rate=RATE)
