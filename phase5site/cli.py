@@ -185,15 +185,16 @@ def schema(indent: int) -> None:
 @click.option("--fault", "faults", multiple=True, metavar="KIND:AT:DURATION[:PARAM]",
               help="Schedule a fault from start (repeatable): error_burst (PARAM share), "
               "latency_stall (PARAM delay_ms), outage, memory_growth (PARAM mb_per_s).")
-@click.option("--cache-hit-ratio", type=click.FloatRange(0, 1), default=0.9, show_default=True,
-              help="Share of cache lookups that hit.")
 @click.option("--seed", type=int, default=1, show_default=True, help="Random seed of the simulator.")
 @click.option("--bearer-env", metavar="VAR", default=None,
-              help="Require 'Authorization: Bearer <token>' with the token read from this "
-              "environment variable (never pass a token on the command line).")
+              help="Require 'Authorization: Bearer <token>' at the JWT gate with the token read from "
+              "this environment variable (never pass a token on the command line).")
+@click.option("--metrics-token-env", metavar="VAR", default=None,
+              help="Make /metrics/prom want this environment variable's value as 'Authorization: "
+              "Bearer <t>' or 'X-Metrics-Token: <t>', like the service's METRICS_SCRAPE_TOKEN.")
 @handle_errors
-def target(port: int, host: str, faults: tuple[str, ...], cache_hit_ratio: float, seed: int,
-           bearer_env: str | None) -> None:
+def target(port: int, host: str, faults: tuple[str, ...], seed: int,
+           bearer_env: str | None, metrics_token_env: str | None) -> None:
     """Run the embedded MetaSheet-like target in the foreground until Ctrl-C.
 
     Example:
@@ -214,11 +215,13 @@ def target(port: int, host: str, faults: tuple[str, ...], cache_hit_ratio: float
     bearer = os.environ.get(bearer_env) if bearer_env else None
     if bearer_env and not bearer:
         raise UsageError(f"--bearer-env: environment variable {bearer_env} is not set or empty")
-    embedded = EmbeddedSpec(seed=seed, cache_hit_ratio=cache_hit_ratio,
-                            faults=[parse_fault_option(text) for text in faults])
+    metrics_token = os.environ.get(metrics_token_env) if metrics_token_env else None
+    if metrics_token_env and not metrics_token:
+        raise UsageError(f"--metrics-token-env: environment variable {metrics_token_env} is not set or empty")
+    embedded = EmbeddedSpec(seed=seed, faults=[parse_fault_option(text) for text in faults])
     admin_token = secrets.token_urlsafe(24)
     config = TargetConfig(embedded=embedded, bearer=bearer, admin_token=admin_token,
-                          host=host, port=port)
+                          metrics_token=metrics_token, host=host, port=port)
 
     def announce(bound_host: str, bound_port: int) -> None:
         base_url = f"http://{'[' + bound_host + ']' if ':' in bound_host else bound_host}:{bound_port}"

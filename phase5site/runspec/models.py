@@ -159,11 +159,14 @@ class FaultSpec(_Model):
 
 
 class EmbeddedSpec(_Model):
-    """The bundled MetaSheet-like simulator, started on a free loopback port."""
+    """The bundled MetaSheet-like simulator, started on a free loopback port.
+
+    It is a development instance of the real service (FEATURE_CACHE=true): cache hits come
+    from the requests a load sends to /api/cache-test/warm and /simulate, as in the service,
+    so there is no hit-ratio knob (``cache_hit_ratio`` of older specs is refused)."""
 
     profile: Literal["metasheet"] = Field("metasheet", description="Which service to simulate.")
     seed: int = Field(1, description="Random seed of the simulator.")
-    cache_hit_ratio: float = Field(0.9, ge=0, le=1, description="Share of cache lookups that hit.")
     latency_scale: float = Field(1.0, gt=0, description="Multiplies every simulated latency.")
     faults: list[FaultSpec] = Field(default_factory=list, description="Scheduled faults.")
     disable_families: list[str] = Field(

@@ -160,7 +160,10 @@ def test_server_side_breaker_trips_on_a_sample_with_high_effective_fallback(tmp_
 version: 1
 name: server-breaker
 target:
-  embedded: {seed: 4, cache_hit_ratio: 0.0, disable_families: [metasheet_fallback_effective_total]}
+  embedded: {seed: 4, disable_families: [metasheet_fallback_effective_total]}
+  requests:  # the service records a fallback only on its test route (cache_miss answers 200)
+    - {name: health, path: /health, weight: 1}
+    - {name: fallback, method: POST, path: /internal/test/fallback, json: {mode: cache_miss}, weight: 0.3}
 metrics: {source: scrape}
 flags: {COUNT_CACHE_MISS_AS_FALLBACK: true}
 circuit_breaker: {effective_fallback: 0.05, error_rate: 0.5}
@@ -216,10 +219,12 @@ name: server-breaker-stall
 target:
   embedded:
     seed: 4
-    cache_hit_ratio: 0.0
     disable_families: [metasheet_fallback_effective_total]
     faults: [{kind: latency_stall, at: 1.5s, duration: 60s, delay_ms: 2500}]
   timeout: 5s
+  requests:  # the service records a fallback only on its test route (cache_miss answers 200)
+    - {name: health, path: /health, weight: 1}
+    - {name: fallback, method: POST, path: /internal/test/fallback, json: {mode: cache_miss}, weight: 0.3}
 metrics: {source: scrape}
 flags: {COUNT_CACHE_MISS_AS_FALLBACK: true}
 circuit_breaker: {effective_fallback: 0.05, error_rate: 0.5}

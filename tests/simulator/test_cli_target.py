@@ -24,7 +24,8 @@ from .helpers import fake_token
         (["--fault", "outage:5s"], "--fault 'outage:5s': expected KIND:AT:DURATION[:PARAM]"),
         (["--fault", "error_burst:1:1:3"], "share: Input should be less than or equal to 1"),
         (["--bearer-env", "PHASE5_TEST_SURELY_UNSET"], "environment variable PHASE5_TEST_SURELY_UNSET is not set"),
-        (["--cache-hit-ratio", "1.5"], "1.5 is not in the range 0<=x<=1"),
+        (["--metrics-token-env", "PHASE5_TEST_SURELY_UNSET"],
+         "--metrics-token-env: environment variable PHASE5_TEST_SURELY_UNSET is not set"),
     ],
 )
 def test_usage_errors_exit_2_with_the_bad_value(args: list[str], message: str) -> None:

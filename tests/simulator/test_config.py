@@ -17,7 +17,7 @@ from .helpers import fake_token
 
 def test_json_round_trip_keeps_everything() -> None:
     config = TargetConfig(
-        embedded=EmbeddedSpec(seed=5, cache_hit_ratio=0.8, latency_scale=2.0,
+        embedded=EmbeddedSpec(seed=5, latency_scale=2.0,
                               faults=[FaultSpec(kind="outage", at=3, duration=1)],
                               disable_families=["cache_hits_total"]),
         bearer=fake_token(), admin_token=fake_token(), metrics_token=fake_token(), host="::1", port=8123,

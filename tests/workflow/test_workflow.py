@@ -25,7 +25,7 @@ TINY_DEMO = """\
 version: 1
 name: tiny-demo
 target:
-  embedded: {profile: metasheet, seed: 3, cache_hit_ratio: 0.9}
+  embedded: {profile: metasheet, seed: 3}
   timeout: 10s
   max_generator_lag: 60s
 metrics: {source: scrape}
