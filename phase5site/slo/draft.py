@@ -112,6 +112,14 @@ def targets_from_draft(document: Mapping[str, Any], version: str) -> SloTargets:
         if entry is None:
             raise UsageError(f"draft: category {category.name!r} is missing", hint="re-run `slo recommend`")
         target = _number(entry.get("proposed_target"), f"{category.name}.proposed_target")
+        if target is None and not category.mandatory:
+            # An optional category the load could not move (MetaSheet exports no plugin
+            # reload sample at all): publish its release criterion, saying so.
+            objectives.append(Objective(
+                category.name, category.title, False, category.comparison, category.unit,
+                category.threshold(SloSpec()), None, "none",
+                "not measured by the baseline: release criterion used as it is"))
+            continue
         if target is None:
             raise UsageError(
                 f"draft: {category.name}.proposed_target is null (nothing was measured for it)",

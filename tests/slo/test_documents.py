@@ -146,6 +146,17 @@ def test_null_target_is_a_usage_error() -> None:
         targets_from_draft(draft, "2.5.0")
 
 
+def test_an_optional_category_never_measured_keeps_its_release_criterion() -> None:
+    # MetaSheet exports no plugin reload sample at all: the draft has nothing to propose.
+    draft = _draft()
+    entry = next(e for e in draft["categories"] if e["category"] == "plugin_reload_success")
+    entry["proposed_target"] = None
+    objective = next(o for o in targets_from_draft(draft, "2.5.0").objectives
+                     if o.category == "plugin_reload_success")
+    assert objective.target == 0.95 and objective.confidence == "none"
+    assert "not measured" in objective.confidence_note
+
+
 def test_memory_alert_and_selector() -> None:
     parsed = replace(targets_from_draft(_draft(), "2.5.0"), selector='{job="x"}')
     rules, _ = prometheus_rules(parsed)

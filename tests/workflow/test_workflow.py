@@ -28,6 +28,10 @@ target:
   embedded: {profile: metasheet, seed: 3}
   timeout: 10s
   max_generator_lag: 60s
+  requests:  # the service looks its cache up only on the cache-test routes
+    - {name: health, path: /health, weight: 2}
+    - {name: plugins, path: /api/plugins, weight: 2}
+    - {name: cache-warm, method: POST, path: "/api/cache-test/warm?count=2", weight: 1}
 metrics: {source: scrape}
 slo: {latency_p95_ms: 600000, latency_p99_ms: 600000, success_rate_min: 0.5, error_rate_max: 0.5}
 phases:
