@@ -142,3 +142,31 @@ def test_a_2025_import_keeps_its_values_under_the_2025_profile(tmp_path: Path) -
     stored = samples[0]["http_adapter_ops"]
     written = first_row[header.index("http_adapter_ops")]
     assert written not in ("", "NA") and stored == float(written)
+
+
+def test_moved_by_names_the_routes_of_the_readme() -> None:
+    profile = get_profile("metasheet")
+    assert "/api/cache-test/warm" in (profile.moved_by("cache_hit_rate") or "")
+    assert "FEATURE_CACHE=true" in (profile.moved_by("cache_hits_raw") or "")
+    assert (profile.moved_by("plugin_reload_success") or "").startswith("no code path moves it")
+    assert "/internal/test/fallback" in (profile.moved_by("effective_fallback") or "")
+    assert "X-Safety-Token" in (profile.moved_by("snapshot_success_rate") or "")
+    assert "does not exist in the current service" in (profile.moved_by("http_adapter_ops") or "")
+    assert profile.moved_by("no_such_column") is None
+    assert "2025" in (get_profile("metasheet-2025").moved_by("http_adapter_ops") or "")
+
+
+def test_timed_paths_are_the_readmes() -> None:
+    profile = get_profile("metasheet")
+    timed = ["/health", "/api/health", "/api/v2/hello", "/api/v2/rpc-test", "/api/plugins",
+             "/internal/metrics", "/api/attendance/records?from=1", "/api/integration/x",
+             "/api/after-sales/tickets"]
+    untimed = ["/api/multitable/sheets", "/api/auth/me", "/api/snapshots", "/api/admin/plugins",
+               "/api/cache-test/warm", "/internal/test/fallback", "/metrics/prom", "/no-such-page",
+               "/api/plugins/extra", "/api/attendance"]
+    assert all(profile.timed_path(path) for path in timed)
+    assert not any(profile.timed_path(path) for path in untimed)
+    # The live capture's timed routes are all timed paths (the route label is the path here).
+    page = capture(3)
+    routes = {dict(key)["route"] for key in page.series("http_server_requests_seconds_count", ())}
+    assert routes and all(profile.timed_path(route) for route in routes)
