@@ -121,20 +121,49 @@ def prometheus_series_names(
     return {str(name) for name in data}
 
 
-def fetch_scrape_page(client: httpx.Client, scrape_url: str,
-                      headers: dict[str, str] | None = None) -> tuple[CheckResult, str | None]:
-    """``GET`` the service's metrics page with the credentials configured for it (``headers``;
-    never the load token): 200 with text is OK."""
+def fetch_scrape_page(client: httpx.Client, scrape_url: str, headers: dict[str, str] | None = None,
+                      *, credential: str | None = None) -> tuple[CheckResult, str | None]:
+    """``GET`` the service's metrics page with the credential configured for it (``headers``,
+    from ``metrics.auth``; never the load token): 200 with text is OK.
+
+    ``credential`` names the spec key the headers come from (``metrics.auth.bearer``). With
+    one, the page is also asked without it: a page that answers anyone is "open", and the
+    token is then not checked by the service (a WARN: the run works, the page is public).
+    """
     check = "metrics:scrape"
     try:
         response = get(client, scrape_url, headers=headers or {})
     except ProbeFailed as failed:
         return CheckResult(check, "FAIL", str(failed), {"url": scrape_url}), None
-    details = {"url": scrape_url, "status": response.status_code, "bytes": len(response.content)}
+    details: dict[str, Any] = {"url": scrape_url, "status": response.status_code,
+                               "bytes": len(response.content), "credential": credential}
     if response.status_code in (401, 403):
-        why = ("credentials rejected" if headers else
-               "the page wants credentials (the load token, target.auth.bearer, is never sent to it)")
-        return CheckResult(check, "FAIL", f"{why}: {scrape_url} answered {response.status_code}", details), None
+        return CheckResult(check, "FAIL", _refused(scrape_url, response, credential), details), None
     if response.status_code != 200:
         return CheckResult(check, "FAIL", f"{scrape_url} answered {response.status_code}, expected 200", details), None
-    return CheckResult(check, "OK", f"{scrape_url} answered 200 ({len(response.content)} bytes)", details), response.text
+    size = f"{len(response.content)} bytes"
+    if not headers:
+        return CheckResult(check, "OK", f"{scrape_url} answered 200 ({size}); the page is open "
+                           "(no credential configured or needed)", details), response.text
+    try:
+        without = get(client, scrape_url).status_code
+    except ProbeFailed:
+        without = None
+    details["status_without_credential"] = without
+    if without == 200:
+        return CheckResult(check, "WARN", f"metrics token accepted by {scrape_url} ({size}), but the page is "
+                           "open: it answers 200 without the token too, so the service does not check it "
+                           "(METRICS_SCRAPE_TOKEN unset there?)", details), response.text
+    return CheckResult(check, "OK", f"metrics token ({credential}) accepted: {scrape_url} answered 200 "
+                       f"({size}); without it {without}", details), response.text
+
+
+def _refused(scrape_url: str, response: httpx.Response, credential: str | None) -> str:
+    challenge = response.headers.get("www-authenticate")
+    asked = f" ({'WWW-Authenticate: ' + challenge})" if challenge else ""
+    if credential:
+        return (f"metrics token rejected: {scrape_url} answered {response.status_code}{asked} to "
+                f"{credential}; check METRICS_SCRAPE_TOKEN against the service's value")
+    return (f"the metrics page wants a credential: {scrape_url} answered {response.status_code}{asked}; set "
+            "metrics.auth.x_metrics_token (or .bearer) to ${METRICS_SCRAPE_TOKEN}; the load token "
+            "(target.auth.bearer) is never sent to it")

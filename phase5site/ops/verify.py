@@ -41,7 +41,7 @@ from phase5site.ops.probes import (
 from phase5site.ops.report import CheckResult, VerifyReport
 from phase5site.ops.token import check_jwt_shape
 from phase5site.runspec import LoadedSpec, format_duration, hosts, redact, redact_tree
-from phase5site.runspec.models import FlagsSpec, RunSpec
+from phase5site.runspec.models import FlagsSpec, MetricsSpec, RunSpec
 
 # Flags that must be false in production (FAIL) and those that change a number (WARN).
 FLAG_SEVERITY: dict[str, str] = {
@@ -262,8 +262,9 @@ def check_metrics(
             results += _check_prometheus(client, metrics.url or "", metrics.selector, needed, now_s)
         if metrics.source in ("scrape", "both"):
             # The load token is the target's: never sent to the metrics page (runspec.hosts);
-            # only a credential configured for the page itself would be.
-            results += _check_scrape(client, target.metrics_url, needed, headers={})
+            # only the page's own credential (metrics.auth) is.
+            results += _check_scrape(client, target.metrics_url, needed, headers=metrics.auth.headers(),
+                                     credential=_credential_key(metrics))
     return results
 
 
@@ -282,12 +283,21 @@ def _check_prometheus(
     return [up, _families_result("families:prometheus", needed, present, declared=set())]
 
 
+def _credential_key(metrics: MetricsSpec) -> str | None:
+    """The spec key of the metrics page's own credential, or None."""
+    for key in ("bearer", "x_metrics_token"):
+        if getattr(metrics.auth, key) is not None:
+            return f"metrics.auth.{key}"
+    return None
+
+
 def _check_scrape(
-    client: httpx.Client, scrape_url: str | None, needed: dict[str, tuple[str, ...]], *, headers: dict[str, str]
+    client: httpx.Client, scrape_url: str | None, needed: dict[str, tuple[str, ...]], *,
+    headers: dict[str, str], credential: str | None = None,
 ) -> list[CheckResult]:
     if not scrape_url:
         return [CheckResult("metrics:scrape", "FAIL", "no metrics page to scrape: set metrics.scrape_url")]
-    page, text = fetch_scrape_page(client, scrape_url, headers)
+    page, text = fetch_scrape_page(client, scrape_url, headers, credential=credential)
     if text is None:
         return [page, CheckResult("families:scrape", "WARN", "not checked: the metrics page did not answer",
                                   {"needed": sorted(needed)})]
