@@ -167,3 +167,48 @@ def _refused(scrape_url: str, response: httpx.Response, credential: str | None) 
     return (f"the metrics page wants a credential: {scrape_url} answered {response.status_code}{asked}; set "
             "metrics.auth.x_metrics_token (or .bearer) to ${METRICS_SCRAPE_TOKEN}; the load token "
             "(target.auth.bearer) is never sent to it")
+
+
+def scrape_interval_s(client: httpx.Client, prometheus_url: str, selector: str, *, now_s: float,
+                      lookback_s: float = 300.0) -> float | None:
+    """The longest median gap between successful scrapes of any target matching ``selector``
+    over the last ``lookback_s`` (raw ``up`` samples), or None without two scrapes."""
+    url = prometheus_url.rstrip("/") + "/api/v1/query"
+    query = f"up{selector}[{round(lookback_s)}s]"
+    data = _prometheus_data(get(client, url, params={"query": query, "time": f"{now_s:.3f}"}), url)
+    result = data.get("result") if isinstance(data, dict) else None
+    medians = []
+    for series in result if isinstance(result, list) else []:
+        try:
+            times = sorted(float(ts) for ts, value in series["values"] if float(value) == 1.0)
+        except (KeyError, TypeError, ValueError):
+            continue
+        gaps = sorted(b - a for a, b in zip(times, times[1:]))
+        if gaps:
+            medians.append(gaps[len(gaps) // 2])
+    return max(medians) if medians else None
+
+
+def probe_scrape_interval(client: httpx.Client, prometheus_url: str, selector: str, *, now_s: float,
+                          shortest_window_s: float | None) -> CheckResult:
+    """Prometheus mode diffs the first and the last scrape *inside* each sample window
+    (metrics.scrape_edges): a window needs two, so the scrape interval must be at most half
+    the shortest sample interval, and each window's server counts cover up to two scrape
+    intervals less than the window."""
+    check = "scrape_interval"
+    try:
+        interval = scrape_interval_s(client, prometheus_url, selector, now_s=now_s)
+    except ProbeFailed as failed:
+        return CheckResult(check, "INFO", f"not checked: {failed}")
+    if interval is None:
+        return CheckResult(check, "INFO", f"not checked: no target of up{selector} was scraped twice in the last 5 minutes")
+    details = {"scrape_interval_s": round(interval, 3), "shortest_window_s": shortest_window_s}
+    if shortest_window_s is None:
+        return CheckResult(check, "INFO", f"Prometheus scrapes every {interval:g} s; no phase takes samples", details)
+    if 2 * interval > shortest_window_s:
+        return CheckResult(check, "WARN", f"Prometheus scrapes every {interval:g} s, more than half the shortest "
+                           f"sample interval ({shortest_window_s:g} s): a window needs two scrapes inside it, so "
+                           "some will be NA; sample less often or scrape more often", details)
+    return CheckResult(check, "OK", f"Prometheus scrapes every {interval:g} s: each {shortest_window_s:g} s window "
+                       f"holds about {shortest_window_s / interval:.0f} scrapes, and its server counts cover the "
+                       f"time between the first and the last (up to {2 * interval:g} s less than the window)", details)

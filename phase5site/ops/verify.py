@@ -34,6 +34,7 @@ from phase5site.ops.families import (
 from phase5site.ops.probes import (
     ProbeFailed,
     fetch_scrape_page,
+    probe_scrape_interval,
     probe_health,
     probe_prometheus_up,
     prometheus_series_names,
@@ -260,6 +261,8 @@ def check_metrics(
     with httpx.Client(transport=transport, timeout=metrics.timeout) as client:
         if metrics.source in ("prometheus", "both"):
             results += _check_prometheus(client, metrics.url or "", metrics.selector, needed, now_s)
+            results.append(probe_scrape_interval(client, metrics.url or "", metrics.selector, now_s=now_s,
+                                                 shortest_window_s=_shortest_window_s(spec)))
         if metrics.source in ("scrape", "both"):
             # The load token is the target's: never sent to the metrics page (runspec.hosts);
             # only the page's own credential (metrics.auth) is.
@@ -281,6 +284,12 @@ def _check_prometheus(
     except ProbeFailed as failed:
         return [up, CheckResult("families:prometheus", "WARN", f"not checked: {failed}")]
     return [up, _families_result("families:prometheus", needed, present, declared=set())]
+
+
+def _shortest_window_s(spec: RunSpec) -> float | None:
+    """The shortest sample window of the observed phases (interval, or the whole phase)."""
+    windows = [phase.interval or phase.planned_duration_s for phase in spec.enabled_phases() if phase.observe]
+    return min(windows) if windows else None
 
 
 def _credential_key(metrics: MetricsSpec) -> str | None:

@@ -18,7 +18,7 @@ from phase5site.runspec.models import EmbeddedSpec
 from phase5site.simulator import start_target
 
 from .helpers import load, make_jwt, spec_text
-from .prometheus import free_port, running_prometheus, wait_for_names
+from .prometheus import free_port, running_prometheus, wait_for_names, wait_for_scrapes
 
 SHORT_PHASES = "  - {name: baseline, rate: 5, concurrency: 2, samples: 2, interval: 5s}\n"
 
@@ -70,9 +70,11 @@ def test_production_like_with_real_prometheus_is_all_ok(tmp_path: Path, live_tar
     target, token = live_target
     with running_prometheus(tmp_path, scrape_url=target.metrics_url) as prometheus_url:
         wait_for_names(prometheus_url, set(required_series("metasheet")) | {"up"})
+        wait_for_scrapes(prometheus_url, 2)  # the scrape_interval check needs two to measure it
         env = _production_env(target.base_url, token, prometheus_url)
         report = verify_spec(_production_spec(env), env=env, results_dir=tmp_path / "results")
     assert {c.status for c in report.checks if c.check != "wall_time"} == {"OK"}, report.format_text()
+    assert report.get("scrape_interval").details["scrape_interval_s"] > 0
     assert report.get("metrics:prometheus").reason == 'Prometheus answers up{job="metasheet-api"}: 1 target(s) up'
 
 
