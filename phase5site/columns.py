@@ -122,6 +122,18 @@ WINDOW_COLUMNS: tuple[str, ...] = (
     "na_reasons",  # JSON object: column -> why it is NA
 )
 
+# The interval the server-side values of a sample actually cover (schema 3, issue 12): the
+# two readings diffed, so counts are exactly those of (server_window_start, server_window_end]
+# and server rates are divided by server_window_s. Prometheus mode: the first and the last
+# scrape Prometheus holds *inside* the window [window_start, window_end], so no sample of
+# the previous window (or of a warmup before the phase) leaks in; scrape mode: the times
+# the two pages were requested. NULL for client-only rows, imports and files before schema 3.
+SERVER_WINDOW_COLUMNS: tuple[str, ...] = (
+    "server_window_start",  # UTC epoch seconds of the reading at the start
+    "server_window_end",  # UTC epoch seconds of the reading at the end
+    "server_window_s",  # the interval server rates (request_rate, cpu_percent) are divided by
+)
+
 # Generator health of the same window (DESIGN.md, "Generator health"): the load generator's
 # own send lag (sent_at - intended_at of requests that had a free slot when due), its CPU and
 # event-loop lag. A window whose own-lag p99 exceeds target.max_generator_lag is
@@ -208,6 +220,9 @@ COLUMN_RANGES: dict[str, ColumnRange] = {
     "window_start": ColumnRange("an instant in UTC epoch seconds", 0.0, LAST_EPOCH_S),
     "window_end": ColumnRange("an instant in UTC epoch seconds", 0.0, LAST_EPOCH_S),
     "window_s": ColumnRange("a window length in seconds", 0.0, 366 * DAY_S),
+    "server_window_start": ColumnRange("an instant in UTC epoch seconds", 0.0, LAST_EPOCH_S),
+    "server_window_end": ColumnRange("an instant in UTC epoch seconds", 0.0, LAST_EPOCH_S),
+    "server_window_s": ColumnRange("a window length in seconds", 0.0, 366 * DAY_S),
     # The generator's own lag is a difference of two clocks' readings: no lower bound.
     "generator_lag_p99_ms": ColumnRange("a send lag in milliseconds", None, DAY_S * 1000.0),
     "generator_lag_max_ms": ColumnRange("a send lag in milliseconds", None, DAY_S * 1000.0),

@@ -485,8 +485,9 @@ class Run:
 
         # A credential goes only to the URL it was configured for (issue 13 item 5): the load
         # JWT (target.auth.bearer) is target.base_url's and never goes to a metrics page, even
-        # one on the target's host; only a credential configured for the metrics page may.
-        headers: dict[str, str] = {}
+        # one on the target's host; only a credential configured for the metrics page may
+        # (metrics.auth: the service's METRICS_SCRAPE_TOKEN, refused there as the JWT is).
+        headers = self.spec.metrics.auth.headers()
         # The embedded target runs on this machine: CPU above its cores or RSS above its
         # memory cannot be the service's (the sample gate, columns.COLUMN_RANGES).
         limits = machine_limits() if self.target is not None else SampleLimits()

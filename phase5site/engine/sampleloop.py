@@ -96,18 +96,19 @@ async def store_samples(run: Run, phase: PhaseSpec, sample_num: int, window_star
     timestamp = utc_timestamp(window_end)
     if not results:
         reasons = dict.fromkeys(server_columns(), NO_SOURCE_REASON)
-        rows = [("none", {}, reasons)]
+        rows = [("none", {}, reasons, None)]
     else:
         # NA reasons quote source errors, which name the metrics URL: redact them like
         # every other line, since the samples table (and the site) shows them.
         rows = [(r.source, r.values, {column: run.files.clean(reason)
-                                      for column, reason in r.na_reasons.items()})
+                                      for column, reason in r.na_reasons.items()},
+                 r.server_window.columns() if r.server_window else None)
                 for r in results]
     server_trip: Trip | None = None
-    for index, (source, values, reasons) in enumerate(rows):
+    for index, (source, values, reasons, server_window) in enumerate(rows):
         row = sample_row(phase=phase.name, sample_num=sample_num, source=source, timestamp=timestamp,
                          window_start=window_start, window_end=window_end, values=values,
-                         na_reasons=reasons, client=client)
+                         na_reasons=reasons, client=client, server_window=server_window)
         await run.writer_thread.call(run.writer.add_sample, row)
         if index == 0:
             await asyncio.to_thread(append_csv_row, run.files.metrics_csv, row)

@@ -23,7 +23,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from phase5site.columns import CSV_V3_COLUMNS, SERVER_COUNT_COLUMNS
+from phase5site.columns import CSV_V3_COLUMNS, SERVER_COUNT_COLUMNS, SERVER_WINDOW_COLUMNS
 from phase5site.runspec.models import PhaseSpec
 
 NO_SOURCE_REASON = "metrics source none"
@@ -71,6 +71,7 @@ def sample_row(
     values: dict[str, Any],
     na_reasons: dict[str, str],
     client: dict[str, Any],
+    server_window: dict[str, float] | None = None,
 ) -> dict[str, Any]:
     """One ``samples`` row: server values of one source plus the window's client columns.
 
@@ -90,6 +91,10 @@ def sample_row(
         "window_start": window_start,
         "window_end": window_end,
         "window_s": window_end - window_start,
+        # The interval the server values actually cover (columns.SERVER_WINDOW_COLUMNS):
+        # NA when the source had no two readings (then every server column is NA too).
+        **dict.fromkeys(SERVER_WINDOW_COLUMNS),
+        **(server_window or {}),
     }
     reasons: dict[str, str] = {}
     for column in server_columns():

@@ -38,6 +38,17 @@ class QueryAnswer(Answer):
     vector: Vector = field(default_factory=list)
 
 
+Matrix = list[tuple[dict[str, str], list[tuple[float, float]]]]
+
+
+@dataclass(frozen=True)
+class MatrixAnswer(Answer):
+    """An instant query of a range selector (``x[T]``): each series' raw samples
+    ``(timestamp, value)``, exactly as Prometheus stored them (nothing extrapolated)."""
+
+    matrix: Matrix = field(default_factory=list)
+
+
 def _describe_http_error(response: httpx.Response) -> str:
     try:
         body = response.json()
@@ -67,6 +78,22 @@ def parse_vector(data: Any) -> tuple[Vector, str | None]:
         if kind != "vector":
             return [], f"expected an instant vector, got {kind}"
         return [(dict(item["metric"]), _float(item["value"][1])) for item in data["result"]], None
+    except (KeyError, IndexError, TypeError, ValueError) as error:
+        return [], f"unexpected answer shape ({error!r})"
+
+
+def parse_matrix(data: Any) -> tuple[Matrix, str | None]:
+    """``data`` of an instant query of a range selector → [(labels, [(ts, value)])].
+
+    >>> parse_matrix({"resultType": "matrix", "result": [
+    ...     {"metric": {"job": "api"}, "values": [[1000.5, "1"], [1001.5, "1"]]}]})
+    ([({'job': 'api'}, [(1000.5, 1.0), (1001.5, 1.0)])], None)
+    """
+    try:
+        if data["resultType"] != "matrix":
+            return [], f"expected a range vector (matrix), got {data['resultType']}"
+        return [(dict(item["metric"]), [(float(ts), _float(v)) for ts, v in item["values"]])
+                for item in data["result"]], None
     except (KeyError, IndexError, TypeError, ValueError) as error:
         return [], f"unexpected answer shape ({error!r})"
 
@@ -115,6 +142,16 @@ class PrometheusClient:
             return QueryAnswer(request, error=answer.error, raw=answer.raw)
         vector, error = parse_vector(answer.data)
         return QueryAnswer(request, data=answer.data, error=error, raw=answer.raw, vector=vector)
+
+    async def raw_samples(self, expr: str, at: float) -> MatrixAnswer:
+        """Evaluate a range selector ``expr`` (``up{job="x"}[60000ms]``) at ``at``: the raw
+        samples Prometheus holds in that range, with their own timestamps."""
+        request = f"query time={at:.3f} expr={expr}"
+        answer = await self._call("POST", "/api/v1/query", request, data={"query": expr, "time": f"{at:.3f}"})
+        if not answer.ok:
+            return MatrixAnswer(request, error=answer.error, raw=answer.raw)
+        matrix, error = parse_matrix(answer.data)
+        return MatrixAnswer(request, data=answer.data, error=error, raw=answer.raw, matrix=matrix)
 
     async def metadata(self) -> Answer:
         """``/api/v1/metadata``: family name → [{type, help, unit}] for every scraped target."""

@@ -219,3 +219,99 @@ def prometheus_window_columns(
     for column, answer in override_answers.items():
         out[column] = read_scalar(answer, f"override of {column}")
     return gated(out, limits)
+
+
+# --- several targets, each between its own edge scrapes (metrics.scrape_edges) -----------
+
+
+@dataclass(frozen=True)
+class TargetWindow:
+    """One target's answers for a window: its plan (selector narrowed to the target, length
+    = the interval between its edge scrapes), presence and quantity answers at its edges."""
+
+    plan: WindowPlan
+    presence: Presence
+    quantity_answers: Mapping[str, QueryAnswer]
+
+    def quantities(self, limits: SampleLimits, *, with_expression_overrides: bool = True) -> dict[str, Measured]:
+        """The target's quantities. A count column overridden by a PromQL expression is the
+        user's text, not narrowed to a target: only one target may carry it, or the sum
+        over targets would count it once per target."""
+        profile = self.plan.effective_profile()
+        out = {q.name: read_quantity(q, self.quantity_answers[q.name], self.presence)
+               for q in profile.quantities}
+        for column, text in self.plan.overrides.items():
+            if column in COUNT_COLUMNS and not is_series_ref(text) and not with_expression_overrides:
+                out[column] = Measured.na("counted with the first target", absent=True)
+        return gated(out, limits, name_input=True)
+
+
+def combine_measured(parts: list[Measured]) -> Measured:
+    """One quantity over several targets, as PromQL's ``sum`` would see it: the targets that
+    export it add up (bucket lists per ``le``); an absent family counts only where no target
+    has it; any other NA (an error, an unreadable value) makes the sum NA.
+
+    >>> combine_measured([Measured(3.0), Measured.na("absent", absent=True), Measured(4.0)]).value
+    7.0
+    >>> combine_measured([Measured([(0.1, 2.0)]), Measured([(0.1, 1.0), (math.inf, 5.0)])]).value
+    [(0.1, 3.0), (inf, 5.0)]
+    """
+    failed = [part for part in parts if part.value is None and not part.absent]
+    if failed:
+        return failed[0]
+    present = [part.value for part in parts if part.value is not None]
+    if not present:
+        return parts[0]
+    if isinstance(present[0], list):
+        pooled: dict[float, float] = {}
+        for buckets in present:
+            for bound, count in buckets:  # type: ignore[union-attr]
+                pooled[bound] = pooled.get(bound, 0.0) + count
+        return Measured(sorted(pooled.items()))
+    return Measured(float(sum(float(value) for value in present)))  # type: ignore[arg-type]
+
+
+def _rate_over_targets(per_target: list[dict[str, Measured]], windows_s: list[float], name: str,
+                       factor: float) -> Measured:
+    """Σ over targets of (target's increase / its own interval) x factor."""
+    rate = 0.0
+    for quantities, window_s in zip(per_target, windows_s):
+        part = quantities[name]
+        if part.value is None:
+            if part.absent:
+                continue
+            return part
+        rate += float(part.value) / window_s * factor  # type: ignore[arg-type]
+    return Measured(rate)
+
+
+def targets_window_columns(
+    targets: list[TargetWindow],
+    quantile_answers: Mapping[str, QueryAnswer],
+    override_answers: Mapping[str, QueryAnswer],
+    *,
+    count_cache_miss: bool,
+    limits: SampleLimits = SampleLimits(),
+) -> dict[str, Measured]:
+    """Every SOURCE_COLUMNS value of the window over one or more targets.
+
+    One target: exactly ``prometheus_window_columns`` over its own edges. Several: each
+    quantity is summed over the targets (``combine_measured``), ratios and quantiles are
+    taken over the sums (quantiles by ``quantiles.histogram_quantile`` over the pooled bucket
+    increases), and rates add each target's increase divided by its own interval.
+    """
+    if len(targets) == 1:
+        only = targets[0]
+        return prometheus_window_columns(only.plan, only.quantity_answers, quantile_answers, override_answers,
+                                         only.presence, count_cache_miss=count_cache_miss, limits=limits)
+    per_target = [target.quantities(limits, with_expression_overrides=index == 0)
+                  for index, target in enumerate(targets)]
+    windows_s = [target.plan.window_s for target in targets]
+    combined = {name: combine_measured([q[name] for q in per_target]) for name in per_target[0]}
+    out = measured_columns(combined, sum(windows_s) / len(windows_s), count_cache_miss=count_cache_miss,
+                           limits=limits)
+    out["request_rate"] = _rate_over_targets(per_target, windows_s, "server_requests", 1.0)
+    out["cpu_percent"] = _rate_over_targets(per_target, windows_s, "cpu_seconds", 100.0)
+    for column, answer in override_answers.items():
+        out[column] = read_scalar(answer, f"override of {column}")
+    return gated(out, limits)

@@ -28,8 +28,9 @@ from phase5site.metrics.columns import SOURCE_COLUMNS, split_values
 from phase5site.metrics.counters import Measured
 from phase5site.metrics.exposition import Scrape, parse_exposition
 from phase5site.metrics.profile import Profile, get_profile, required_families
-from phase5site.metrics.prometheus_window import Presence, WindowPlan, prometheus_window_columns
+from phase5site.metrics.prometheus_window import Presence, TargetWindow, WindowPlan, targets_window_columns
 from phase5site.metrics.promapi import Answer, PrometheusClient, QueryAnswer
+from phase5site.metrics.scrape_edges import TargetEdges, edges_query, scrape_edges, target_selector
 from phase5site.metrics.scrape_window import check_overrides, scrape_window_columns
 from phase5site.metrics.selectors import LabelMatcher, page_matchers, parse_selector
 from phase5site.runspec.models import FlagsSpec, MetricsSpec
@@ -39,12 +40,32 @@ Sleep = Callable[[float], Awaitable[None]]
 DEFAULT_SETTLE_S = 2.0
 
 
+@dataclass(frozen=True)
+class ServerWindow:
+    """The interval the server values cover: the readings at its two ends (UTC epoch s).
+
+    ``window_s`` is what rates were divided by: ``end - start`` for one target (or scrape
+    mode); with several Prometheus targets, each target's increase was divided by its own
+    interval, and ``window_s`` is their mean.
+    """
+
+    start: float
+    end: float
+    window_s: float
+
+    def columns(self) -> dict[str, float]:
+        """The ``columns.SERVER_WINDOW_COLUMNS`` of a sample row."""
+        return {"server_window_start": self.start, "server_window_end": self.end,
+                "server_window_s": self.window_s}
+
+
 @dataclass
 class SampleResult:
     source: str  # 'prometheus' | 'scrape'
     values: dict[str, object]  # SOURCE_COLUMNS; None = NA
     na_reasons: dict[str, str]  # column -> reason, for every None
     raw: list[str] = field(default_factory=list)  # raw answers, for raw-metrics.txt
+    server_window: ServerWindow | None = None  # None: no two readings (every column NA)
 
 
 class MetricsSource(Protocol):
@@ -63,11 +84,12 @@ def all_na(source: str, reason: str, raw: list[str]) -> SampleResult:
     return SampleResult(source, values, reasons, raw)
 
 
-def _result(source: str, measured: dict[str, Measured], raw: list[str], limits: SampleLimits) -> SampleResult:
+def _result(source: str, measured: dict[str, Measured], raw: list[str], limits: SampleLimits,
+            window: ServerWindow) -> SampleResult:
     # The window functions gated every value; gate_row adds the checks across columns
     # (a part larger than its whole), so what a source hands out is always storable.
     values, reasons = gate_row(*split_values(measured), limits)
-    return SampleResult(source, values, reasons, raw)
+    return SampleResult(source, values, reasons, raw, window)
 
 
 # --- scrape -------------------------------------------------------------------------------
@@ -78,6 +100,7 @@ class _ScrapeOutcome:
     scrape: Scrape | None
     error: str | None
     raw: str
+    at: float = math.nan  # when the page was requested (as Prometheus timestamps a scrape)
 
 
 class ScrapeSource:
@@ -96,9 +119,11 @@ class ScrapeSource:
         timeout_s: float = 5.0,
         transport: httpx.AsyncBaseTransport | None = None,
         limits: SampleLimits = SampleLimits(),
+        clock: Clock = time.time,
     ) -> None:
         self.url = url
         self.limits = limits
+        self.clock = clock
         self.profile = profile
         self.selector = page_matchers(selector)  # job/instance exist only in Prometheus
         self.overrides = dict(overrides or {})
@@ -106,6 +131,7 @@ class ScrapeSource:
         self._client = httpx.AsyncClient(timeout=timeout_s, transport=transport, headers=headers or {})
         self._previous: Scrape | None = None
         self._previous_error: str | None = "no baseline scrape (open() was not called)"
+        self._previous_at = math.nan
         self._prefetched: dict[float, asyncio.Future[_ScrapeOutcome]] = {}
         self._sampled_until = -math.inf  # window_end of the latest sample() call
 
@@ -119,41 +145,45 @@ class ScrapeSource:
             self._prefetched[window_end] = asyncio.ensure_future(self._scrape())
 
     async def _scrape(self) -> _ScrapeOutcome:
+        at = self.clock()
         try:
             response = await self._client.get(self.url)
         except httpx.HTTPError as error:
             message = f"scrape of {self.url} failed: {error!r}"
-            return _ScrapeOutcome(None, message, f"# GET {self.url} -> {message}")
+            return _ScrapeOutcome(None, message, f"# GET {self.url} -> {message}", at)
         header = f"# GET {self.url} -> HTTP {response.status_code} ({len(response.content)} bytes)"
         if response.status_code != 200:
             message = f"scrape of {self.url} answered HTTP {response.status_code}"
-            return _ScrapeOutcome(None, message, f"{header}\n{response.text[:2000]}")
+            return _ScrapeOutcome(None, message, f"{header}\n{response.text[:2000]}", at)
         scrape = parse_exposition(response.text)
         if scrape.skipped_lines:
             header += f"; skipped {len(scrape.skipped_lines)} non-exposition line(s)"
-        return _ScrapeOutcome(scrape, None, f"{header}\n{response.text}")
+        return _ScrapeOutcome(scrape, None, f"{header}\n{response.text}", at)
 
     async def open(self, at: float) -> list[str]:
         outcome = await self._scrape()
-        self._previous, self._previous_error = outcome.scrape, outcome.error
+        self._previous, self._previous_error, self._previous_at = outcome.scrape, outcome.error, outcome.at
         return [outcome.raw]
 
     async def sample(self, window_start: float, window_end: float, flags: FlagsSpec) -> SampleResult:
         self._sampled_until = max(self._sampled_until, window_end)
         pending = self._prefetched.pop(window_end, None)
         outcome = await pending if pending is not None else await self._scrape()
-        previous, previous_error = self._previous, self._previous_error
-        self._previous, self._previous_error = outcome.scrape, outcome.error
+        previous, previous_error, previous_at = self._previous, self._previous_error, self._previous_at
+        self._previous, self._previous_error, self._previous_at = outcome.scrape, outcome.error, outcome.at
         if outcome.scrape is None:
             return all_na(self.name, outcome.error or "scrape failed", [outcome.raw])
         if previous is None:
             return all_na(self.name, f"no scrape at window start: {previous_error}", [outcome.raw])
+        # The two pages were read when they were requested, not at the nominal edges: rates
+        # are divided by the interval the diff covers (a late scrape is not a faster service).
+        window = ServerWindow(previous_at, outcome.at, outcome.at - previous_at)
         measured = scrape_window_columns(
-            self.profile, previous, outcome.scrape, window_s=window_end - window_start,
+            self.profile, previous, outcome.scrape, window_s=window.window_s,
             selector=self.selector, overrides=self.overrides,
             count_cache_miss=flags.COUNT_CACHE_MISS_AS_FALLBACK, limits=self.limits,
         )
-        return _result(self.name, measured, [outcome.raw], self.limits)
+        return _result(self.name, measured, [outcome.raw], self.limits, window)
 
     async def aclose(self) -> None:
         for pending in self._prefetched.values():
@@ -223,20 +253,52 @@ class PrometheusSource:
         raw.extend(_record(answer) for answer in answers)
         return dict(zip(queries, answers))
 
+    async def _edges(self, window_start: float, window_end: float, raw: list[str]) -> tuple[list[TargetEdges], str | None]:
+        """The edge scrapes of every target inside the window (``metrics.scrape_edges``), or
+        the reason there are none. ``up`` carries only target labels: a selector on the
+        service's own labels (``route``) finds no ``up``, so its job/instance part is used."""
+        selectors = [self.selector]
+        if target_selector(self.selector) != self.selector:
+            selectors.append(target_selector(self.selector))
+        for selector in selectors:
+            answer = await self.client.raw_samples(edges_query(selector, window_end - window_start), window_end)
+            raw.append(_record(answer))
+            if not answer.ok:
+                return [], f"prometheus: {answer.error}"
+            if answer.matrix:
+                edges, problems = scrape_edges(answer.matrix, window_start, window_end)
+                # A target without two scrapes inside the window would be missing from the
+                # sum: a partial count understates, so the window is NA, not smaller.
+                return (edges, None) if not problems else ([], f"prometheus: {'; '.join(problems)}")
+        return [], (f"prometheus: no scrape target matches up{_braced(self.selector)} in the window, so "
+                    "the scrapes bounding it are unknown")
+
+    async def _target(self, edge: TargetEdges, raw: list[str]) -> TargetWindow:
+        plan = WindowPlan(self.profile, self.selector + edge.matchers(), edge.window_s, self.overrides)
+        presence = await self._presence(plan, edge.start, edge.end, raw)
+        quantities = await self._ask(plan.quantity_queries(), edge.end, raw)
+        return TargetWindow(plan, presence, quantities)
+
     async def sample(self, window_start: float, window_end: float, flags: FlagsSpec) -> SampleResult:
         for hook in self.before_settle:
             hook(window_end)
         await self._settle(window_end)
-        plan = WindowPlan(self.profile, self.selector, window_end - window_start, self.overrides)
         raw: list[str] = []
-        presence = await self._presence(plan, window_start, window_end, raw)
-        quantities = await self._ask(plan.quantity_queries(), window_end, raw)
-        quantiles = await self._ask(plan.quantile_queries(), window_end, raw)
-        overrides = await self._ask(plan.override_queries(presence), window_end, raw)
-        measured = prometheus_window_columns(
-            plan, quantities, quantiles, overrides, presence,
-            count_cache_miss=flags.COUNT_CACHE_MISS_AS_FALLBACK, limits=self.limits)
-        return _result(self.name, measured, raw, self.limits)
+        edges, problem = await self._edges(window_start, window_end, raw)
+        if not edges:
+            return all_na(self.name, problem or "no window edges", raw)
+        targets = [await self._target(edge, raw) for edge in edges]
+        first, start, end = targets[0], min(e.start for e in edges), max(e.end for e in edges)
+        # One target: Prometheus' own histogram_quantile over its bucket increases. Several:
+        # the quantiles come from the pooled increases (targets_window_columns).
+        quantiles = await self._ask(first.plan.quantile_queries(), end, raw) if len(targets) == 1 else {}
+        override_plan = WindowPlan(self.profile, self.selector, round(end - start, 3), self.overrides)
+        presence = first.presence if len(targets) == 1 else await self._presence(override_plan, start, end, raw)
+        overrides = await self._ask(override_plan.override_queries(presence), end, raw)
+        measured = targets_window_columns(targets, quantiles, overrides,
+                                          count_cache_miss=flags.COUNT_CACHE_MISS_AS_FALLBACK, limits=self.limits)
+        window_s = sum(e.window_s for e in edges) / len(edges)
+        return _result(self.name, measured, raw, self.limits, ServerWindow(start, end, window_s))
 
     async def aclose(self) -> None:
         await self.client.aclose()
@@ -298,7 +360,7 @@ def make_sources(
         scrape = ScrapeSource(
             _scrape_url(metrics, scrape_url), profile=profile, selector=selector,
             overrides=dict(metrics.overrides), headers=headers, timeout_s=metrics.timeout,
-            transport=transport, limits=limits)
+            transport=transport, limits=limits, clock=clock or time.time)
         sources.append(scrape)
     if metrics.source in ("prometheus", "both"):
         assert metrics.url is not None  # MetricsSpec validates this

@@ -133,20 +133,94 @@ def prometheus_declared_families(client: httpx.Client, prometheus_url: str) -> s
     return {str(name) for name in data}
 
 
-def fetch_scrape_page(client: httpx.Client, scrape_url: str,
-                      headers: dict[str, str] | None = None) -> tuple[CheckResult, str | None]:
-    """``GET`` the service's metrics page with the credentials configured for it (``headers``;
-    never the load token): 200 with text is OK."""
+def fetch_scrape_page(client: httpx.Client, scrape_url: str, headers: dict[str, str] | None = None,
+                      *, credential: str | None = None) -> tuple[CheckResult, str | None]:
+    """``GET`` the service's metrics page with the credential configured for it (``headers``,
+    from ``metrics.auth``; never the load token): 200 with text is OK.
+
+    ``credential`` names the spec key the headers come from (``metrics.auth.bearer``). With
+    one, the page is also asked without it: a page that answers anyone is "open", and the
+    token is then not checked by the service (a WARN: the run works, the page is public).
+    """
     check = "metrics:scrape"
     try:
         response = get(client, scrape_url, headers=headers or {})
     except ProbeFailed as failed:
         return CheckResult(check, "FAIL", str(failed), {"url": scrape_url}), None
-    details = {"url": scrape_url, "status": response.status_code, "bytes": len(response.content)}
+    details: dict[str, Any] = {"url": scrape_url, "status": response.status_code,
+                               "bytes": len(response.content), "credential": credential}
     if response.status_code in (401, 403):
-        why = ("credentials rejected" if headers else
-               "the page wants credentials (the load token, target.auth.bearer, is never sent to it)")
-        return CheckResult(check, "FAIL", f"{why}: {scrape_url} answered {response.status_code}", details), None
+        return CheckResult(check, "FAIL", _refused(scrape_url, response, credential), details), None
     if response.status_code != 200:
         return CheckResult(check, "FAIL", f"{scrape_url} answered {response.status_code}, expected 200", details), None
-    return CheckResult(check, "OK", f"{scrape_url} answered 200 ({len(response.content)} bytes)", details), response.text
+    size = f"{len(response.content)} bytes"
+    if not headers:
+        return CheckResult(check, "OK", f"{scrape_url} answered 200 ({size}); the page is open "
+                           "(no credential configured or needed)", details), response.text
+    try:
+        without = get(client, scrape_url).status_code
+    except ProbeFailed:
+        without = None
+    details["status_without_credential"] = without
+    if without == 200:
+        return CheckResult(check, "WARN", f"metrics token accepted by {scrape_url} ({size}), but the page is "
+                           "open: it answers 200 without the token too, so the service does not check it "
+                           "(METRICS_SCRAPE_TOKEN unset there?)", details), response.text
+    return CheckResult(check, "OK", f"metrics token ({credential}) accepted: {scrape_url} answered 200 "
+                       f"({size}); without it {without}", details), response.text
+
+
+def _refused(scrape_url: str, response: httpx.Response, credential: str | None) -> str:
+    challenge = response.headers.get("www-authenticate")
+    asked = f" ({'WWW-Authenticate: ' + challenge})" if challenge else ""
+    if credential:
+        return (f"metrics token rejected: {scrape_url} answered {response.status_code}{asked} to "
+                f"{credential}; check METRICS_SCRAPE_TOKEN against the service's value")
+    return (f"the metrics page wants a credential: {scrape_url} answered {response.status_code}{asked}; set "
+            "metrics.auth.x_metrics_token (or .bearer) to ${METRICS_SCRAPE_TOKEN}; the load token "
+            "(target.auth.bearer) is never sent to it")
+
+
+def scrape_interval_s(client: httpx.Client, prometheus_url: str, selector: str, *, now_s: float,
+                      lookback_s: float = 300.0) -> float | None:
+    """The longest median gap between successful scrapes of any target matching ``selector``
+    over the last ``lookback_s`` (raw ``up`` samples), or None without two scrapes."""
+    url = prometheus_url.rstrip("/") + "/api/v1/query"
+    query = f"up{selector}[{round(lookback_s)}s]"
+    data = _prometheus_data(get(client, url, params={"query": query, "time": f"{now_s:.3f}"}), url)
+    result = data.get("result") if isinstance(data, dict) else None
+    medians = []
+    for series in result if isinstance(result, list) else []:
+        try:
+            times = sorted(float(ts) for ts, value in series["values"] if float(value) == 1.0)
+        except (KeyError, TypeError, ValueError):
+            continue
+        gaps = sorted(b - a for a, b in zip(times, times[1:]))
+        if gaps:
+            medians.append(gaps[len(gaps) // 2])
+    return max(medians) if medians else None
+
+
+def probe_scrape_interval(client: httpx.Client, prometheus_url: str, selector: str, *, now_s: float,
+                          shortest_window_s: float | None) -> CheckResult:
+    """Prometheus mode diffs the first and the last scrape *inside* each sample window
+    (metrics.scrape_edges): a window needs two, so the scrape interval must be at most half
+    the shortest sample interval, and each window's server counts cover up to two scrape
+    intervals less than the window."""
+    check = "scrape_interval"
+    try:
+        interval = scrape_interval_s(client, prometheus_url, selector, now_s=now_s)
+    except ProbeFailed as failed:
+        return CheckResult(check, "INFO", f"not checked: {failed}")
+    if interval is None:
+        return CheckResult(check, "INFO", f"not checked: no target of up{selector} was scraped twice in the last 5 minutes")
+    details = {"scrape_interval_s": round(interval, 3), "shortest_window_s": shortest_window_s}
+    if shortest_window_s is None:
+        return CheckResult(check, "INFO", f"Prometheus scrapes every {interval:g} s; no phase takes samples", details)
+    if 2 * interval > shortest_window_s:
+        return CheckResult(check, "WARN", f"Prometheus scrapes every {interval:g} s, more than half the shortest "
+                           f"sample interval ({shortest_window_s:g} s): a window needs two scrapes inside it, so "
+                           "some will be NA; sample less often or scrape more often", details)
+    return CheckResult(check, "OK", f"Prometheus scrapes every {interval:g} s: each {shortest_window_s:g} s window "
+                       f"holds about {shortest_window_s / interval:.0f} scrapes, and its server counts cover the "
+                       f"time between the first and the last (up to {2 * interval:g} s less than the window)", details)

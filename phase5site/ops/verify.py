@@ -35,6 +35,7 @@ from phase5site.ops.families import (
 from phase5site.ops.probes import (
     ProbeFailed,
     fetch_scrape_page,
+    probe_scrape_interval,
     probe_health,
     probe_prometheus_up,
     prometheus_declared_families,
@@ -43,7 +44,7 @@ from phase5site.ops.probes import (
 from phase5site.ops.report import CheckResult, VerifyReport
 from phase5site.ops.token import check_jwt_shape
 from phase5site.runspec import LoadedSpec, format_duration, hosts, redact, redact_tree
-from phase5site.runspec.models import FlagsSpec, RunSpec
+from phase5site.runspec.models import FlagsSpec, MetricsSpec, RunSpec
 
 # Flags that must be false in production (FAIL) and those that change a number (WARN).
 FLAG_SEVERITY: dict[str, str] = {
@@ -262,10 +263,13 @@ def check_metrics(
     with httpx.Client(transport=transport, timeout=metrics.timeout) as client:
         if metrics.source in ("prometheus", "both"):
             results += _check_prometheus(client, metrics.url or "", metrics.selector, needed, now_s)
+            results.append(probe_scrape_interval(client, metrics.url or "", metrics.selector, now_s=now_s,
+                                                 shortest_window_s=_shortest_window_s(spec)))
         if metrics.source in ("scrape", "both"):
             # The load token is the target's: never sent to the metrics page (runspec.hosts);
-            # only a credential configured for the page itself would be.
-            results += _check_scrape(client, target.metrics_url, needed, headers={})
+            # only the page's own credential (metrics.auth) is.
+            results += _check_scrape(client, target.metrics_url, needed, headers=metrics.auth.headers(),
+                                     credential=_credential_key(metrics))
     results.append(_not_exported_result(metrics.profile))
     return results
 
@@ -300,12 +304,27 @@ def _check_prometheus(
     return [up, _families_result("families:prometheus", needed, present, declared=declared)]
 
 
+def _shortest_window_s(spec: RunSpec) -> float | None:
+    """The shortest sample window of the observed phases (interval, or the whole phase)."""
+    windows = [phase.interval or phase.planned_duration_s for phase in spec.enabled_phases() if phase.observe]
+    return min(windows) if windows else None
+
+
+def _credential_key(metrics: MetricsSpec) -> str | None:
+    """The spec key of the metrics page's own credential, or None."""
+    for key in ("bearer", "x_metrics_token"):
+        if getattr(metrics.auth, key) is not None:
+            return f"metrics.auth.{key}"
+    return None
+
+
 def _check_scrape(
-    client: httpx.Client, scrape_url: str | None, needed: dict[str, tuple[str, ...]], *, headers: dict[str, str]
+    client: httpx.Client, scrape_url: str | None, needed: dict[str, tuple[str, ...]], *,
+    headers: dict[str, str], credential: str | None = None,
 ) -> list[CheckResult]:
     if not scrape_url:
         return [CheckResult("metrics:scrape", "FAIL", "no metrics page to scrape: set metrics.scrape_url")]
-    page, text = fetch_scrape_page(client, scrape_url, headers)
+    page, text = fetch_scrape_page(client, scrape_url, headers, credential=credential)
     if text is None:
         return [page, CheckResult("families:scrape", "WARN", "not checked: the metrics page did not answer",
                                   {"needed": sorted(needed)})]

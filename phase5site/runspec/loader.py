@@ -54,9 +54,10 @@ class LoadedSpec:
     def redacted(self) -> dict[str, Any]:
         """The spec as JSON-able data with every secret replaced by ``***``."""
         data = self.spec.model_dump(mode="json", by_alias=True)
-        bearer = data["target"]["auth"].get("bearer")
-        if bearer is not None:
-            data["target"]["auth"]["bearer"] = REDACTED
+        for section, key in _TOKEN_KEYS:
+            auth = data[section]["auth"]
+            if auth.get(key) is not None:
+                auth[key] = REDACTED
         for request in data["target"]["requests"]:
             for name in request["secret_headers"]:
                 request["headers"][name] = REDACTED
@@ -119,7 +120,7 @@ def parse_spec_text(
 
 
 _ENV_HINT = "Set the variable (for production, in .env.phase5) or give a default: ${VAR:-value}."
-_SECRET_HINT = ("Secrets are the bearer token, secret and credential headers, URL passwords and every "
+_SECRET_HINT = ("Secrets are the bearer tokens (target.auth, metrics.auth), secret and credential headers, URL passwords and every "
                 "${VAR} whose name holds TOKEN, JWT, SECRET, PASS or KEY; rename a variable that holds no secret.")
 
 
@@ -291,9 +292,11 @@ def _literal_secrets(plain: Any) -> list[tuple[Path_, str]]:
     if not isinstance(plain, dict) or not isinstance(plain.get("target"), dict):
         return found
     target = plain["target"]
-    auth = target.get("auth")
-    if isinstance(auth, dict) and isinstance(auth.get("bearer"), str) and auth["bearer"]:
-        found.append((("target", "auth", "bearer"), auth["bearer"]))
+    for section, key in _TOKEN_KEYS:
+        block = plain.get(section)
+        auth = block.get("auth") if isinstance(block, dict) else None
+        if isinstance(auth, dict) and isinstance(auth.get(key), str) and auth[key]:
+            found.append(((section, "auth", key), auth[key]))
     for index, request in enumerate(target.get("requests") or []):
         if not isinstance(request, dict):
             continue
@@ -309,6 +312,10 @@ def _literal_secrets(plain: Any) -> list[tuple[Path_, str]]:
     found += _url_passwords(plain)
     return found
 
+
+# Tokens of the spec: the load JWT (the target's) and the metrics page's own token.
+_TOKEN_KEYS: tuple[tuple[str, str], ...] = (
+    ("target", "bearer"), ("metrics", "bearer"), ("metrics", "x_metrics_token"))
 
 # Headers that carry credentials whatever secret_headers says (a forgotten entry must not
 # put a token in metadata.json or the site).
@@ -348,9 +355,12 @@ def _url_passwords(plain: dict[str, Any]) -> list[tuple[Path_, str]]:
 def _literal_secret_paths(plain: dict[str, Any], converter: _Converter) -> tuple[str, ...]:
     paths = []
     already = {entry.split(" ")[0] for entry in converter.secret_paths}
-    auth = plain.get("target", {}).get("auth") or {}
-    if auth.get("bearer") and "target.auth.bearer" not in already:
-        paths.append("target.auth.bearer")
+    for section, key in _TOKEN_KEYS:
+        block = plain.get(section)
+        auth = (block.get("auth") if isinstance(block, dict) else None) or {}
+        path = f"{section}.auth.{key}"
+        if isinstance(auth, dict) and auth.get(key) and path not in already:
+            paths.append(path)
     for index, request in enumerate(plain.get("target", {}).get("requests") or []):
         for name in _secret_header_names(request):
             path = f"target.requests[{index}].headers.{name}"

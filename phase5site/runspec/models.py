@@ -241,6 +241,47 @@ class TargetSpec(_Model):
         return urlsplit(self.base_url).hostname if self.base_url else None
 
 
+class MetricsAuthSpec(_Model):
+    """The metrics page's own credential (MetaSheet's ``METRICS_SCRAPE_TOKEN``).
+
+    It is a different credential from the load JWT: a hardened service accepts only this
+    value on ``/metrics/prom`` and refuses the API token there. It is sent to the metrics
+    page only (``metrics.scrape_url``, or ``metrics.url`` with source scrape), never to the
+    target or to Prometheus. At most one of the two ways of sending it.
+    """
+
+    bearer: SecretStr | None = Field(
+        None, description="Metrics token sent as 'Authorization: Bearer ...' to the metrics page "
+        "only, e.g. ${METRICS_SCRAPE_TOKEN}. A secret.")
+    x_metrics_token: SecretStr | None = Field(
+        None, description="Metrics token sent as 'X-Metrics-Token: ...' to the metrics page only, "
+        "e.g. ${METRICS_SCRAPE_TOKEN}. A secret.")
+
+    @model_validator(mode="after")
+    def _at_most_one(self) -> MetricsAuthSpec:
+        if self.bearer is not None and self.x_metrics_token is not None:
+            raise ValueError("give one of bearer or x_metrics_token, not both (the page checks one value)")
+        return self
+
+    def headers(self) -> dict[str, str]:
+        """The request headers carrying the token (empty when none is configured).
+
+        >>> MetricsAuthSpec(x_metrics_token="m3trics-t0ken").headers()
+        {'X-Metrics-Token': 'm3trics-t0ken'}
+        >>> MetricsAuthSpec().headers()
+        {}
+        """
+        if self.bearer is not None:
+            return {"Authorization": f"Bearer {self.bearer.get_secret_value()}"}
+        if self.x_metrics_token is not None:
+            return {"X-Metrics-Token": self.x_metrics_token.get_secret_value()}
+        return {}
+
+    @property
+    def configured(self) -> bool:
+        return self.bearer is not None or self.x_metrics_token is not None
+
+
 class MetricsSpec(_Model):
     source: Literal["prometheus", "scrape", "both", "none"] = Field(
         "none",
@@ -264,6 +305,12 @@ class MetricsSpec(_Model):
         description="Per CSV v3 column: a PromQL expression (prometheus) or metric name (scrape).",
     )
     timeout: Duration = Field(5.0, gt=0, description="Timeout of one query or scrape.")
+    auth: MetricsAuthSpec = Field(
+        default_factory=MetricsAuthSpec,
+        description="Credential of the metrics page itself (source scrape or both); none by "
+        "default. The load JWT (target.auth.bearer) is never sent to a metrics URL, and this "
+        "token never to the target or to Prometheus.",
+    )
 
     _url_syntax = field_validator("url", "scrape_url")(syntax.check_url)
 
@@ -271,6 +318,10 @@ class MetricsSpec(_Model):
     def _url_for_source(self) -> MetricsSpec:
         if self.source in ("prometheus", "both") and not self.url:
             raise ValueError(f"source {self.source!r} needs url (the Prometheus base URL)")
+        if self.auth.configured and self.source not in ("scrape", "both"):
+            raise ValueError(
+                f"metrics.auth is sent to the metrics page only, and source {self.source!r} reads no "
+                "page: remove it, or use source scrape or both (Prometheus API credentials are not supported)")
         return self
 
 

@@ -249,7 +249,10 @@ def _measured_seconds(data: PhaseData) -> float | None:
 def _request_rate(data: PhaseData) -> float | None:
     """Requests per second over the measured windows (server counts, else client counts)."""
     for rows, column in ((data.server_samples, "server_requests"), (data.client_samples, "client_requests")):
-        pairs = [(row.get(column), row.get("window_s")) for row in rows]
+        # A server count covers its server window (between two scrapes inside the window,
+        # schema 3), which can be shorter than the nominal window_s.
+        seconds = "server_window_s" if column == "server_requests" else "window_s"
+        pairs = [(row.get(column), row.get(seconds) or row.get("window_s")) for row in rows]
         pairs = [(float(n), float(w)) for n, w in pairs if n is not None and w]
         if pairs:
             return sum(n for n, _ in pairs) / sum(w for _, w in pairs)

@@ -14,7 +14,7 @@ from typing import Any
 import duckdb
 import numpy as np
 
-from phase5site.columns import OUTCOMES
+from phase5site.columns import OUTCOMES, SERVER_WINDOW_COLUMNS
 from phase5site.errors import StoreError
 from phase5site.quantiles import censored_ranking
 from phase5site.store import queries
@@ -128,6 +128,8 @@ class RunReader:
             {"phase": phase, "source": source},
         )
         for row in rows:
+            for column in SERVER_WINDOW_COLUMNS:
+                row.setdefault(column, None)  # a file before schema 3: not recorded
             for column in JSON_SAMPLE_COLUMNS:
                 # Text another tool (or a damaged file) left there stays text: the sample
                 # gate (columns.gate_sample) makes it NA with a reason, nothing crashes.

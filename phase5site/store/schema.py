@@ -16,11 +16,12 @@ from phase5site.columns import (
     CSV_V3_COLUMNS,
     GENERATOR_COLUMNS,
     SERVER_COUNT_COLUMNS,
+    SERVER_WINDOW_COLUMNS,
     WINDOW_COLUMNS,
 )
 from phase5site.errors import StoreError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 DB_FILENAME = "run.duckdb"
 
 RUN_STATUSES: tuple[str, ...] = ("running", "completed", "interrupted", "aborted", "failed")
@@ -62,6 +63,7 @@ SAMPLE_COLUMNS: tuple[str, ...] = (
     + CLIENT_COLUMNS
     + WINDOW_COLUMNS
     + GENERATOR_COLUMNS
+    + SERVER_WINDOW_COLUMNS
 )
 BOOLEAN_SAMPLE_COLUMNS: frozenset[str] = frozenset({"generator_limited"})
 
@@ -138,8 +140,16 @@ def _v1_to_v2(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("ALTER TABLE phases ADD COLUMN max_backlog BIGINT")
 
 
+def _v2_to_v3(con: duckdb.DuckDBPyConnection) -> None:
+    """Exact server windows (issue 12): the interval each sample's server values cover.
+    Old rows read NULL: their server values covered the nominal window as far as anyone
+    knows (Prometheus mode then read up to one scrape interval before each edge)."""
+    for name in SERVER_WINDOW_COLUMNS:
+        con.execute(f'ALTER TABLE samples ADD COLUMN "{name}" {_sample_column_type(name)}')
+
+
 # MIGRATIONS[v] upgrades a version-v file to v + 1.
-MIGRATIONS: dict[int, Callable[[duckdb.DuckDBPyConnection], None]] = {1: _v1_to_v2}
+MIGRATIONS: dict[int, Callable[[duckdb.DuckDBPyConnection], None]] = {1: _v1_to_v2, 2: _v2_to_v3}
 
 
 def create_schema(con: duckdb.DuckDBPyConnection) -> None:

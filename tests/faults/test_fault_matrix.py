@@ -109,6 +109,12 @@ def prometheus_stand_in(hostile: str) -> Responder:
         if query.startswith("count by (__name__)"):  # presence: every profile family exists
             names = re.search(r'__name__=~"([^"]*)"', query).group(1).split("|")  # type: ignore[union-attr]
             result = [{"metric": {"__name__": name}, "value": [at, "1"]} for name in names]
+        elif query.startswith("up") and query.endswith("ms]"):  # the window's scrapes: one at each edge
+            length = int(re.search(r"\[(\d+)ms\]$", query).group(1)) / 1000  # type: ignore[union-attr]
+            values = [[at - length, "1"], [at, "1"]]
+            result = [{"metric": {"__name__": "up", "job": "metasheet-api"}, "values": values}]
+            answer = {"status": "success", "data": {"resultType": "matrix", "result": result}}
+            return 200, "application/json", json.dumps(answer).encode()
         elif query.startswith("up"):
             result = [{"metric": {"__name__": "up", "job": "metasheet-api"}, "value": [at, "1"]}]
         else:

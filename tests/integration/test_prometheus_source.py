@@ -81,17 +81,23 @@ def test_prometheus_and_scrape_sources_agree(tmp_path: Path) -> None:
     assert scrape.values["effective_fallback_total"] == 2  # raw minus cache_miss (family absent)
     assert scrape.values["plugin_reload_success"] == 0  # declared, no series
     assert scrape.values["snapshot_create_success"] is None  # not exported at all
+    rates = ("request_rate", "cpu_percent")  # each divided by the interval its own readings span
     exact = [c for c, v in scrape.values.items()
-             if isinstance(v, float) and c not in ("message_bus_rpc_attempts", "fb_message_ratio")]
+             if isinstance(v, float) and c not in ("message_bus_rpc_attempts", "fb_message_ratio", *rates)]
     for column in exact:
         assert prometheus.values[column] == pytest.approx(scrape.values[column], rel=1e-9), column
+    assert prometheus.server_window is not None and scrape.server_window is not None
+    for result in (prometheus, scrape):
+        window_s = result.server_window.window_s  # type: ignore[union-attr]
+        assert result.values["request_rate"] == pytest.approx(630 / window_s)
+        assert result.values["cpu_percent"] == pytest.approx(
+            (scrape.values["cpu_percent"] * scrape.server_window.window_s) / window_s)  # type: ignore[operator]
     for column in ("latency_buckets", "plugin_reload_buckets"):
         assert prometheus.values[column] == scrape.values[column], column
     assert set(prometheus.na_reasons) == set(scrape.na_reasons)
     assert "absent" in prometheus.na_reasons["snapshot_create_success"]
     # reset seen at the boundaries (900 -> 30): both apply the reset rule
     assert scrape.values["http_adapter_ops"] == prometheus.values["http_adapter_ops"] == 30
-    assert scrape.values["cpu_percent"] == prometheus.values["cpu_percent"]
     # reset inside the window, regrown past the old value (900 -> 5 -> 1000): the scrapes
     # only see +100; Prometheus sees the reset and uses increase() (>= 1000, extrapolated)
     assert scrape.values["message_bus_rpc_attempts"] == 100

@@ -1,10 +1,12 @@
 """One run, two server-side paths: Prometheus (scraping the embedded target every 1 s) and
 direct scrapes of the same target, sampling the same windows of a short paced load.
 
-Why the counters are compared with a tolerance: Prometheus answers for instant t_k with
-its last scrape at or before t_k — up to one scrape interval earlier — while the scrape
-source reads the page at t_k. Each window edge may therefore differ by the requests served
-in that gap (rate x scrape interval), and no more. Over the whole run, after the load has
+Why the counters are compared with a tolerance: Prometheus mode diffs the first and the last
+scrape it holds inside the window (up to one scrape interval after its start and before its
+end), while the scrape source reads the page at the window edges. Each edge may therefore
+differ by the requests served in that gap (rate x scrape interval), and no more; each
+source divides its rates by the interval its own readings span (``server_window_s``).
+tests/integration/test_prometheus_windows.py checks the Prometheus count exactly. Over the whole run, after the load has
 stopped and both paths have seen the final page, the totals must agree within ±1.
 
 Latencies: a latency stall of 150 ms on every request puts server and client latencies

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
+import re
 from collections.abc import Callable
 
 import httpx
@@ -30,9 +32,37 @@ def vector(*values: float, labels: dict[str, str] | None = None) -> dict:
     return {"status": "success", "data": {"resultType": "vector", "result": result}}
 
 
-def prometheus_source(handler: Handler, **kwargs: object) -> PrometheusSource:
+_RANGE_SELECTOR = re.compile(r"^up(\{.*\})?\[(\d+)ms\]$")
+
+
+def with_edges(handler: Handler, *, scrape_every_s: float | None = None, offset_s: float = 0.0,
+               targets: tuple[dict[str, str], ...] = ({"job": "api", "instance": "a:1"},)) -> Handler:
+    """Answer the edge query (``up{...}[T]``) as Prometheus would: every scrape in
+    [t - T, t]; by default one scrape exactly at each edge (the nominal window)."""
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.path != "/api/v1/query":
+            return handler(request)
+        form = dict(httpx.QueryParams(request.content.decode()))
+        match = _RANGE_SELECTOR.match(form["query"])
+        if not match:
+            return handler(request)
+        end, length = float(form["time"]), int(match.group(2)) / 1000
+        if scrape_every_s is None:
+            times = [end - length, end]
+        else:
+            first = math.ceil((end - length - offset_s) / scrape_every_s) * scrape_every_s + offset_s
+            times = [first + i * scrape_every_s for i in range(int(length / scrape_every_s) + 2)
+                     if first + i * scrape_every_s <= end]
+        result = [{"metric": {"__name__": "up", **labels}, "values": [[t, "1"] for t in times]}
+                  for labels in targets]
+        return httpx.Response(200, json={"status": "success", "data": {"resultType": "matrix", "result": result}})
+    return answer
+
+
+def prometheus_source(handler: Handler, *, edges: bool = True, **kwargs: object) -> PrometheusSource:
     spec = MetricsSpec(source="prometheus", url="http://prom.test:9090", **kwargs)  # type: ignore[arg-type]
-    [source] = make_sources(spec, scrape_url=None, headers={}, transport=httpx.MockTransport(handler),
+    transport = httpx.MockTransport(with_edges(handler) if edges else handler)
+    [source] = make_sources(spec, scrape_url=None, headers={}, transport=transport,
                             clock=lambda: 1e12, sleep=_no_sleep)
     assert isinstance(source, PrometheusSource)
     return source
@@ -111,7 +141,7 @@ def test_prometheus_source_settles_then_queries_at_window_end() -> None:
         return httpx.Response(200, json=vector(120.0) if "http_requests_total" in form["query"] else vector())
 
     spec = MetricsSpec(source="prometheus", url="http://prom.test")
-    [source] = make_sources(spec, scrape_url=None, headers={}, transport=httpx.MockTransport(handler),
+    [source] = make_sources(spec, scrape_url=None, headers={}, transport=httpx.MockTransport(with_edges(handler)),
                             clock=lambda: 1600.5, sleep=sleep, settle_s=2.0)
     result = run(source.sample(1000.0, 1600.0, FLAGS))
     assert slept == [pytest.approx(1.5)]
@@ -317,3 +347,130 @@ def test_raw_records_hold_every_query_and_answer() -> None:
     queries = [line for line in result.raw if line.startswith("# prometheus query")]
     assert len(queries) >= 22 + 8 + 2  # the 3 quantities of families not exported are not asked
     assert all(json.loads(line.split("\n", 1)[1])["status"] == "success" for line in queries)
+
+
+def _recording(queries: list[tuple[str, str]], requests_total: float = 118.0) -> Handler:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/api/v1/metadata":
+            return httpx.Response(200, json={"status": "success", "data": {}})
+        form = dict(httpx.QueryParams(request.content.decode()))
+        queries.append((form["time"], form["query"]))
+        if form["query"].startswith("count by (__name__)"):
+            return httpx.Response(200, json=vector(1, labels={"__name__": "http_requests_total"}))
+        if form["query"].startswith("sum(") and "http_requests_total" in form["query"] and "status" not in form["query"]:
+            return httpx.Response(200, json=vector(requests_total))
+        return httpx.Response(200, json=vector())
+    return handler
+
+
+def _source(handler: Handler, **edges: object) -> PrometheusSource:
+    spec = MetricsSpec(source="prometheus", url="http://prom.test", selector='{job="api"}')
+    [source] = make_sources(spec, scrape_url=None, headers={},
+                            transport=httpx.MockTransport(with_edges(handler, **edges)),  # type: ignore[arg-type]
+                            clock=lambda: 1e12, sleep=_no_sleep)
+    assert isinstance(source, PrometheusSource)
+    return source
+
+
+def test_window_edges_are_the_first_and_last_scrape_inside_the_window() -> None:
+    """Scrapes every 10 s at :05: the window (1000, 1600] is read between the scrapes at
+    1005 and 1595, never at the last scrape before 1000 (it would hold the previous window's
+    traffic); the rate is divided by the 590 s covered."""
+    queries: list[tuple[str, str]] = []
+    result = run(_source(_recording(queries), scrape_every_s=10.0, offset_s=5.0).sample(1000.0, 1600.0, FLAGS))
+    assert result.server_window is not None
+    assert (result.server_window.start, result.server_window.end, result.server_window.window_s) == (1005.0, 1595.0, 590.0)
+    assert result.raw[0].startswith('# prometheus query time=1600.000 expr=up{job="api"}[600000ms] -> ok')
+    times = {time for time, query in queries if query.startswith("count by (__name__)")}
+    assert times == {"1005.000", "1595.000"}
+    quantity_times = {time for time, query in queries if not query.startswith("count by (__name__)")}
+    assert quantity_times == {"1595.000"}
+    requests = [q for _, q in queries if q.startswith("sum(") and "http_requests_total" in q and "status" not in q]
+    assert requests and all("offset 590000ms" in q and 'instance="a:1"' in q and 'job="api"' in q for q in requests)
+    assert result.values["server_requests"] == 118.0
+    assert result.values["request_rate"] == pytest.approx(118.0 / 590.0)
+
+
+def test_a_target_without_two_scrapes_inside_the_window_is_na() -> None:
+    result = run(_source(_recording([]), scrape_every_s=700.0, offset_s=1300.0).sample(1000.0, 1600.0, FLAGS))
+    assert result.server_window is None
+    assert all(v is None for v in result.values.values())
+    assert "1 successful scrape(s) of {instance=\"a:1\",job=\"api\"} inside the window; two are needed" in \
+        result.na_reasons["server_requests"]
+
+
+def test_a_selector_on_service_labels_takes_the_edges_from_its_job() -> None:
+    queries: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        form = dict(httpx.QueryParams(request.content.decode())) if request.url.path == "/api/v1/query" else {}
+        if form.get("query", "").startswith('up{job="api",route="/a"}['):
+            queries.append(form["query"])
+            return httpx.Response(200, json={"status": "success", "data": {"resultType": "matrix", "result": []}})
+        return with_edges(lambda r: httpx.Response(200, json=vector()))(request)
+
+    spec = MetricsSpec(source="prometheus", url="http://prom.test", selector='{job="api",route="/a"}')
+    [source] = make_sources(spec, scrape_url=None, headers={}, transport=httpx.MockTransport(handler),
+                            clock=lambda: 1e12, sleep=_no_sleep)
+    result = run(source.sample(0.0, 60.0, FLAGS))
+    assert queries == ['up{job="api",route="/a"}[60000ms]']
+    assert result.server_window is not None and result.server_window.window_s == 60.0
+    assert any('expr=up{job="api"}[60000ms]' in line for line in result.raw)
+
+
+def test_several_targets_are_each_diffed_between_their_own_edges() -> None:
+    """Two replicas scraped at different phases: each target's queries carry its instance
+    and its own edges; counts add up, rates add each one's count over its own interval."""
+    seen: list[tuple[str, str]] = []
+    per_instance = {"a:1": 100.0, "b:1": 60.0}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/api/v1/metadata":
+            return httpx.Response(200, json={"status": "success", "data": {}})
+        form = dict(httpx.QueryParams(request.content.decode()))
+        seen.append((form["time"], form["query"]))
+        query = form["query"]
+        if query.startswith("count by (__name__)"):
+            return httpx.Response(200, json=vector(1, labels={"__name__": "http_requests_total"}))
+        instance = next((i for i in per_instance if f'instance="{i}"' in query), None)
+        if query.startswith("sum(") and "http_requests_total" in query and "status" not in query and instance:
+            return httpx.Response(200, json=vector(per_instance[instance]))
+        return httpx.Response(200, json=vector())
+
+    two = ({"job": "api", "instance": "a:1"}, {"job": "api", "instance": "b:1"})
+    edges_a = with_edges(handler, scrape_every_s=10.0, offset_s=5.0, targets=two[:1])
+    edges_b = with_edges(handler, scrape_every_s=10.0, offset_s=2.0, targets=two[1:])
+
+    def both(request: httpx.Request) -> httpx.Response:
+        a, b = edges_a(request), edges_b(request)
+        if a.headers.get("content-type") == "application/json" and b"matrix" in a.content:
+            merged = json.loads(a.content)
+            merged["data"]["result"] += json.loads(b.content)["data"]["result"]
+            return httpx.Response(200, json=merged)
+        return a
+
+    spec = MetricsSpec(source="prometheus", url="http://prom.test", selector='{job="api"}')
+    [source] = make_sources(spec, scrape_url=None, headers={}, transport=httpx.MockTransport(both),
+                            clock=lambda: 1e12, sleep=_no_sleep)
+    result = run(source.sample(1000.0, 1600.0, FLAGS))
+    a_requests = {t for t, q in seen if 'instance="a:1"' in q and "http_requests_total" in q and q.startswith("sum(")}
+    b_requests = {t for t, q in seen if 'instance="b:1"' in q and "http_requests_total" in q and q.startswith("sum(")}
+    assert a_requests == {"1595.000"} and b_requests == {"1592.000"}
+    assert result.values["server_requests"] == 160.0
+    assert result.values["request_rate"] == pytest.approx(100.0 / 590.0 + 60.0 / 590.0)
+    window = result.server_window
+    assert window is not None and (window.start, window.end) == (1002.0, 1595.0)
+
+
+def test_scrape_mode_divides_rates_by_the_time_between_the_two_page_reads() -> None:
+    pages = [page(1000), page(1060)]
+    reads = iter([100.0, 130.0])  # the second page was read 30 s after the first
+    spec = MetricsSpec(source="scrape", scrape_url="http://svc.test/metrics/prom")
+    [source] = make_sources(spec, scrape_url=None, headers={},
+                            transport=httpx.MockTransport(lambda r: httpx.Response(200, text=pages.pop(0))),
+                            clock=lambda: next(reads))
+    run(source.open(100.0))
+    result = run(source.sample(100.0, 120.0, FLAGS))
+    assert result.server_window is not None
+    assert (result.server_window.start, result.server_window.end, result.server_window.window_s) == (100.0, 130.0, 30.0)
+    assert result.values["request_rate"] == pytest.approx(60 / 30)

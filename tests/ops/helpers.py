@@ -97,6 +97,11 @@ def mock_world(
         if request.url.host == "prom.test":
             if not prometheus_up:
                 raise httpx.ConnectError("[Errno 111] Connection refused", request=request)
+            if request.url.path == "/api/v1/query" and request.url.params.get("query", "").endswith("[300s]"):
+                # the raw scrapes of the last 5 minutes: one every 15 s
+                values = [[T0 - 300 + 15 * i, "1"] for i in range(21)]
+                result = [{"metric": {"__name__": "up", "job": "metasheet-api"}, "values": values}]
+                return httpx.Response(200, json={"status": "success", "data": {"resultType": "matrix", "result": result}})
             if request.url.path == "/api/v1/query":
                 result = [{"metric": {"__name__": "up", "job": "metasheet-api"}, "value": [1.0, "1"]}]
                 return httpx.Response(200, json={"status": "success", "data": {"resultType": "vector", "result": result}})

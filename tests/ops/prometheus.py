@@ -86,3 +86,16 @@ def wait_for_names(url: str, names: set[str], timeout_s: float = 30.0) -> None:
         return names <= set(answer.get("data") or [])
 
     _wait(has_all, f"series {sorted(names)} in Prometheus", timeout_s)
+
+
+def wait_for_scrapes(url: str, count: int, timeout_s: float = 30.0) -> None:
+    """Wait until Prometheus holds ``count`` scrapes of some target (raw ``up`` samples)."""
+
+    def scraped() -> bool:
+        try:
+            answer = httpx.get(f"{url}/api/v1/query", params={"query": "count_over_time(up[5m])"}, timeout=2).json()
+        except (httpx.HTTPError, ValueError):
+            return False
+        return any(float(row["value"][1]) >= count for row in answer.get("data", {}).get("result", []))
+
+    _wait(scraped, f"{count} scrapes in Prometheus", timeout_s)

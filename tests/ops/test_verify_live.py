@@ -18,7 +18,7 @@ from phase5site.runspec.models import EmbeddedSpec
 from phase5site.simulator import start_target
 
 from .helpers import load, make_jwt, spec_text
-from .prometheus import free_port, running_prometheus, wait_for_names
+from .prometheus import free_port, running_prometheus, wait_for_names, wait_for_scrapes
 
 SHORT_PHASES = "  - {name: baseline, rate: 5, concurrency: 2, samples: 2, interval: 5s}\n"
 
@@ -73,10 +73,12 @@ def test_production_like_with_real_prometheus_is_all_ok(tmp_path: Path, live_tar
         # A fresh prom-client page has series only for its unlabelled families; the labelled
         # ones are declared (HELP/TYPE) and reach Prometheus as metadata only.
         wait_for_names(prometheus_url, {"up", "process_cpu_seconds_total"})
+        wait_for_scrapes(prometheus_url, 2)  # the scrape_interval check needs two to measure it
         env = _production_env(target.base_url, token, prometheus_url)
         report = verify_spec(_production_spec(env), env=env, results_dir=tmp_path / "results")
     informative = {"wall_time", "families:not_exported"}
     assert {c.status for c in report.checks if c.check not in informative} == {"OK"}, report.format_text()
+    assert report.get("scrape_interval").details["scrape_interval_s"] > 0
     families = report.get("families:prometheus")
     assert families.status == "OK" and "no series yet" in families.reason
     assert set(families.details["declared_without_series"]) >= {"cache_hits_total", "metasheet_fallback_total"}

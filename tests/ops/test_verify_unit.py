@@ -33,7 +33,8 @@ def _statuses(report: VerifyReport) -> dict[str, str]:
 EXPECTED_CHECKS = [
     "env", "token", "flag:COUNT_CACHE_MISS_AS_FALLBACK", "flag:ENABLE_PHASE5_INTERNAL",
     "flag:ENABLE_FALLBACK_TEST", "allow_hosts", "health", "metrics:prometheus",
-    "families:prometheus", "families:not_exported", "results_dir", "disk_space", "wall_time",
+    "families:prometheus", "scrape_interval", "families:not_exported", "results_dir", "disk_space",
+    "wall_time",
 ]
 INFORMATIVE = {"wall_time", "families:not_exported"}
 
@@ -304,7 +305,8 @@ def test_a_check_crashing_inside_verify_spec_leaves_every_other_check(
     report = _verify(spec_text(), _env(token), transport, tmp_path / "results")
     checks = [c.check for c in report.checks]
     assert checks == ["env", "token", "flag", "allow_hosts", "health", "metrics:prometheus",
-                      "families:prometheus", "families:not_exported", "results_dir", "disk_space", "wall_time"]
+                      "families:prometheus", "scrape_interval", "families:not_exported", "results_dir",
+                      "disk_space", "wall_time"]
     assert report.get("health").reason == "check could not run: RuntimeError: probe exploded"
     assert report.get("flag").status == "FAIL" and report.get("disk_space").status == "OK"
     assert report.exit_code == 1
@@ -354,7 +356,9 @@ def test_env_template_holds_only_variables_phase5site_reads() -> None:
 
     template = Path(__file__).parents[2] / ".env.phase5.template"
     values = load_env_file(template)
+    # METRICS_SCRAPE_TOKEN: read by specs whose metrics.auth names it (README, metrics page auth)
     assert values == {"LOAD_BASE_URL": "", "LOAD_HOST": "", "PROD_JWT": "", "METRICS_URL": "", "METRICS_HOST": "",
+                      "METRICS_SCRAPE_TOKEN": "",
                       "COUNT_CACHE_MISS_AS_FALLBACK": "false", "ENABLE_PHASE5_INTERNAL": "false",
                       "ENABLE_FALLBACK_TEST": "false"}
 
@@ -370,3 +374,20 @@ def test_env_file_that_is_not_utf8_is_a_usage_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["validate", str(spec), "--env-file", str(env_file)])
     assert result.exit_code == 2, result.output
     assert result.output.startswith(f"Error: cannot read env file {env_file}: not UTF-8 text")
+
+
+def test_scrape_interval_is_checked_against_the_shortest_sample_window() -> None:
+    """Prometheus mode needs two scrapes inside every window (metrics.scrape_edges)."""
+    from phase5site.ops.probes import probe_scrape_interval
+
+    from .helpers import T0
+
+    transport, _ = mock_world(token=None)
+    with httpx.Client(transport=transport) as client:
+        ok = probe_scrape_interval(client, PROMETHEUS_URL, '{job="metasheet-api"}', now_s=T0, shortest_window_s=600)
+        warn = probe_scrape_interval(client, PROMETHEUS_URL, '{job="metasheet-api"}', now_s=T0, shortest_window_s=20)
+    assert ok.status == "OK"
+    assert ok.reason == ("Prometheus scrapes every 15 s: each 600 s window holds about 40 scrapes, and its server "
+                         "counts cover the time between the first and the last (up to 30 s less than the window)")
+    assert warn.status == "WARN" and "more than half the shortest sample interval (20 s)" in warn.reason
+    assert warn.details == {"scrape_interval_s": 15.0, "shortest_window_s": 20}

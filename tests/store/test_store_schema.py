@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import gzip
 from pathlib import Path
 
 import duckdb
 import pytest
 
-from phase5site.columns import CLIENT_COLUMNS, CSV_V3_COLUMNS, GENERATOR_COLUMNS, SERVER_COUNT_COLUMNS
+from phase5site.columns import (
+    CLIENT_COLUMNS,
+    CSV_V3_COLUMNS,
+    GENERATOR_COLUMNS,
+    SERVER_COUNT_COLUMNS,
+    SERVER_WINDOW_COLUMNS,
+)
 from phase5site.errors import StoreError
 from phase5site.store import SCHEMA_VERSION, RunReader, migrate
 from phase5site.store.schema import MIGRATIONS, V2_REQUEST_COLUMNS, schema_version
@@ -20,7 +27,7 @@ def test_new_file_has_every_table_and_the_current_version(tmp_path: Path) -> Non
     con = duckdb.connect(str(tmp_path / "run" / "run.duckdb"), read_only=True)
     tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
     assert tables == {"meta", "runs", "phases", "requests", "samples", "events"}
-    assert schema_version(con) == SCHEMA_VERSION == 2
+    assert schema_version(con) == SCHEMA_VERSION == 3
     sample_columns = [r[0] for r in con.execute("DESCRIBE samples").fetchall()]
     con.close()
     expected = (
@@ -30,6 +37,7 @@ def test_new_file_has_every_table_and_the_current_version(tmp_path: Path) -> Non
         + list(CLIENT_COLUMNS)
         + ["window_start", "window_end", "window_s", "na_reasons"]
         + list(GENERATOR_COLUMNS)
+        + list(SERVER_WINDOW_COLUMNS)
     )
     assert sample_columns == expected
 
@@ -43,7 +51,10 @@ def test_migrate_is_a_no_op_on_a_current_file(tmp_path: Path) -> None:
 
 
 def _as_version_1(con: duckdb.DuckDBPyConnection, version: int = 1) -> None:
-    """Turn a new file back into what schema version 1 wrote (no generator-health columns)."""
+    """Turn a new file back into what schema version 1 wrote (no generator-health columns,
+    no server-window columns)."""
+    for name in SERVER_WINDOW_COLUMNS:
+        con.execute(f'ALTER TABLE samples DROP COLUMN "{name}"')
     for name, _ in V2_REQUEST_COLUMNS:
         con.execute(f'ALTER TABLE requests DROP COLUMN "{name}"')
     for name in GENERATOR_COLUMNS:
@@ -62,7 +73,7 @@ def test_migrate_runs_registered_steps_in_order(tmp_path: Path, monkeypatch) -> 
         MIGRATIONS, 0, lambda c: c.execute("INSERT INTO meta VALUES ('migrated', 'yes')")
     )
     assert migrate(con) == 0
-    assert schema_version(con) == 2
+    assert schema_version(con) == 3
     assert con.execute("SELECT value FROM meta WHERE key = 'migrated'").fetchone() == ("yes",)
     con.close()
 
@@ -81,6 +92,49 @@ def test_a_version_1_file_gains_the_generator_columns_as_null(tmp_path: Path) ->
     assert con.execute("SELECT generator_limited, generator_lag_p99_ms FROM samples").fetchall() == [(None, None)]
     assert con.execute("SELECT workers, max_backlog FROM phases").fetchall() == [(None, None)]
     con.close()
+
+
+SCHEMA2_RUN = Path(__file__).parent / "fixtures" / "schema2-run.duckdb.gz"
+
+
+def _schema2_copy(tmp_path: Path) -> Path:
+    """A real run file written by phase5site at schema 2 (the commit before schema 3, by
+    fixtures/make_schema2_run.py.txt: embedded target, scrape mode, a warmup and 2 samples)."""
+    run_dir = tmp_path / "schema2-run"
+    run_dir.mkdir()
+    (run_dir / "run.duckdb").write_bytes(gzip.decompress(SCHEMA2_RUN.read_bytes()))
+    return run_dir
+
+
+def test_a_real_schema_2_file_reads_unmigrated_with_server_windows_na(tmp_path: Path) -> None:
+    run_dir = _schema2_copy(tmp_path)
+    with RunReader(run_dir) as reader:
+        assert schema_version(reader.con) == 2
+        rows = reader.samples(phase="baseline")
+        assert [(r["sample_num"], r["source"], r["server_requests"]) for r in rows] == [
+            (1, "scrape", 10.0), (2, "scrape", 10.0)]
+        assert all(r[c] is None for r in rows for c in SERVER_WINDOW_COLUMNS)
+
+
+def test_a_real_schema_2_file_migrates_to_3_keeping_every_row(tmp_path: Path) -> None:
+    run_dir = _schema2_copy(tmp_path)
+    con = duckdb.connect(str(run_dir / "run.duckdb"))
+    before = {table: con.execute(f"SELECT * FROM {table} ORDER BY ALL").fetchall()
+              for table in ("runs", "phases", "requests", "events")}
+    samples_before = con.execute("SELECT * FROM samples ORDER BY phase, sample_num").fetchall()
+    assert migrate(con) == 2
+    assert schema_version(con) == 3
+    for table, rows in before.items():
+        assert con.execute(f"SELECT * FROM {table} ORDER BY ALL").fetchall() == rows, table
+    columns = [r[0] for r in con.execute("DESCRIBE samples").fetchall()]
+    assert columns[-3:] == list(SERVER_WINDOW_COLUMNS)
+    after = con.execute("SELECT * FROM samples ORDER BY phase, sample_num").fetchall()
+    assert [row[:-3] for row in after] == samples_before
+    assert [row[-3:] for row in after] == [(None, None, None)] * len(samples_before)
+    con.close()
+    with RunReader(run_dir) as reader:  # and the migrated file reads like a new one
+        assert reader.effective_status() == "completed"
+        assert len(reader.samples(phase="baseline")) == 2
 
 
 def test_a_file_from_a_newer_version_is_refused(tmp_path: Path) -> None:
