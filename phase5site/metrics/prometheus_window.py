@@ -239,7 +239,7 @@ class TargetWindow:
         over targets would count it once per target."""
         profile = self.plan.effective_profile()
         out = {q.name: read_quantity(q, self.quantity_answers[q.name], self.presence)
-               for q in profile.quantities}
+               for q in profile.quantities} | profile.not_exported()
         for column, text in self.plan.overrides.items():
             if column in COUNT_COLUMNS and not is_series_ref(text) and not with_expression_overrides:
                 out[column] = Measured.na("counted with the first target", absent=True)
