@@ -53,7 +53,7 @@ def prepare(
     prepared = []
     for request in requests:
         headers: dict[str, str] = {}
-        if bearer:
+        if bearer and request.auth == "bearer":
             headers["Authorization"] = f"Bearer {bearer}"
         headers.update(request.headers)
         body = None

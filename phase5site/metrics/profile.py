@@ -103,6 +103,75 @@ class Profile:
         )
         return Profile(self.name, changed)
 
+    # --- what moves a family, which paths are timed (issue 12) --------------------------
+    # Minimal versions for the report's "not exercised" hints and the client/server
+    # reconciliation; the texts come from the fixture README of the live MetaSheet backend.
+
+    def moved_by(self, quantity_or_column: str) -> str | None:
+        """What a load must send to move the family behind a quantity or CSV v3 column
+        (None: not known, or nothing the load does matters, e.g. memory).
+
+        >>> PROFILES["metasheet"].moved_by("cache_hit_rate")[:22]
+        'POST /api/cache-test/w'
+        """
+        return MOVED_BY.get(self.name, {}).get(quantity_or_column)
+
+    def timed_path(self, path: str) -> bool:
+        """Whether the service's HTTP metrics (request counter, latency histogram) count a
+        request to ``path`` that reaches its handler (the query is ignored).
+
+        >>> profile = PROFILES["metasheet"]
+        >>> profile.timed_path("/api/plugins?x=1"), profile.timed_path("/api/multitable/sheets")
+        (True, False)
+        >>> profile.timed_path("/api/attendance/records")
+        True
+        """
+        bare = path.split("?", 1)[0].split("#", 1)[0]
+        rule = TIMED_PATHS.get(self.name)
+        if rule is None:
+            return True
+        exact, prefixes = rule
+        return bare in exact or any(bare.startswith(prefix) for prefix in prefixes)
+
+
+# What moves each family of the metasheet profile (fixture README "The profile's families").
+_CACHE = ("POST /api/cache-test/warm?count=N (hits) or POST /api/cache-test/simulate (hits and misses), "
+          "development routes that exist only with NODE_ENV other than production and "
+          "FEATURE_CACHE=true; no production request path touches the cache")
+_FALLBACK = ("POST /internal/test/fallback with a JSON body {\"mode\": \"<reason>\"}, a test route "
+             "mounted only outside production or with ENABLE_FALLBACK_TEST=true; no production code "
+             "path records a fallback")
+_RELOAD = ("nothing: the plugin reload routes record only in an in-process collector that is not "
+           "exported, so metasheet_plugin_reload_* never moves")
+_SNAPSHOT = ("POST /api/snapshots {\"view_id\": \"<uuid>\"} (create) and the restore flow "
+             "(restore -> 403 with a token -> POST /api/admin/safety/confirm -> restore with "
+             "X-Safety-Token), with a JWT of a user that has an admin row in user_roles")
+_HTTP = ("a timed route: /health, /api/plugins, /api/v2/hello, /api/v2/rpc-test, /internal/metrics "
+         "or any plugin route (e.g. /api/attendance/*) with a valid JWT")
+MOVED_BY: dict[str, dict[str, str]] = {
+    "metasheet": {
+        **dict.fromkeys(("cache_hits_raw", "cache_misses_raw", "cache_hit_rate", "cache_get_attempts"), _CACHE),
+        **dict.fromkeys(("raw_fallback_total", "effective_fallback_total", "effective_fallback_ratio",
+                         "effective_fallback_reported", "fallback_http", "fallback_message", "fallback_cache",
+                         "http_adapter_ops", "message_bus_rpc_attempts"), _FALLBACK),
+        **dict.fromkeys(("plugin_reload_success", "plugin_reload_failure", "plugin_reload_success_rate",
+                         "plugin_reload"), _RELOAD),
+        **dict.fromkeys(("snapshot_create_success", "snapshot_create_failure", "snapshot_restore_success",
+                         "snapshot_restore_failure", "snapshot_success_rate", "snapshot"), _SNAPSHOT),
+        **dict.fromkeys(("server_requests", "server_ok", "server_4xx", "server_5xx", "latency",
+                         "http_success_rate", "error_rate", "p95_latency", "p99_latency"), _HTTP),
+    },
+}
+# Paths whose handler ends the HTTP timer (fixture README "What the HTTP timer covers"):
+# exact paths, and path prefixes of the plugin routes of the bundled plugins.
+TIMED_PATHS: dict[str, tuple[frozenset[str], tuple[str, ...]]] = {
+    "metasheet": (
+        frozenset({"/health", "/api/health", "/api/v2/hello", "/api/v2/rpc-test", "/api/plugins",
+                   "/internal/metrics", "/api/sim-error"}),
+        ("/api/attendance/", "/api/integration/", "/api/after-sales/"),
+    ),
+}
+
 
 PROFILES: dict[str, Profile] = {"metasheet": Profile("metasheet", METASHEET_QUANTITIES)}
 

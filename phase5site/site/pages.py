@@ -235,10 +235,16 @@ def _caveats(runs: list[RunData]) -> str:
             items.append(f"{label}: status {run.run.get('status')} ({run.run.get('exit_reason') or 'no reason'})")
         if run.run.get("source") == "import":
             items.append(f"{label}: imported from a legacy metrics.csv (no request rows, client values NA)")
+        if run.verdicts.synthetic:
+            items.append(f"{label}: synthetic load (diagnostics requests: {', '.join(run.verdicts.synthetic)})")
+        items += [f"{label}: warning: {warning}" for warning in run.verdicts.warnings]
         items += [f"{label}: {caveat}" for caveat in run.verdicts.caveats]
         na = [row for row in run.verdicts.rows if row.verdict == "NA"]
         if na:
             items.append(f"{label}: {len(na)} verdict rows are NA")
+        idle = [row for row in run.verdicts.rows if row.verdict == "NOT-EXERCISED"]
+        if idle:
+            items.append(f"{label}: {len(idle)} verdict rows are not exercised by the load")
     if not items:
         return "<p>None.</p>"
     return "<ul>" + "".join(f"<li>{html_text(item)}</li>" for item in items) + "</ul>"
