@@ -44,6 +44,7 @@ class PreparedRequest:
     url: str
     headers: tuple[tuple[str, str], ...]
     body: bytes | None
+    expect: tuple[int, ...] = ()  # statuses that are this request's correct answer (outcome ok)
 
 
 def prepare(
@@ -67,6 +68,7 @@ def prepare(
                 url=base_url.rstrip("/") + request.path,
                 headers=tuple(headers.items()),
                 body=body,
+                expect=tuple(request.expect_status),
             )
         )
     return prepared

@@ -133,6 +133,13 @@ class RequestSpec(_Model):
         "/internal/metrics and plugin routes). The report compares the client's count of timed "
         "requests with the server's count. Set false for a request the gate answers (no token).",
     )
+    expect_status: list[Annotated[int, Field(ge=100, le=599)]] = Field(
+        default_factory=list,
+        description="HTTP statuses that are this request's correct answer besides 2xx/3xx, e.g. "
+        "[401] for a request sent without a token on purpose or [404] for an unknown path: such "
+        "an answer counts as ok (not as a client error, nor for the circuit breaker); the status "
+        "is stored as answered.",
+    )
     synthetic: bool = Field(
         False,
         description="A diagnostics request that is not production traffic (e.g. the development "
