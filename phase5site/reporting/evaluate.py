@@ -245,6 +245,8 @@ def run_decision(run: Mapping[str, Any], evaluated: list[PhaseReport]) -> tuple[
 
 def _run_caveats(reader: Any, run: Mapping[str, Any], evaluated: list[PhaseReport]) -> list[str]:
     caveats = [f"{r.phase}: {caveat}" for r in evaluated for caveat in r.evaluation.caveats]  # type: ignore[union-attr]
+    caveats += [f"{r.phase}: {r.reconciliation.caveat}" for r in evaluated
+                if r.reconciliation is not None and r.reconciliation.caveat]
     if run.get("source") == "import":
         caveats.append(
             "imported legacy CSV: no client requests; placeholder values and cumulative totals "

@@ -211,7 +211,9 @@ def _server_caveat(reconciliation: Any) -> str | None:
         return None
     if not (total.get("count_warning") or total.get("error_warning") or reconciliation.get("untimed")):
         return None
-    return (f"the service counted {total['server_requests']:,.0f} of {total.get('client_answered', 0):,} requests: "
+    untimed = reconciliation.get("untimed") or []
+    names = f" (not timed: {', '.join(map(str, untimed))})" if untimed else ""
+    return (f"the service counted {total['server_requests']:,.0f} of {total.get('client_answered', 0):,} requests{names}: "
             "its success and error rates describe only the requests it counts (timed routes)")
 
 

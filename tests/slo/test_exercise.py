@@ -112,18 +112,33 @@ def test_unknown_category_is_refused() -> None:
 
 
 def test_reconciliation_of_the_issue_run() -> None:
-    """167 of 300 counted, 0.000 % server errors, 44.3 % client errors: two warnings."""
+    """167 of 300 counted, 0.000 % server errors, 44.3 % client errors: a warning, and the
+    caveat beside the server's rates."""
     windows = [WindowCounts(1, 150, 150, 84, 66, 0, 84.0, 0.0), WindowCounts(2, 150, 150, 83, 67, 0, 83.0, 0.0)]
     result = reconcile(windows, ["no_token", "unknown_page"])
     total = result.phase
     assert total is not None
     assert (total.client_answered, total.client_timed, total.server_requests, total.count_gap) == (300, 167, 167.0, 0.0)
     assert not total.count_warning and total.error_warning
-    assert result.warnings[0].startswith("the service counted 167 of 300 requests")
-    assert "no_token, unknown_page" in result.warnings[0]
-    assert result.warnings[1] == ("client-seen error rate 44.333 % vs server-seen 0.000 %: "
-                                  "133 client errors, 0 counted by the service")
-    assert result.caveat is not None and "167 of 300" in result.caveat
+    assert result.warnings[0] == (
+        "client-seen error rate 44.333 % vs server-seen 0.000 %: the service counted 167 of 300 requests and "
+        "0 errors, the client saw 133 errors; 401s from its auth gate, unmatched 404s and untimed routers are "
+        "not in its metrics")
+    assert result.warnings[1] == "windows with a gap beyond counting noise: #1, #2"
+    assert result.caveat == ("the service counted 167 of 300 requests (not timed: no_token, unknown_page): its "
+                             "success and error rates describe only the requests it counts (timed routes)")
+
+
+def test_declared_untimed_requests_with_expected_answers_are_a_caveat_not_a_warning() -> None:
+    # day1's gate 401s and unknown 404s, declared untimed and expected (outcome ok)
+    result = reconcile([WindowCounts(1, 100, 100, 92, 0, 0, 92.0, 0.0)], ["no_token", "unknown"])
+    assert result.warnings == []
+    assert result.caveat is not None and result.caveat.startswith("the service counted 92 of 100 requests")
+
+
+def test_timed_requests_the_service_did_not_count_are_a_warning() -> None:
+    result = reconcile([WindowCounts(1, 100, 100, 100, 0, 0, 60.0, 0.0)])
+    assert result.warnings[0].startswith("the service counted 60 of the 100 requests the client got an answer to")
 
 
 def test_reconciliation_within_counting_noise_is_quiet() -> None:
@@ -137,3 +152,26 @@ def test_reconciliation_within_counting_noise_is_quiet() -> None:
 def test_server_counting_more_than_the_timed_requests_is_a_warning() -> None:
     result = reconcile([WindowCounts(1, 100, 100, 50, 0, 0, 100.0, 0.0)], ["sheets"])
     assert any("50 more requests than the client sent to routes declared timed" in w for w in result.warnings)
+
+
+def test_slo_document_prints_the_justification_and_keeps_the_release_criterion() -> None:
+    from phase5site.slo.documents.markdown import slo_markdown
+    from phase5site.slo.draft import draft_document, targets_from_draft
+    from phase5site.slo.recommend import recommend
+
+    slo = SloSpec(categories={"cache_hit_rate": CategoryPolicySpec(required=False, justification=WHY)})
+    idle = dict(raw_fallback_total=0, effective_fallback_total=0, http_adapter_ops=0)
+    draft = recommend([("run / baseline", _phase([_idle_cache(i, **idle) for i in range(1, 13)]))], slo=slo)
+    proposals = {p.category: p for p in draft.proposals}
+    assert (proposals["cache_hit_rate"].required, proposals["cache_hit_rate"].justification) == (False, WHY)
+    assert proposals["cache_hit_rate"].proposed_target is None
+    assert proposals["effective_fallback"].observed_pooled is None, "a 0 % nobody exercised is no basis"
+    document = draft_document(draft, service="metasheet", selector="", first_start=None, last_end=None)
+    document["categories"] = [{**c, "proposed_target": c["proposed_target"] or c["current_threshold"]}
+                              if c["category"] == "effective_fallback" else c for c in document["categories"]]
+    targets = targets_from_draft(document, "v1")
+    cache = targets.objective("cache_hit_rate")
+    assert (cache.target, cache.required) == (0.8, False)
+    text = slo_markdown(targets, [])
+    assert f"| no: {WHY} |" in text
+    assert f"- Cache hit rate: not required for a release: {WHY}" in text
