@@ -220,7 +220,11 @@ def _targets(slo_docs: list[Path], runs: list[RunData]) -> str:
         return head
     slo = runs[0].slo()
     rows = [(key, value_text(float(v), "ratio") if isinstance(v, float) and v <= 1 and "_ms" not in key and "mb" not in key
-             else number(v)) for key, v in sorted(slo.items())]
+             else number(v)) for key, v in sorted(slo.items()) if key != "categories"]
+    for name, policy in sorted((slo.get("categories") or {}).items()):  # required: false, and why
+        if isinstance(policy, dict) and policy.get("required") is not None:
+            required = "required" if policy["required"] else f"not required: {policy.get('justification') or ''}"
+            rows.append((f"categories.{name}", required))
     return head + "\n\n" + f"<p>Release criteria of the latest run ({html_text(runs[0].name)}):</p>\n\n" + str(
         table(["slo key", "value"], rows))
 
