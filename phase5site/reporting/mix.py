@@ -49,7 +49,8 @@ def mix_facts(spec: Mapping[str, Any]) -> MixFacts:
     """Read the stored (redacted) spec: its profile and each request's ``timed``/``synthetic``.
 
     A request without ``timed`` (older runs, or left to the default) is judged by the
-    profile's rule for its path; a run without a stored mix used the default mix.
+    profile's rule for its path (every request, for the embedded simulator); a run without a
+    stored mix used the default mix.
     """
     metrics = spec.get("metrics") if isinstance(spec.get("metrics"), Mapping) else {}
     try:
@@ -60,6 +61,9 @@ def mix_facts(spec: Mapping[str, Any]) -> MixFacts:
     requests = target.get("requests") if isinstance(target, Mapping) else None  # type: ignore[union-attr]
     if not isinstance(requests, list) or not requests:
         requests = [request.model_dump(by_alias=True) for request in default_request_mix()]
+    # The embedded simulator counts every service request it answers (401/404 included:
+    # simulator/app.py), unlike the real service, so the profile's path rule is for base_url.
+    embedded = isinstance(target, Mapping) and target.get("embedded") is not None
     timed: dict[str, bool] = {}
     synthetic: list[str] = []
     for request in requests:
@@ -68,8 +72,10 @@ def mix_facts(spec: Mapping[str, Any]) -> MixFacts:
         name, declared = str(request["name"]), request.get("timed")
         if isinstance(declared, bool):
             timed[name] = declared
+        elif embedded or profile is None:
+            timed[name] = True
         else:
-            timed[name] = profile.timed_path(str(request.get("path") or "/")) if profile else True
+            timed[name] = profile.timed_path(str(request.get("path") or "/"))
         if request.get("synthetic") is True:
             synthetic.append(name)
     return MixFacts(profile, timed, synthetic)

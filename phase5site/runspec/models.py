@@ -130,8 +130,9 @@ class RequestSpec(_Model):
         description="Whether the service's HTTP metrics count this request (its server-side "
         "request counter and latency histogram). Default: the metrics profile's rule for the "
         "path (MetaSheet times /health, /api/plugins, /api/v2/hello, /api/v2/rpc-test, "
-        "/internal/metrics and plugin routes). The report compares the client's count of timed "
-        "requests with the server's count. Set false for a request the gate answers (no token).",
+        "/internal/metrics and plugin routes; the embedded target counts every request). The "
+        "report compares the client's count of timed requests with the server's count. Set "
+        "false for a request the gate answers (no token).",
     )
     expect_status: list[Annotated[int, Field(ge=100, le=599)]] = Field(
         default_factory=list,

@@ -45,3 +45,18 @@ def test_run_page_and_report_show_the_evidence(tmp_path: Path) -> None:
     overview = render_completion([run], [])
     assert "synthetic load (diagnostics requests: cache_warm)" in overview
     assert "verdict rows are not exercised by the load" in overview
+
+
+def test_timed_defaults_follow_the_profile_for_base_url_and_count_everything_embedded() -> None:
+    from phase5site.reporting.mix import mix_facts
+
+    requests = [{"name": "records", "path": "/api/attendance/records?x=1"},
+                {"name": "sheets", "path": "/api/multitable/sheets"},
+                {"name": "gate", "path": "/api/attendance/records", "timed": False},
+                {"name": "warm", "path": "/api/cache-test/warm", "synthetic": True}]
+    real = mix_facts({"target": {"base_url": "https://x", "requests": requests}, "metrics": {"profile": "metasheet"}})
+    assert real.timed == {"records": True, "sheets": False, "gate": False, "warm": False}
+    assert real.synthetic == ["warm"] and real.moved_by()["cache_hit_rate"].startswith("POST /api/cache-test/warm")
+    embedded = mix_facts({"target": {"embedded": {}, "requests": requests}})
+    assert embedded.timed == {"records": True, "sheets": True, "gate": False, "warm": True}
+    assert mix_facts({}).timed == {"health": True, "hello": True, "plugins": True}, "the default mix"
