@@ -40,7 +40,7 @@ slo:
   rss_mean_mb_max: 100000
 __CATEGORIES__
 phases:
-  - {name: baseline, rate: 20, concurrency: 8, samples: 2, interval: 1s}
+  - {name: baseline, rate: 20, concurrency: 20, samples: 2, interval: 1s}
 """
 
 
