@@ -362,7 +362,7 @@ def import_(csv_path: Path, metadata_path: Path | None, results_dir: Path) -> No
 def _finish_report(result: Any, as_json: bool) -> None:
     """Print the verdict (or the JSON evaluation) and exit 0 for GO, 3 NO-GO, 5 INVALID."""
     from phase5site.reporting import evaluation_json
-    from phase5site.reporting.render import not_significant_lines
+    from phase5site.reporting.render import evidence_lines, not_significant_lines
 
     evaluation = result.evaluation
     if as_json:
@@ -373,6 +373,8 @@ def _finish_report(result: Any, as_json: bool) -> None:
             click.echo(f"  - {reason}")
         for line in not_significant_lines(evaluation):
             click.echo(f"  note: {line}")
+        for line in evidence_lines(evaluation):
+            click.echo(f"  {line}")
         click.echo(f"report: {result.report_path}")
         if result.junit_path is not None:
             click.echo(f"junit: {result.junit_path}")

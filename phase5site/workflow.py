@@ -59,7 +59,7 @@ def preflight(loaded: LoadedSpec, env: Mapping[str, str], results_dir: Path,
 
 def write_summary(run_dir: Path, status: str, echo: Echo, problems: list[str]) -> Any:
     """Write the report (a partial summary unless completed); None when it could not be."""
-    from phase5site.reporting.render import not_significant_lines
+    from phase5site.reporting.render import evidence_lines, not_significant_lines
     from phase5site.reporting.write import write_report
 
     try:
@@ -72,6 +72,8 @@ def write_summary(run_dir: Path, status: str, echo: Echo, problems: list[str]) -
     echo(f"verdict: {result.evaluation.decision}" + (f" ({reasons})" if reasons else ""))
     for line in not_significant_lines(result.evaluation):
         echo(f"  note: {line}")
+    for line in evidence_lines(result.evaluation):
+        echo(f"  {line}")
     return result
 
 

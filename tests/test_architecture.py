@@ -28,7 +28,7 @@ ALLOWED: dict[str, set[str]] = {
     "metrics": BASE | {"runspec"},
     "store": BASE,
     "slo": BASE | {"runspec"},
-    "reporting": BASE | {"runspec", "slo", "store"},
+    "reporting": BASE | {"runspec", "metrics", "slo", "store"},
     "site": BASE | {"runspec", "slo", "store", "reporting"},
     "ops": BASE | {"envfile", "runspec", "metrics", "store", "reporting", "simulator"},
     "engine": BASE | {"runspec", "metrics", "store", "ops", "simulator"},

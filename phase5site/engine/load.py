@@ -267,7 +267,7 @@ class PhaseLoad:
             finally:
                 self.stats.in_flight -= 1
             done = self.clock.monotonic()
-            outcome = classify(result.status, result.error)
+            outcome = classify(result.status, result.error, request.expect)
             self.sink_provider().append(
                 self.phase, seq, request.name, self.axis.wall(intended), self.axis.wall(sent),
                 (done - intended) * 1000.0, (done - sent) * 1000.0, result.status, outcome,

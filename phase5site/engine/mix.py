@@ -44,6 +44,7 @@ class PreparedRequest:
     url: str
     headers: tuple[tuple[str, str], ...]
     body: bytes | None
+    expect: tuple[int, ...] = ()  # statuses that are this request's correct answer (outcome ok)
 
 
 def prepare(
@@ -53,7 +54,7 @@ def prepare(
     prepared = []
     for request in requests:
         headers: dict[str, str] = {}
-        if bearer:
+        if bearer and request.auth == "bearer":
             headers["Authorization"] = f"Bearer {bearer}"
         headers.update(request.headers)
         body = None
@@ -67,6 +68,7 @@ def prepare(
                 url=base_url.rstrip("/") + request.path,
                 headers=tuple(headers.items()),
                 body=body,
+                expect=tuple(request.expect_status),
             )
         )
     return prepared

@@ -12,19 +12,20 @@ from typing import Literal
 TransportError = Literal["timeout", "connect_error"]
 
 
-def classify(status: int | None, error: TransportError | None) -> str:
-    """Outcome of a request from its HTTP status or transport error.
+def classify(status: int | None, error: TransportError | None, expected: tuple[int, ...] = ()) -> str:
+    """Outcome of a request from its HTTP status or transport error; a status the request
+    expects (``requests[].expect_status``, e.g. a deliberate 401 without a token) is ok.
 
     >>> classify(200, None), classify(304, None), classify(404, None), classify(503, None)
     ('ok', 'ok', 'http_4xx', 'http_5xx')
-    >>> classify(None, "timeout"), classify(None, "connect_error")
-    ('timeout', 'connect_error')
+    >>> classify(None, "timeout"), classify(None, "connect_error"), classify(401, None, (401,))
+    ('timeout', 'connect_error', 'ok')
     """
     if error is not None:
         return error
     if status is None:
         return "connect_error"
-    if 200 <= status < 400:
+    if status in expected or 200 <= status < 400:
         return "ok"
     if 400 <= status < 500:
         return "http_4xx"

@@ -12,6 +12,7 @@ from typing import Any
 from phase5site.columns import gate_sample
 from phase5site.errors import StoreError, UsageError
 from phase5site.reporting.health import phase_health
+from phase5site.reporting.mix import MixFacts, mix_facts, phase_reconciliation
 from phase5site.reporting.models import PhaseReport, PhaseThroughput, RunEvaluation
 from phase5site.slo.evaluate import PhaseData, evaluate_phase
 from phase5site.slo.models import DECISION_INVALID, GO, INSUFFICIENT_DATA, NO_GO
@@ -135,7 +136,8 @@ def mask_legacy_values(rows: list[dict[str, Any]]) -> list[str]:
     return notes
 
 
-def phase_data(reader: Any, phase: Mapping[str, Any], server_source: str | None, metrics_none: bool) -> PhaseData:
+def phase_data(reader: Any, phase: Mapping[str, Any], server_source: str | None, metrics_none: bool,
+               moved_by: Mapping[str, str] | None = None) -> PhaseData:
     name = phase["name"]
     # Stored rows pass the sample gate again: a file written by an older version or another
     # tool may hold what the gate would have refused (+Inf, -5, a ratio of 2).
@@ -157,6 +159,7 @@ def phase_data(reader: Any, phase: Mapping[str, Any], server_source: str | None,
         server_source=server_source,
         planned_samples=phase.get("samples"),
         metrics_source_none=metrics_none,
+        moved_by=dict(moved_by or {}),
     )
 
 
@@ -197,10 +200,12 @@ def evaluate_run(run_dir: Path, slo: SloSpec | None = None) -> RunEvaluation:
             close()
 
 
-def _phase_reports(reader: Any, thresholds: SloSpec, server_source: str | None, metrics_none: bool) -> list[PhaseReport]:
+def _phase_reports(reader: Any, thresholds: SloSpec, server_source: str | None, metrics_none: bool,
+                   facts: MixFacts) -> list[PhaseReport]:
     reports: list[PhaseReport] = []
+    moved_by = facts.moved_by()
     for phase in sorted(reader.phases(), key=lambda p: p.get("ordinal") or 0):
-        data = phase_data(reader, phase, server_source, metrics_none)
+        data = phase_data(reader, phase, server_source, metrics_none, moved_by)
         has_samples = bool(data.server_samples or data.client_samples)
         reports.append(
             PhaseReport(
@@ -212,6 +217,8 @@ def _phase_reports(reader: Any, thresholds: SloSpec, server_source: str | None, 
                 evaluation=evaluate_phase(data, thresholds) if has_samples else None,
                 flags=as_dict(phase.get("flags")),
                 generator=phase_health(reader, phase["name"], data.client_samples),
+                reconciliation=phase_reconciliation(reader, phase["name"], data.server_samples, facts)
+                if has_samples and server_source != "import" else None,
             )
         )
     return reports
@@ -238,6 +245,8 @@ def run_decision(run: Mapping[str, Any], evaluated: list[PhaseReport]) -> tuple[
 
 def _run_caveats(reader: Any, run: Mapping[str, Any], evaluated: list[PhaseReport]) -> list[str]:
     caveats = [f"{r.phase}: {caveat}" for r in evaluated for caveat in r.evaluation.caveats]  # type: ignore[union-attr]
+    caveats += [f"{r.phase}: {r.reconciliation.caveat}" for r in evaluated
+                if r.reconciliation is not None and r.reconciliation.caveat]
     if run.get("source") == "import":
         caveats.append(
             "imported legacy CSV: no client requests; placeholder values and cumulative totals "
@@ -257,7 +266,8 @@ def _evaluate(reader: Any, run_dir: Path, slo: SloSpec | None) -> RunEvaluation:
     primary = reader.primary_source()
     server_source = primary if primary in SERVER_SOURCES else None
     metrics_none = as_dict(spec.get("metrics")).get("source") == "none" or server_source is None
-    reports = _phase_reports(reader, thresholds, server_source, metrics_none)
+    facts = mix_facts(spec)
+    reports = _phase_reports(reader, thresholds, server_source, metrics_none, facts)
     evaluated = [report for report in reports if report.evaluation is not None]
     decision, reasons = run_decision(run, evaluated)
     return RunEvaluation(
@@ -276,4 +286,8 @@ def _evaluate(reader: Any, run_dir: Path, slo: SloSpec | None) -> RunEvaluation:
         phases=reports,
         caveats=_run_caveats(reader, run, evaluated),
         missing=_missing(spec, reports, run.get("status")),
+        warnings=[f"{r.phase}: {warning}" for r in reports if r.reconciliation is not None
+                  for warning in r.reconciliation.warnings],
+        synthetic=facts.synthetic,
+        untimed=facts.untimed,
     )

@@ -1,7 +1,8 @@
 """JUnit XML of a run evaluation: one test case per SLO category and phase.
 
-FAIL is a ``<failure>``; NA in a mandatory category is a ``<failure>`` too (it makes the
-run NO-GO, "insufficient data"); NA in an optional category is ``<skipped>``. INVALID (the
+FAIL is a ``<failure>``; NA or NOT-EXERCISED in a required category is a ``<failure>`` too
+(it makes the run NO-GO); NA or NOT-EXERCISED in a category that is not required is
+``<skipped>`` (its message carries the spec's justification). INVALID (the
 load generator, not the service, limited the measurement) is an ``<error>``: the test could
 not be carried out, which is neither a pass nor a failure of the service. Each suite's
 ``<properties>`` carry the phase's drops and generator health (NA properties are left out).
@@ -13,6 +14,8 @@ import xml.etree.ElementTree as ET
 
 from phase5site.reporting.models import GeneratorHealth, RunEvaluation
 from phase5site.reporting.render import fmt_pooled, fmt_value
+from phase5site.slo.models import CategoryVerdict
+from phase5site.slo.reconcile import Reconciliation
 
 
 HEALTH_PROPERTIES = ("intended", "dropped", "dropped_share", "send_lag_p50_ms", "send_lag_p99_ms",
@@ -32,19 +35,43 @@ def _health_properties(suite: ET.Element, health: GeneratorHealth | None) -> Non
     ET.SubElement(properties, "property", name="generator_limited_samples", value=limited)
 
 
+UNJUDGED = ("NA", "NOT-EXERCISED")
+
+
+def _blocks(category: CategoryVerdict) -> bool:
+    return category.verdict == "FAIL" or bool(category.required and category.verdict in UNJUDGED)
+
+
+def _reconciliation_properties(suite: ET.Element, reconciliation: Reconciliation | None) -> None:
+    """Client vs server counts of the phase, and each warning (``reconciliation_warning``)."""
+    if reconciliation is None or reconciliation.phase is None:
+        return
+    properties = suite.find("properties")
+    if properties is None:
+        properties = ET.SubElement(suite, "properties")
+    total = reconciliation.phase
+    for name in ("client_answered", "client_timed", "server_requests", "client_failures", "server_errors"):
+        value = getattr(total, name)
+        if value is not None:
+            ET.SubElement(properties, "property", name=f"reconcile_{name}", value=f"{value:g}")
+    for warning in reconciliation.warnings:
+        ET.SubElement(properties, "property", name="reconciliation_warning", value=warning)
+
+
 def render_junit(evaluation: RunEvaluation) -> str:
     suites = ET.Element("testsuites", name=f"phase5site {evaluation.run_id}")
     for phase in evaluation.evaluated_phases():
         assert phase.evaluation is not None
         cases = phase.evaluation.categories
-        failures = sum(1 for c in cases if c.verdict == "FAIL" or (c.mandatory and c.verdict == "NA"))
-        skipped = sum(1 for c in cases if not c.mandatory and c.verdict == "NA")
+        failures = sum(1 for c in cases if _blocks(c))
+        skipped = sum(1 for c in cases if not c.required and c.verdict in UNJUDGED)
         errors = sum(1 for c in cases if c.verdict == "INVALID")
         suite = ET.SubElement(
             suites, "testsuite", name=f"slo.{phase.phase}", tests=str(len(cases)),
             failures=str(failures), errors=str(errors), skipped=str(skipped),
         )
         _health_properties(suite, phase.generator)
+        _reconciliation_properties(suite, phase.reconciliation)
         for category in cases:
             case = ET.SubElement(suite, "testcase", classname=f"slo.{phase.phase}", name=category.category)
             values = "; ".join(
@@ -52,14 +79,17 @@ def render_junit(evaluation: RunEvaluation) -> str:
                 f"{fmt_value(row.threshold, row.unit)}, {row.verdict_label})"
                 for row in category.rows
             )
-            if category.verdict == "FAIL" or (category.mandatory and category.verdict == "NA"):
+            if _blocks(category):
                 failure = ET.SubElement(case, "failure", message=category.reason or category.verdict)
                 failure.text = values
             elif category.verdict == "INVALID":
                 error = ET.SubElement(case, "error", type="INVALID", message=category.reason or "generator-limited")
                 error.text = values
-            elif category.verdict == "NA":
-                ET.SubElement(case, "skipped", message=category.reason or "not measured")
+            elif category.verdict in UNJUDGED:
+                message = category.reason or "not measured"
+                if category.justification:
+                    message += f"; not required: {category.justification}"
+                ET.SubElement(case, "skipped", message=message)
             if category.significant is False:  # passes, but the data cannot tell it from a FAIL
                 values = f"{category.verdict_label}: {values}"
             ET.SubElement(case, "system-out").text = values

@@ -5,16 +5,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from phase5site.slo.models import PhaseEvaluation
+from phase5site.slo.reconcile import Reconciliation
 
 COMBINATION_RULE = (
     "Success rate, error rate and latency are judged on every source that has a value "
     "(server metrics and client measurements): a category FAILs if any source fails, is "
     "INVALID if none fails and one is INVALID (client latency of a phase whose load generator "
     "was delayed while slots were free), PASSes if at least one source has a value and none "
-    "fails, and is NA only when no source has a value. Fallback, memory, cache, plugin reload "
-    "and snapshot exist server-side only. A run is NO-GO if a category FAILs on valid evidence "
-    "(or a mandatory one is NA, or the run did not complete), else INVALID if a category is "
-    "INVALID, else GO."
+    "fails, is NOT-EXERCISED when no source has a value and the counters behind it were measured "
+    "but never moved over the phase (the load did not reach it), and is NA only when no source "
+    "has a value. Fallback, memory, cache, plugin reload and snapshot exist server-side only. A run "
+    "is NO-GO if a category FAILs on valid evidence (or a required one is NA or NOT-EXERCISED, or "
+    "the run did not complete), else INVALID if a category is INVALID, else GO. Required: the "
+    "mandatory categories, unless the spec marks one required: false with a justification."
 )
 
 
@@ -81,6 +84,8 @@ class PhaseReport:
     evaluation: PhaseEvaluation | None
     flags: dict[str, object] = field(default_factory=dict)
     generator: GeneratorHealth | None = None  # None: the phase has no request rows
+    # client vs server request and error counts (None: no server samples or no request rows)
+    reconciliation: Reconciliation | None = None
 
 
 @dataclass(frozen=True)
@@ -104,6 +109,12 @@ class RunEvaluation:
     caveats: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
     combination_rule: str = COMBINATION_RULE
+    # "phase: ..." lines where the client's and the server's counts disagree (slo.reconcile)
+    warnings: list[str] = field(default_factory=list)
+    # names of the synthetic (diagnostics, not production) requests of the mix
+    synthetic: list[str] = field(default_factory=list)
+    # request names the service does not time (spec requests[].timed, else the profile's rule)
+    untimed: list[str] = field(default_factory=list)
 
     def evaluated_phases(self) -> list[PhaseReport]:
         return [phase for phase in self.phases if phase.evaluation is not None]

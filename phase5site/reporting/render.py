@@ -6,6 +6,7 @@ import datetime as dt
 
 from phase5site.reporting.models import GeneratorHealth, PhaseReport, RunEvaluation
 from phase5site.slo.models import CategoryVerdict, SourceRow
+from phase5site.slo.reconcile import Reconciliation
 from phase5site.slo.stats import Interval
 
 NA_TEXT = "NA"
@@ -71,9 +72,15 @@ def _spread(row: SourceRow) -> str:
     )
 
 
-def verdict_table(categories: list[CategoryVerdict]) -> list[str]:
+def _required(category: CategoryVerdict) -> str:
+    return "yes" if category.required else "no"
+
+
+def verdict_table(categories: list[CategoryVerdict], server_caveat: str | None = None) -> list[str]:
+    """The verdict rows; ``server_caveat`` (the reconciliation's) marks the server's success
+    and error rates, which then describe only the requests the service counted."""
     lines = [
-        "| category | mandatory | source | pooled | threshold | verdict | worst sample | "
+        "| category | required | source | pooled | threshold | verdict | worst sample | "
         "min / mean / max (sd) | valid samples | 95% CI | share within threshold |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
@@ -83,16 +90,50 @@ def verdict_table(categories: list[CategoryVerdict]) -> list[str]:
             if row.exact_interval is not None:
                 interval += f" (exact {fmt_interval(row.exact_interval, row.unit)})"
             share = NA_TEXT if row.share_within is None else f"{row.share_within * 100:.3f}%"
+            pooled = fmt_pooled(row)
+            if server_caveat and row.source == "server" and category.category in ("success_rate", "error_rate"):
+                pooled += " ⚠ timed routes only"
             lines.append(
-                f"| {category.title} | {'yes' if category.mandatory else 'no'} | {row.source} | "
-                f"{fmt_pooled(row)} | {fmt_threshold(row)} | **{row.verdict_label}** | "
+                f"| {category.title} | {_required(category)} | {row.source} | "
+                f"{pooled} | {fmt_threshold(row)} | **{row.verdict_label}** | "
                 f"{_worst(row)} | {_spread(row)} | {row.n_valid}/{row.n_samples} | {interval} | {share} |"
             )
     lines.append("")
-    lines.append("| category | verdict | reason |")
-    lines.append("|---|---|---|")
+    lines.append("| category | verdict | reason | not required because |")
+    lines.append("|---|---|---|---|")
     for category in categories:
-        lines.append(f"| {category.title} | **{category.verdict_label}** | {category.reason or ''} |")
+        why = category.justification if not category.required and category.justification else ""
+        lines.append(f"| {category.title} | **{category.verdict_label}** | {category.reason or ''} | {why} |")
+    if server_caveat:
+        lines += ["", f"⚠ Server success and error rates: {server_caveat}; see *Client vs server counts*."]
+    return lines
+
+
+def reconciliation_table(reconciliation: Reconciliation) -> list[str]:
+    """Per window and for the phase: what the client sent vs what the service counted."""
+    lines = [
+        "| sample | client intended | answered | answered on timed routes | server counted | gap | "
+        "client errors (rate) | server errors (rate) | beyond noise |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    rows = [*reconciliation.windows, *([reconciliation.phase] if reconciliation.phase else [])]
+    for row in rows:
+        flags = [name for name, on in (("count", row.count_warning), ("errors", row.error_warning)) if on]
+        server_errors = (NA_TEXT if row.server_errors is None
+                         else f"{row.server_errors:,.0f} ({fmt_value(row.server_error_rate, 'ratio')})")
+        lines.append(
+            f"| {'phase' if row.sample_num is None else f'#{row.sample_num}'} | {row.client_intended:,} | "
+            f"{row.client_answered:,} | {row.client_timed:,} | {_count(row.server_requests)} | "
+            f"{NA_TEXT if row.count_gap is None else f'{row.count_gap:+,.0f}'} | "
+            f"{row.client_failures:,} ({fmt_value(row.client_error_rate, 'ratio')}) | {server_errors} | "
+            f"{'**' + ', '.join(flags) + '**' if flags else 'no'} |"
+        )
+    lines.append("")
+    untimed = ", ".join(f"`{name}`" for name in reconciliation.untimed) or "none"
+    lines.append(
+        f"Requests the service does not time (spec `requests[].timed`, else the profile's rule): {untimed}. "
+        "A gap is beyond counting noise when it is more than 1 % and more than 5 requests."
+    )
     return lines
 
 
@@ -105,6 +146,24 @@ def not_significant_lines(evaluation: RunEvaluation) -> list[str]:
             for phase in evaluation.evaluated_phases()
             for category in phase.evaluation.categories  # type: ignore[union-attr]
             if category.significant is False]
+
+
+def evidence_lines(evaluation: RunEvaluation) -> list[str]:
+    """Terminal lines beside the verdict: reconciliation warnings, categories not required
+    (with the spec's justification) and the synthetic requests.
+
+    Example: ``'warning: baseline: the service counted 167 of 300 requests (...)'``.
+    """
+    lines = [f"warning: {warning}" for warning in evaluation.warnings]
+    seen: set[str] = set()
+    for phase in evaluation.evaluated_phases():
+        for category in phase.evaluation.categories:  # type: ignore[union-attr]
+            if not category.required and category.justification and category.category not in seen:
+                seen.add(category.category)
+                lines.append(f"not required: {category.category} ({category.verdict_label}): {category.justification}")
+    if evaluation.synthetic:
+        lines.append(f"synthetic: the mix includes diagnostics requests: {', '.join(evaluation.synthetic)}")
+    return lines
 
 
 def _breakdowns(categories: list[CategoryVerdict]) -> list[str]:
@@ -169,13 +228,14 @@ def _optional(categories: list[CategoryVerdict]) -> list[str]:
         if category.mandatory:
             continue
         row = category.rows[0]
+        why = f" Not required: {category.justification}." if not category.required and category.justification else ""
         counts = f"{_count(row.good)} good of {_count(row.total)}" if row.total is not None else "no events counted"
         durations = ""
         if "p95_ms" in row.breakdown:
             durations = (f"; duration P95 {fmt_value(row.breakdown.get('p95_ms'), 'ms')}, "
                          f"P99 {fmt_value(row.breakdown.get('p99_ms'), 'ms')} (pooled histogram)")
         lines.append(f"- {category.title}: **{category.verdict_label}**, {fmt_value(row.pooled, row.unit)} ({counts})"
-                     + durations + (f"; {row.na_reason}" if row.na_reason else ""))
+                     + durations + (f"; {row.na_reason}" if row.na_reason else "") + why)
     return lines
 
 
@@ -183,8 +243,10 @@ def _na_reasons(categories: list[CategoryVerdict]) -> list[str]:
     lines = []
     for category in categories:
         for row in category.rows:
-            if row.verdict == "NA":
+            if row.verdict in ("NA", "NOT-EXERCISED"):
                 lines.append(f"- {category.title} ({row.source}): {row.na_reason}")
+        if category.verdict == "NOT-EXERCISED" and category.moved_by:
+            lines.append(f"  - what would exercise it: {category.moved_by}")
     return lines or ["- none: every value could be measured"]
 
 
@@ -218,11 +280,16 @@ def _phase_section(phase: PhaseReport) -> list[str]:
     ]
     if evaluation.reasons:
         lines += [f"{evaluation.decision} because:", ""] + [f"- {reason}" for reason in evaluation.reasons] + [""]
-    lines += ["### SLO verdicts", ""] + verdict_table(evaluation.categories)
+    caveat = phase.reconciliation.caveat if phase.reconciliation is not None else None
+    lines += ["### SLO verdicts", ""] + verdict_table(evaluation.categories, caveat)
     lines += _breakdowns(evaluation.categories)
     lines += ["", "### Client vs server latency", ""] + _latency_comparison(evaluation.categories)
     lines += ["", "### Plugin reload and snapshot (optional categories)", ""] + _optional(evaluation.categories)
-    lines += ["", "### NA reasons", ""] + _na_reasons(evaluation.categories)
+    lines += ["", "### NA and not-exercised reasons", ""] + _na_reasons(evaluation.categories)
+    if phase.reconciliation is not None:
+        lines += ["", "### Client vs server counts", ""]
+        lines += [f"- ⚠ {warning}" for warning in phase.reconciliation.warnings]
+        lines += ([""] if phase.reconciliation.warnings else []) + reconciliation_table(phase.reconciliation)
     if phase.generator is not None and phase.generator.windows:
         lines += ["", "### Generator health per window", ""] + window_table(phase.generator)
     return lines + [""]
@@ -310,6 +377,12 @@ def render_report(evaluation: RunEvaluation, *, partial: bool = False) -> str:
     ]
     if evaluation.reasons:
         lines += [f"- {reason}" for reason in evaluation.reasons] + [""]
+    if evaluation.synthetic:
+        lines += [f"**Synthetic load**: the mix includes diagnostics requests that are not production traffic "
+                  f"({', '.join(f'`{name}`' for name in evaluation.synthetic)}); their categories show what the "
+                  "service does when exercised, not what production does.", ""]
+    if evaluation.warnings:
+        lines += ["## Warnings: client and server disagree", ""] + [f"- ⚠ {w}" for w in evaluation.warnings] + [""]
     lines += [
         f"- run: `{evaluation.run_id}` (status {evaluation.status or NA_TEXT}, source {evaluation.source or NA_TEXT})",
         f"- started {fmt_time(evaluation.started_at)}, ended {fmt_time(evaluation.ended_at)}",

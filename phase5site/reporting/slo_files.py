@@ -24,6 +24,7 @@ from phase5site.slo.documents.openslo import openslo_documents, validate_openslo
 from phase5site.slo.documents.prometheus import prometheus_rules
 from phase5site.slo.draft import draft_document, targets_from_draft, targets_from_release_criteria
 from phase5site.slo.recommend import DEFAULT_HEADROOM, Draft, recommend
+from phase5site.runspec.models import SloSpec
 
 DEFAULT_SLO_DIR = Path("results") / "slo"
 DRAFT_NAME = "slo-draft.yaml"
@@ -64,6 +65,18 @@ class RecommendResult:
     document: dict[str, Any]
 
 
+def _policies(policies: dict[str, Any]) -> SloSpec:
+    """The release criteria with the runs' category policies (required, justification); a
+    policy that no longer validates is left out rather than failing the recommendation."""
+    valid = {}
+    for name, policy in policies.items():
+        try:
+            valid[name] = SloSpec.model_validate({"categories": {name: policy}}).categories[name]
+        except ValueError:
+            continue
+    return SloSpec(categories=valid)
+
+
 def recommend_runs(paths: list[Path], *, out: Path | None = None, headroom: float = DEFAULT_HEADROOM) -> RecommendResult:
     """Pool every observed phase of the given runs (folders or legacy CSVs) into a draft."""
     from phase5site.store import RunReader
@@ -73,6 +86,7 @@ def recommend_runs(paths: list[Path], *, out: Path | None = None, headroom: floa
     if headroom < 0:
         raise UsageError(f"--headroom must be >= 0 (got {headroom!r})")
     phases, selectors, starts, ends = [], [], [], []
+    policies: dict[str, Any] = {}  # slo.categories of the runs' specs (the first run naming one wins)
     with ExitStack() as stack:
         for path in paths:
             run_dir = stack.enter_context(opened_run(Path(path)))
@@ -80,6 +94,8 @@ def recommend_runs(paths: list[Path], *, out: Path | None = None, headroom: floa
                 run = reader.run()
                 spec = as_dict(run.get("spec_redacted"))
                 selectors.append(str(as_dict(spec.get("metrics")).get("selector") or ""))
+                for name, policy in as_dict(as_dict(spec.get("slo")).get("categories")).items():
+                    policies.setdefault(name, policy)
                 primary = reader.primary_source()
                 server_source = primary if primary in SERVER_SOURCES else None
                 for phase in reader.phases():
@@ -91,7 +107,7 @@ def recommend_runs(paths: list[Path], *, out: Path | None = None, headroom: floa
     if not phases:
         raise Phase5Error("no phase of the given runs has samples: nothing to recommend from",
                           hint="run a baseline with samples first")
-    draft = recommend(phases, headroom=headroom)
+    draft = recommend(phases, slo=_policies(policies), headroom=headroom)
     if len(set(selectors)) > 1:
         draft.notes.append(f"runs used different selectors {sorted(set(selectors))}; the first is used")
     document = draft_document(

@@ -119,6 +119,34 @@ class RequestSpec(_Model):
         description="Names of headers whose values are secrets (redacted everywhere).",
     )
     json_body: Any = Field(None, alias="json", description="JSON body sent with the request.")
+    auth: Literal["bearer", "none"] = Field(
+        "bearer",
+        description="bearer: send target.auth.bearer as 'Authorization: Bearer ...' (when set); "
+        "none: send this request without it (e.g. realistic 401s from the service's gate). "
+        "An Authorization header of the request itself replaces the bearer.",
+    )
+    timed: bool | None = Field(
+        None,
+        description="Whether the service's HTTP metrics count this request (its server-side "
+        "request counter and latency histogram). Default: the metrics profile's rule for the "
+        "path (MetaSheet times /health, /api/plugins, /api/v2/hello, /api/v2/rpc-test, "
+        "/internal/metrics and plugin routes; the embedded target counts every request). The "
+        "report compares the client's count of timed requests with the server's count. Set "
+        "false for a request the gate answers (no token).",
+    )
+    expect_status: list[Annotated[int, Field(ge=100, le=599)]] = Field(
+        default_factory=list,
+        description="HTTP statuses that are this request's correct answer besides 2xx/3xx, e.g. "
+        "[401] for a request sent without a token on purpose or [404] for an unknown path: such "
+        "an answer counts as ok (not as a client error, nor for the circuit breaker); the status "
+        "is stored as answered.",
+    )
+    synthetic: bool = Field(
+        False,
+        description="A diagnostics request that is not production traffic (e.g. the development "
+        "routes that move the cache and fallback counters): the report and the site label the "
+        "run synthetic and name these requests.",
+    )
 
     _path_on_the_wire = field_validator("path")(syntax.check_path)
 
@@ -343,6 +371,44 @@ class PhaseFlagsSpec(_Model):
     ENABLE_FALLBACK_TEST: bool | None = None
 
 
+# The SLO categories of DESIGN.md, in order (slo.categories defines them; a test keeps the
+# two lists equal). Here so that the spec can name them without importing slo.
+SLO_CATEGORY_NAMES: tuple[str, ...] = (
+    "success_rate", "error_rate", "latency_p95", "latency_p99", "effective_fallback", "memory",
+    "cache_hit_rate", "plugin_reload_success", "snapshot_success",
+)
+
+
+class CategoryPolicySpec(_Model):
+    """Whether a category must have evidence for GO, and why not when it need not.
+
+    A mandatory category the load cannot move (no production request reaches the cache, say)
+    can never be judged; ``required: false`` lets such a run reach GO, but only with a written
+    justification, which the report, the site and the SLO document print beside the category.
+    """
+
+    required: bool | None = Field(
+        None,
+        description="true: the category needs a verdict for GO (NA or not exercised is NO-GO); "
+        "false: it does not block GO when NA or not exercised (a FAIL still does). "
+        "Default: as DESIGN.md marks it (mandatory or optional).",
+    )
+    justification: str | None = Field(
+        None,
+        description="Why the category is not required (needed with required: false); printed "
+        "next to the category in the report, the site and the SLO document.",
+    )
+
+    @model_validator(mode="after")
+    def _justified(self) -> CategoryPolicySpec:
+        if self.required is False and not (self.justification or "").strip():
+            raise ValueError(
+                "required: false needs a justification: say why this load cannot or need not "
+                "exercise the category (it is printed next to the category)"
+            )
+        return self
+
+
 class SloSpec(_Model):
     """Release criteria. Ratios are 0-1; latencies in milliseconds; memory in MiB."""
 
@@ -361,6 +427,26 @@ class SloSpec(_Model):
         "this share of them with each other one's NA explained by a recorded reason; below it the "
         "category is 'insufficient data' (NO-GO when mandatory). 1 = every sample must be valid.",
     )
+    categories: dict[str, CategoryPolicySpec] = Field(
+        default_factory=dict,
+        description="Per category (success_rate, error_rate, latency_p95, latency_p99, "
+        "effective_fallback, memory, cache_hit_rate, plugin_reload_success, snapshot_success): "
+        "{required: false, justification: '...'} for one this load cannot exercise, or "
+        "{required: true} to make an optional one block GO.",
+    )
+
+    @field_validator("categories")
+    @classmethod
+    def _known_categories(cls, value: dict[str, CategoryPolicySpec]) -> dict[str, CategoryPolicySpec]:
+        unknown = sorted(set(value) - set(SLO_CATEGORY_NAMES))
+        if unknown:
+            raise ValueError(f"unknown category {', '.join(map(repr, unknown))} "
+                             f"(known: {', '.join(SLO_CATEGORY_NAMES)})")
+        return value
+
+    def policy(self, category: str) -> CategoryPolicySpec:
+        """The spec's policy for a category (an empty one when the spec says nothing)."""
+        return self.categories.get(category) or CategoryPolicySpec()
 
 
 class CircuitBreakerSpec(_Model):

@@ -8,7 +8,7 @@ from phase5site.errors import SpecError
 from phase5site.runspec.capacity import MemoryEstimate, estimate_memory, format_bytes, memory_problem
 from phase5site.runspec.durations import format_duration
 from phase5site.runspec.loader import LoadedSpec
-from phase5site.runspec.models import PhaseSpec, RunSpec
+from phase5site.runspec.models import PhaseSpec, RequestSpec, RunSpec
 from phase5site.runspec.redaction import redact
 
 
@@ -160,8 +160,16 @@ def _memory_lines(plan: Plan) -> list[str]:
 
 def _mix(spec: RunSpec) -> str:
     total = sum(request.weight for request in spec.target.requests)
+
+    def marks(r: RequestSpec) -> str:
+        words = [word for word, on in (("no bearer", r.auth == "none"), ("not timed", r.timed is False),
+                                       ("synthetic", r.synthetic)) if on]
+        if r.expect_status:
+            words.append("expects " + "/".join(map(str, r.expect_status)))
+        return f" ({', '.join(words)})" if words else ""
+
     return ", ".join(
-        f"{r.name} {r.method} {r.path} {100 * r.weight / total:.0f}%" for r in spec.target.requests
+        f"{r.name} {r.method} {r.path} {100 * r.weight / total:.0f}%{marks(r)}" for r in spec.target.requests
     )
 
 
@@ -173,7 +181,8 @@ def _slo_line(spec: RunSpec) -> str:
         f"effective fallback <= {slo.effective_fallback_max:.1%}, mean RSS <= {slo.rss_mean_mb_max:g} MB, "
         f"cache hit >= {slo.cache_hit_rate_min:.0%}, plugin reload >= {slo.plugin_reload_success_min:.0%} "
         f"(optional), snapshot >= {slo.snapshot_success_min:.0%} (optional)"
-    )
+    ) + "".join(f"; {name} {'required' if policy.required else 'not required (justified)'}"
+                for name, policy in slo.categories.items() if policy.required is not None)
 
 
 def _breaker_line(spec: RunSpec) -> str:

@@ -66,6 +66,40 @@ def _verdicts(run: RunData) -> str:
     return "\n\n".join(parts)
 
 
+def _evidence(run: RunData) -> str:
+    """Warnings where the client's and the server's counts disagree, the synthetic label, and
+    per phase the reconciliation table (from the evaluation; nothing recomputed)."""
+    verdicts = run.verdicts
+    parts = []
+    if verdicts.synthetic:
+        names = ", ".join(f"<code>{html_text(name)}</code>" for name in verdicts.synthetic)
+        parts.append(f'<p class="p5-note p5-synthetic">{icon("WARN")} <strong>Synthetic load</strong>: the mix '
+                     f"includes diagnostics requests that are not production traffic ({names}).</p>")
+    if verdicts.warnings:
+        items = "".join(f"<li>{icon('WARN')} {html_text(w)}</li>" for w in verdicts.warnings)
+        parts.append(f'<ul class="p5-warnings">{items}</ul>')
+    for phase, reconciliation in verdicts.reconciliations:
+        rows = []
+        windows = list(_get(reconciliation, "windows") or [])
+        total = _get(reconciliation, "phase")
+        for row in [*windows, *([total] if total is not None else [])]:
+            num = _get(row, "sample_num")
+            flags = [name for name, key in (("count", "count_warning"), ("errors", "error_warning")) if _get(row, key)]
+            rows.append((phase, "phase" if num is None else f"#{num}", number(_get(row, "client_answered")),
+                         number(_get(row, "client_timed")), number(_get(row, "server_requests")),
+                         number(_get(row, "client_failures")), number(_get(row, "server_errors")),
+                         Markup(icon("WARN")) if flags else "no"))
+        if rows:
+            parts.append(str(table(["Phase", "Sample", "Client answered", "On timed routes", "Server counted",
+                                    "Client errors", "Server errors", "Gap beyond noise"], rows,
+                                   css="p5-reconciliation")))
+    return "\n\n".join(parts)
+
+
+def _get(obj: Any, name: str) -> Any:
+    return obj.get(name) if isinstance(obj, dict) else getattr(obj, name, None)
+
+
 def _phases(run: RunData) -> str:
     rows = []
     for phase in run.phases:
@@ -140,6 +174,8 @@ def render_run_page(run: RunData, charts: list[ChartSpec], downloads: dict[str, 
         f"<p>{html_text(description)}</p>" if description else "",
         _summary(run),
         "## Verdict", _verdicts(run),
+        "## Client vs server counts" if run.verdicts.reconciliations or run.verdicts.synthetic else "",
+        _evidence(run),
         "## Charts",
         ("<p>Time axis: seconds since the run started; dashed grey lines mark phase starts, dashed red "
          "lines the SLO targets. Client values come from every request, server values from the "

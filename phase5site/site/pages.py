@@ -220,7 +220,11 @@ def _targets(slo_docs: list[Path], runs: list[RunData]) -> str:
         return head
     slo = runs[0].slo()
     rows = [(key, value_text(float(v), "ratio") if isinstance(v, float) and v <= 1 and "_ms" not in key and "mb" not in key
-             else number(v)) for key, v in sorted(slo.items())]
+             else number(v)) for key, v in sorted(slo.items()) if key != "categories"]
+    for name, policy in sorted((slo.get("categories") or {}).items()):  # required: false, and why
+        if isinstance(policy, dict) and policy.get("required") is not None:
+            required = "required" if policy["required"] else f"not required: {policy.get('justification') or ''}"
+            rows.append((f"categories.{name}", required))
     return head + "\n\n" + f"<p>Release criteria of the latest run ({html_text(runs[0].name)}):</p>\n\n" + str(
         table(["slo key", "value"], rows))
 
@@ -235,10 +239,16 @@ def _caveats(runs: list[RunData]) -> str:
             items.append(f"{label}: status {run.run.get('status')} ({run.run.get('exit_reason') or 'no reason'})")
         if run.run.get("source") == "import":
             items.append(f"{label}: imported from a legacy metrics.csv (no request rows, client values NA)")
+        if run.verdicts.synthetic:
+            items.append(f"{label}: synthetic load (diagnostics requests: {', '.join(run.verdicts.synthetic)})")
+        items += [f"{label}: warning: {warning}" for warning in run.verdicts.warnings]
         items += [f"{label}: {caveat}" for caveat in run.verdicts.caveats]
         na = [row for row in run.verdicts.rows if row.verdict == "NA"]
         if na:
             items.append(f"{label}: {len(na)} verdict rows are NA")
+        idle = [row for row in run.verdicts.rows if row.verdict == "NOT-EXERCISED"]
+        if idle:
+            items.append(f"{label}: {len(idle)} verdict rows are not exercised by the load")
     if not items:
         return "<p>None.</p>"
     return "<ul>" + "".join(f"<li>{html_text(item)}</li>" for item in items) + "</ul>"

@@ -21,7 +21,7 @@ class VerdictRow:
     pooled: str
     worst_sample: str
     target: str
-    verdict: str  # PASS | FAIL | NA | INVALID
+    verdict: str  # PASS | FAIL | NA | INVALID | NOT-EXERCISED
     note: str = ""
     pooled_value: float | None = None
     ci_low: float | None = None  # confidence interval of the pooled value, when evaluated
@@ -40,6 +40,10 @@ class RunVerdicts:
     caveats: list[str] = field(default_factory=list)
     phases: list[PhaseDecision] = field(default_factory=list)
     health: list[PhaseHealth] = field(default_factory=list)  # generator health and drops
+    warnings: list[str] = field(default_factory=list)  # client and server counts disagree
+    synthetic: list[str] = field(default_factory=list)  # diagnostics requests of the mix
+    # per phase: the reconciliation (slo.reconcile.Reconciliation, or its JSON), as given
+    reconciliations: list[tuple[str, Any]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -119,7 +123,11 @@ def _interval(raw: Any) -> tuple[float | None, float | None]:
     return _number(get_field(interval, "low")), _number(get_field(interval, "high"))
 
 
-def _source_row(phase: str | None, category: Any, raw: Any) -> VerdictRow:
+VERDICTS = ("PASS", "FAIL", "NA", "INVALID", "NOT-EXERCISED")
+TIMED_ONLY = ("success_rate", "error_rate")
+
+
+def _source_row(phase: str | None, category: Any, raw: Any, server_caveat: str | None = None) -> VerdictRow:
     """One SourceRow of the SLO evaluation (phase5site.slo.models) as a table row."""
     unit = str(get_field(raw, "unit", default="") or "")
     pooled = _number(get_field(raw, "pooled"))
@@ -145,17 +153,26 @@ def _source_row(phase: str | None, category: Any, raw: Any) -> VerdictRow:
     share = _number(get_field(raw, "share_within"))
     if share is not None:
         notes.append(f"{share:.3%} of requests within the threshold")
-    if not get_field(category, "mandatory", default=True):
+    required = get_field(category, "required", "mandatory", default=True)
+    justification = get_field(category, "justification", default=None)
+    if required is False and justification:
+        notes.append(f"not required: {justification}")
+    elif required is False:
         notes.append("optional: NA is neutral")
-    low, high = _interval(raw)
     verdict = str(get_field(raw, "verdict", default="NA")).upper()
+    moved_by = get_field(category, "moved_by", default=None)
+    if verdict == "NOT-EXERCISED" and moved_by:
+        notes.append(f"what would exercise it: {moved_by}")
+    if server_caveat and source == "server" and get_field(category, "category", default="") in TIMED_ONLY:
+        notes.insert(0, f"⚠ {server_caveat}")
+    low, high = _interval(raw)
     return VerdictRow(
         phase=phase,
         category=f"{title} ({source})" if source else str(title),
         pooled=("≥ " if censored and pooled is not None else "") + value_text(pooled, unit),
         worst_sample=worst,
         target=target,
-        verdict=verdict if verdict in ("PASS", "FAIL", "NA", "INVALID") else "NA",
+        verdict=verdict if verdict in VERDICTS else "NA",
         note="; ".join(notes),
         pooled_value=pooled,
         ci_low=low,
@@ -174,11 +191,30 @@ def _phase_rows(phase: Any) -> list[VerdictRow]:
     name = get_field(phase, "phase", "name")
     label = None if name is None else str(name)
     judged = get_field(phase, "evaluation", default=None) or phase  # PhaseReport wraps PhaseEvaluation
+    caveat = _server_caveat(get_field(phase, "reconciliation", default=None))
     rows = []
     for category in get_field(judged, "categories", default=[]) or []:
         for raw in get_field(category, "rows", default=[]) or []:
-            rows.append(_source_row(label, category, raw))
+            rows.append(_source_row(label, category, raw, caveat))
     return rows
+
+
+def _server_caveat(reconciliation: Any) -> str | None:
+    """The reconciliation's caveat of the server's success and error rates (object or JSON)."""
+    if reconciliation is None:
+        return None
+    caveat = getattr(reconciliation, "caveat", None)
+    if caveat is not None or not isinstance(reconciliation, Mapping):
+        return caveat  # type: ignore[no-any-return]
+    total = reconciliation.get("phase") or {}
+    if total.get("server_requests") is None:
+        return None
+    if not (total.get("count_warning") or total.get("error_warning") or reconciliation.get("untimed")):
+        return None
+    untimed = reconciliation.get("untimed") or []
+    names = f" (not timed: {', '.join(map(str, untimed))})" if untimed else ""
+    return (f"the service counted {total['server_requests']:,.0f} of {total.get('client_answered', 0):,} requests{names}: "
+            "its success and error rates describe only the requests it counts (timed routes)")
 
 
 def flatten(evaluation: Any) -> RunVerdicts:
@@ -189,8 +225,11 @@ def flatten(evaluation: Any) -> RunVerdicts:
     rows: list[VerdictRow] = []
     decisions: list[PhaseDecision] = []
     health: list[PhaseHealth] = []
+    reconciliations: list[tuple[str, Any]] = []
     for phase in phases or []:
         rows.extend(_phase_rows(phase))
+        if get_field(phase, "reconciliation") is not None:
+            reconciliations.append((str(get_field(phase, "phase", "name")), get_field(phase, "reconciliation")))
         if get_field(phase, "generator") is not None:
             health.append(PhaseHealth(str(get_field(phase, "phase", "name")), get_field(phase, "generator")))
         judged = get_field(phase, "evaluation", default=None)
@@ -208,4 +247,7 @@ def flatten(evaluation: Any) -> RunVerdicts:
         caveats=caveats,
         phases=decisions,
         health=health,
+        warnings=[str(w) for w in get_field(evaluation, "warnings", default=[]) or []],
+        synthetic=[str(n) for n in get_field(evaluation, "synthetic", default=[]) or []],
+        reconciliations=reconciliations,
     )

@@ -146,6 +146,10 @@ class Category:
     server: RatioReader | None = None
     client: RatioReader | None = None
     quantile: float | None = None
+    # Server counters whose movement shows the load reached the category's code path; all
+    # measured and summing to zero over the phase = not exercised. Empty: always exercised
+    # (a gauge). 'latency_buckets' stands for the histogram's count.
+    exercise: tuple[str, ...] = ()
 
     def threshold(self, slo: SloSpec) -> float:
         return float(getattr(slo, self.threshold_field))
@@ -159,6 +163,7 @@ CATEGORIES: tuple[Category, ...] = (
             "http_success_rate", ("http_success_rate", "server_ok", "server_requests"),
         ),
         client=RatioReader(_client_counts(("client_ok",)), "client_success_rate", ("client_requests",)),
+        exercise=("server_requests",),
     ),
     Category(
         "error_rate", "Error rate (4xx + 5xx + transport + dropped)", True, "<=", "error_rate_max", "ratio", "ratio",
@@ -170,15 +175,21 @@ CATEGORIES: tuple[Category, ...] = (
             _client_counts(("client_4xx", "client_5xx", "client_transport_errors", "dropped")),
             "client_error_rate", ("client_requests",),
         ),
+        exercise=("server_requests",),
     ),
-    Category("latency_p95", "Latency P95", True, "<=", "latency_p95_ms", "ms", "latency", quantile=0.95),
-    Category("latency_p99", "Latency P99", True, "<=", "latency_p99_ms", "ms", "latency", quantile=0.99),
+    Category("latency_p95", "Latency P95", True, "<=", "latency_p95_ms", "ms", "latency", quantile=0.95,
+             exercise=("latency_buckets",)),
+    Category("latency_p99", "Latency P99", True, "<=", "latency_p99_ms", "ms", "latency", quantile=0.99,
+             exercise=("latency_buckets",)),
     Category(
         "effective_fallback", "Effective fallback ratio", True, "<=", "effective_fallback_max", "ratio", "ratio",
         server=RatioReader(
             _effective_fallback_counts, "effective_fallback_ratio",
             ("effective_fallback_ratio", "effective_fallback_total", "server_requests"),
         ),
+        # A fallback can only happen where a fallible call ran: a fallback counted, or an
+        # attempt of the HTTP adapter, the message bus or the cache.
+        exercise=("raw_fallback_total", "http_adapter_ops", "message_bus_rpc_attempts", "cache_get_attempts"),
     ),
     Category("memory", "Memory (mean RSS)", True, "<=", "rss_mean_mb_max", "MiB", "memory"),
     Category(
@@ -187,6 +198,7 @@ CATEGORIES: tuple[Category, ...] = (
             _count_columns(("cache_hits_raw",), ("cache_misses_raw",)), "cache_hit_rate",
             ("cache_hit_rate", "cache_hits_raw", "cache_misses_raw"),
         ),
+        exercise=("cache_hits_raw", "cache_misses_raw"),
     ),
     Category(
         "plugin_reload_success", "Plugin reload success", False, ">=", "plugin_reload_success_min",
@@ -196,6 +208,7 @@ CATEGORIES: tuple[Category, ...] = (
             "plugin_reload_success_rate",
             ("plugin_reload_success_rate", "plugin_reload_success", "plugin_reload_failure"),
         ),
+        exercise=("plugin_reload_success", "plugin_reload_failure"),
     ),
     Category(
         "snapshot_success", "Snapshot success", False, ">=", "snapshot_success_min", "ratio", "ratio",
@@ -207,6 +220,8 @@ CATEGORIES: tuple[Category, ...] = (
             "snapshot_success_rate",
             ("snapshot_success_rate", "snapshot_create_success", "snapshot_restore_success"),
         ),
+        exercise=("snapshot_create_success", "snapshot_create_failure",
+                  "snapshot_restore_success", "snapshot_restore_failure"),
     ),
 )
 

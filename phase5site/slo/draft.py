@@ -57,6 +57,8 @@ class Objective:
     observed: float | None
     confidence: str
     confidence_note: str
+    required: bool = True
+    justification: str | None = None  # why not required (the run spec's words)
 
 
 @dataclass(frozen=True)
@@ -99,7 +101,9 @@ def _number(value: Any, where: str) -> float | None:
 
 
 def targets_from_draft(document: Mapping[str, Any], version: str) -> SloTargets:
-    """Parse a draft dict; every category needs a numeric ``proposed_target``."""
+    """Parse a draft dict; every category needs a numeric ``proposed_target``, except one the
+    runs' spec did not require (``required: false`` with a justification), which keeps its
+    release criterion (``current_threshold``) when nothing was measured for it."""
     if document.get("kind") != DRAFT_KIND:
         raise UsageError(
             f"not a phase5site SLO draft (kind {document.get('kind')!r}, expected {DRAFT_KIND!r})",
@@ -112,14 +116,16 @@ def targets_from_draft(document: Mapping[str, Any], version: str) -> SloTargets:
         if entry is None:
             raise UsageError(f"draft: category {category.name!r} is missing", hint="re-run `slo recommend`")
         target = _number(entry.get("proposed_target"), f"{category.name}.proposed_target")
-        if target is None and not category.mandatory:
-            # An optional category the load could not move (MetaSheet exports no plugin
-            # reload sample at all): publish its release criterion, saying so.
-            objectives.append(Objective(
-                category.name, category.title, False, category.comparison, category.unit,
-                category.threshold(SloSpec()), None, "none",
-                "not measured by the baseline: release criterion used as it is"))
-            continue
+        required = entry.get("required", category.mandatory) is not False
+        justification = str(entry["justification"]) if entry.get("justification") else None
+        note = str(entry.get("confidence_note") or "")
+        current = _number(entry.get("current_threshold"), f"{category.name}.current_threshold")
+        if target is None and not required and (justification or not category.mandatory):
+            # Not measured by the baseline and not required (a mandatory one only with the
+            # spec's reason; MetaSheet exports no plugin reload sample at all): the release
+            # criterion stands as the objective, marked as not measured.
+            target = current if current is not None else category.threshold(SloSpec())
+            note = "not measured in the baseline: the release criterion is kept"
         if target is None:
             raise UsageError(
                 f"draft: {category.name}.proposed_target is null (nothing was measured for it)",
@@ -133,7 +139,7 @@ def targets_from_draft(document: Mapping[str, Any], version: str) -> SloTargets:
             Objective(
                 category.name, category.title, category.mandatory, category.comparison, category.unit, target,
                 _number(entry.get("observed_pooled"), f"{category.name}.observed_pooled"),
-                str(entry.get("confidence") or "none"), str(entry.get("confidence_note") or ""),
+                str(entry.get("confidence") or "none"), note, required, justification,
             )
         )
     measurement = document.get("measurement") or {}

@@ -15,7 +15,11 @@ Rules (DESIGN.md "SLO verdicts", CSV_V3.md "Pooling"):
   percentiles as censored values ranked above every sent request; a percentile that falls
   on one is a lower bound, and a lower bound never PASSes;
 - a phase with a generator-limited window (``slo.generator``) has INVALID client latency:
-  the decision is then NO-GO if anything FAILs on valid evidence, else INVALID, never GO.
+  the decision is then NO-GO if anything FAILs on valid evidence, else INVALID, never GO;
+- a category whose counters were measured and never moved over the phase is NOT-EXERCISED
+  (``slo.exercise``); a *required* category (the spec's ``slo.categories``, default: the
+  mandatory ones) that is NA or NOT-EXERCISED makes the phase NO-GO, naming what would
+  exercise it; one the spec does not require (with a justification) does not block GO.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from phase5site.slo.evidence import (
     measured_in,
     significance,
 )
+from phase5site.slo.exercise import exercise_of, mark_not_exercised
 from phase5site.slo.generator import invalid_reason, limited_windows
 from phase5site.slo.models import (
     DECISION_INVALID,
@@ -47,6 +52,8 @@ from phase5site.slo.models import (
     INVALID,
     NA,
     NO_GO,
+    NOT_EXERCISED,
+    NOT_EXERCISED_TEXT,
     PASS,
     CategoryVerdict,
     PhaseEvaluation,
@@ -70,7 +77,8 @@ class PhaseData:
     sorted latencies of every sent request of the phase (``None`` when not available, e.g.
     an imported CSV); ``client_dropped_waits_ms``: the wait of each dropped request of the
     phase (None where unknown), ranked above the sent ones (``quantiles.censored_ranking``);
-    ``planned_samples``: what the spec asked for (for caveats).
+    ``planned_samples``: what the spec asked for (for caveats); ``moved_by``: per category,
+    what would exercise it (for the NOT-EXERCISED reason).
     """
 
     phase: str
@@ -81,6 +89,8 @@ class PhaseData:
     server_source: str | None = None
     planned_samples: int | None = None
     metrics_source_none: bool = False
+    # category -> what a load must send to move its counters (the metrics profile's words)
+    moved_by: Mapping[str, str] = field(default_factory=dict)
 
 
 def judge(value: float | None, threshold: float, comparison: str) -> Verdict:
@@ -401,9 +411,10 @@ def memory_row(category: Category, rows: Sequence[Row], slo: SloSpec) -> SourceR
 
 def combine(rows: Sequence[SourceRow]) -> Verdict:
     """Category verdict over its sources: any FAIL -> FAIL, else any INVALID -> INVALID,
-    else any PASS -> PASS, else NA. INVALID evidence alone never makes a category FAIL."""
+    else any PASS -> PASS, else any NOT-EXERCISED -> NOT-EXERCISED, else NA. INVALID
+    evidence alone never makes a category FAIL."""
     verdicts = {row.verdict for row in rows}
-    for verdict in (FAIL, INVALID, PASS):
+    for verdict in (FAIL, INVALID, PASS, NOT_EXERCISED):
         if verdict in verdicts:
             return verdict
     return NA
@@ -472,20 +483,33 @@ def with_evidence(row: SourceRow, category: Category, data: PhaseData, slo: SloS
 def evaluate_category(category: Category, data: PhaseData, slo: SloSpec, invalid: str | None = None) -> CategoryVerdict:
     """One category's rows and verdict; ``invalid`` is why client latency is INVALID (if it is).
 
-    Server rows are weighed for coverage first; every PASS row then gets its significance."""
-    rows = [with_evidence(row, category, data, slo) for row in _category_rows(category, data, slo, invalid)]
+    Server rows are weighed for coverage first, then for exercise (counters that never moved
+    make the row NOT-EXERCISED); every PASS row then gets its significance."""
+    exercise = exercise_of(category, data.server_samples)
+    rows = [mark_not_exercised(with_evidence(row, category, data, slo), exercise)
+            for row in _category_rows(category, data, slo, invalid)]
     rows = [replace(row, significant=significance(row)) for row in rows]
     verdict = combine(rows)
+    policy = slo.policy(category.name)
+    required = category.mandatory if policy.required is None else policy.required
+    moved_by = data.moved_by.get(category.name)
     reason: str | None = None
     if verdict == NA:
         reasons = "; ".join(f"{row.source}: {row.na_reason}" for row in rows if row.na_reason)
-        reason = f"{INSUFFICIENT_DATA} ({reasons})" if category.mandatory else f"not measured ({reasons})"
+        reason = f"{INSUFFICIENT_DATA} ({reasons})" if required else f"not measured ({reasons})"
+    elif verdict == NOT_EXERCISED:
+        reasons = "; ".join(f"{row.source}: {row.na_reason.removeprefix(NOT_EXERCISED_TEXT + ': ')}"
+                            for row in rows if row.verdict == NOT_EXERCISED and row.na_reason)
+        reason = f"{NOT_EXERCISED_TEXT} ({reasons})"
+        if moved_by:
+            reason += f"; what would exercise it: {moved_by}"
     elif verdict == FAIL:
         reason = "; ".join(_failure(row) for row in rows if row.verdict == FAIL)
     elif verdict == INVALID:
         reason = "; ".join(f"{row.source}: {row.invalid_reason}" for row in rows if row.verdict == INVALID)
     return CategoryVerdict(category.name, category.title, category.mandatory, verdict, reason, rows,
-                           significant=category_significance(verdict, rows))
+                           significant=category_significance(verdict, rows), required=required,
+                           justification=(policy.justification or "").strip() or None, moved_by=moved_by)
 
 
 def _failure(row: SourceRow) -> str:
@@ -504,16 +528,19 @@ def unit_word(row: SourceRow) -> str:
 
 
 def go_no_go(categories: Sequence[CategoryVerdict]) -> tuple[str, list[str]]:
-    """NO-GO if a category FAILs on valid evidence or a mandatory one is NA; else INVALID
-    if a category is INVALID (the generator limited it); else GO. Optional NA is neutral.
+    """NO-GO if a category FAILs on valid evidence or a required one is NA or NOT-EXERCISED;
+    else INVALID if a category is INVALID (the generator limited it); else GO. NA and
+    NOT-EXERCISED of a category that is not required are neutral.
 
     Example: all mandatory PASS, snapshot NA -> ('GO', []); cache NA -> ('NO-GO',
-    ['cache_hit_rate: insufficient data (...)']); client latency INVALID, everything else
-    PASS -> ('INVALID', ['latency_p95, latency_p99: client: the load generator was ...']).
+    ['cache_hit_rate: insufficient data (...)']); cache not exercised -> ('NO-GO',
+    ['cache_hit_rate: not exercised by this load (...); what would exercise it: ...']);
+    client latency INVALID, everything else PASS -> ('INVALID', ['latency_p95, latency_p99:
+    client: the load generator was ...']).
     """
     reasons: list[str] = []
     for category in categories:
-        if category.verdict == FAIL or (category.mandatory and category.verdict == NA):
+        if category.verdict == FAIL or (category.required and category.verdict in (NA, NOT_EXERCISED)):
             reasons.append(f"{category.category}: {category.reason}")
     if reasons:
         return NO_GO, reasons
@@ -539,6 +566,9 @@ def _caveats(data: PhaseData, categories: Sequence[CategoryVerdict]) -> list[str
             "are NA, which makes the decision NO-GO (insufficient data)"
         )
     for category in categories:
+        if not category.required and category.justification and category.verdict in (NA, NOT_EXERCISED):
+            caveats.append(f"{category.title}: {category.verdict_label}, not required by the spec: "
+                           f"{category.justification}")
         if category.significant is False:
             caveats.append(f"{category.title}: {category.verdict_label}: "
                            + "; ".join(_crossing(row) for row in category.rows if row.significant is False))

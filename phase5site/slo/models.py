@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from phase5site.slo.stats import Interval
 
-Verdict = Literal["PASS", "FAIL", "NA", "INVALID"]
+Verdict = Literal["PASS", "FAIL", "NA", "INVALID", "NOT-EXERCISED"]
 Decision = Literal["GO", "NO-GO", "INVALID"]
 Comparison = Literal[">=", "<="]
 Source = Literal["server", "client"]
@@ -20,6 +20,10 @@ NA: Verdict = "NA"
 # The load generator, not the service, limited the measurement (DESIGN.md "Generator
 # health"): as a verdict of a row or category, and as a decision.
 INVALID: Verdict = "INVALID"
+# The counters a category reads were measured and did not move over the whole phase: the
+# load never reached the code path, so a value (e.g. 0 % fallback) would prove nothing.
+NOT_EXERCISED: Verdict = "NOT-EXERCISED"
+NOT_EXERCISED_TEXT = "not exercised by this load"
 GO: Decision = "GO"
 NO_GO: Decision = "NO-GO"
 DECISION_INVALID: Decision = "INVALID"
@@ -101,7 +105,10 @@ class CategoryVerdict:
     source FAILs, is INVALID if none fails and one is INVALID (the generator limited it),
     PASSes if at least one source has a value and none fails, and is NA only when no source
     has a value. A PASS is ``significant`` only if every passing row's interval clears the
-    threshold; ``verdict_label`` prints it ("PASS, not significant").
+    threshold; ``verdict_label`` prints it ("PASS, not significant"). NOT-EXERCISED: no
+    source has a value and the counters behind one were measured without moving.
+    ``required`` (the spec's ``slo.categories``, default ``mandatory``) decides whether NA
+    or NOT-EXERCISED blocks GO; ``justification`` says why not, in the spec's words.
     """
 
     category: str
@@ -112,9 +119,14 @@ class CategoryVerdict:
     rows: list[SourceRow]
     significant: bool | None = None
     verdict_label: str = ""
+    required: bool | None = None  # blocks GO when NA / not exercised; None: as ``mandatory``
+    justification: str | None = None  # the spec's words when it is not required
+    moved_by: str | None = None  # what a load must send to exercise it (the metrics profile)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "verdict_label", verdict_label(self.verdict, self.significant))
+        if self.required is None:
+            object.__setattr__(self, "required", self.mandatory)
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 
 from phase5site.slo.categories import CATEGORIES, Category
 from phase5site.slo.evaluate import PhaseData, evaluate_phase
-from phase5site.slo.models import INVALID, PhaseEvaluation, SourceRow
+from phase5site.slo.models import INVALID, NOT_EXERCISED, PhaseEvaluation, SourceRow
 from phase5site.slo.stats import max_exceeds_quantile_probability
 from phase5site.runspec.models import SloSpec
 
@@ -66,6 +66,8 @@ class Proposal:
     confidence: str  # 'low' | 'adequate' | 'none'
     confidence_note: str
     warnings: list[str] = field(default_factory=list)
+    required: bool = True  # the runs' spec (slo.categories), default: mandatory
+    justification: str | None = None  # why not required, in the spec's words
 
 
 @dataclass(frozen=True)
@@ -127,8 +129,9 @@ def _worst(evaluations: Sequence[tuple[str, PhaseEvaluation]], category: Categor
 
 
 def _usable(row: SourceRow) -> bool:
-    """Evidence a target may rest on: not the load generator's (INVALID), not too few samples."""
-    return row.verdict != INVALID and not row.insufficient
+    """Evidence a target may rest on: not the load generator's (INVALID), not too few samples,
+    not counters the load never moved (NOT-EXERCISED: a 0 % fallback where nothing ran)."""
+    return row.verdict not in (INVALID, NOT_EXERCISED) and not row.insufficient
 
 
 def _warnings(evaluations: Sequence[tuple[str, PhaseEvaluation]], category: Category) -> list[str]:
@@ -209,6 +212,7 @@ def recommend(
         warnings = _warnings(evaluations, category)
         if warnings and level == "adequate":
             level, note = "low", f"{note}; weak evidence: {len(warnings)} warning(s)"
+        verdict = pooled.category(category.name)
         proposals.append(
             Proposal(
                 category=category.name, title=category.title, mandatory=category.mandatory,
@@ -217,6 +221,7 @@ def recommend(
                 current_threshold=category.threshold(slo), rule=rule, n_valid_samples=n_valid,
                 n_samples=n_total, coverage=(n_valid / n_total) if n_total else None,
                 confidence=level, confidence_note=note, warnings=warnings,
+                required=bool(verdict.required), justification=verdict.justification,
             )
         )
     notes = [f"{label}: client latency left out, generator-limited (samples "

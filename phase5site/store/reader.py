@@ -196,6 +196,22 @@ class RunReader:
         ranking, _ = censored_ranking(self.sent_latencies_ms(phase), self.dropped_waits_ms(phase))
         return np.asarray(ranking, dtype=np.float64)
 
+    def request_name_counts(self, phase: str, window_start: float, window_end: float) -> dict[str, dict[str, int]]:
+        """Per request name, over the requests of ``phase`` intended in [window_start,
+        window_end) (the client window's rule): ``intended`` (dropped included), ``answered``
+        (an HTTP status came back), ``http_errors`` (answered 4xx/5xx) and ``failures``
+        (every outcome but ok: 4xx, 5xx, transport, dropped). For the client/server
+        reconciliation: the server can only have counted answered requests."""
+        rows = self.con.execute(
+            "SELECT request_name, count(*), count(status), count(*) FILTER (WHERE status >= 400), "
+            "count(*) FILTER (WHERE outcome <> 'ok') FROM requests "
+            "WHERE phase = $phase AND intended_at >= $start AND intended_at < $end GROUP BY request_name",
+            {"phase": phase, "start": window_start, "end": window_end},
+        ).fetchall()
+        return {str(name): {"intended": int(n), "answered": int(answered), "http_errors": int(errors),
+                            "failures": int(failures)}
+                for name, n, answered, errors, failures in rows}
+
     def send_lag(self, phase: str | None = None) -> dict[str, Any]:
         """Send lag of all sends and the generator's own lag (see ``store.queries.send_lag``)."""
         return queries.send_lag(self.con, phase)

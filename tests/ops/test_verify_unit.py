@@ -351,16 +351,20 @@ def test_env_file_merge_process_values_win(tmp_path: Path) -> None:
     assert merged_environment(None, {"A": "1"}, cwd=tmp_path / "elsewhere") == {"A": "1"}
 
 
-def test_env_template_holds_only_variables_phase5site_reads() -> None:
+def test_env_template_names_every_variable_the_shipped_specs_read() -> None:
+    import re
+
     from phase5site.ops.envfile import load_env_file
 
-    template = Path(__file__).parents[2] / ".env.phase5.template"
-    values = load_env_file(template)
-    # METRICS_SCRAPE_TOKEN: read by specs whose metrics.auth names it (README, metrics page auth)
-    assert values == {"LOAD_BASE_URL": "", "LOAD_HOST": "", "PROD_JWT": "", "METRICS_URL": "", "METRICS_HOST": "",
-                      "METRICS_SCRAPE_TOKEN": "",
-                      "COUNT_CACHE_MISS_AS_FALLBACK": "false", "ENABLE_PHASE5_INTERNAL": "false",
-                      "ENABLE_FALLBACK_TEST": "false"}
+    root = Path(__file__).parents[2]
+    values = load_env_file(root / ".env.phase5.template")
+    read = {name for spec in (root / "runspecs").glob("*.yaml")
+            for name in re.findall(r"\$\{([A-Za-z_][A-Za-z0-9_]*)", spec.read_text())}
+    assert set(values) == read
+    secrets = ("PROD_JWT", "PROD_JWT_2", "PROD_ADMIN_JWT", "DEV_JWT", "DEV_ADMIN_JWT")
+    assert all(values[name] == "" for name in secrets), "no value of a secret in the template"
+    assert {k: values[k] for k in ("COUNT_CACHE_MISS_AS_FALLBACK", "ENABLE_PHASE5_INTERNAL", "ENABLE_FALLBACK_TEST")} == {
+        "COUNT_CACHE_MISS_AS_FALLBACK": "false", "ENABLE_PHASE5_INTERNAL": "false", "ENABLE_FALLBACK_TEST": "false"}
 
 
 def test_env_file_that_is_not_utf8_is_a_usage_error(tmp_path: Path) -> None:

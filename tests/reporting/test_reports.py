@@ -32,7 +32,7 @@ def test_healthy_run_is_go_with_report(tmp_path: Path) -> None:
     assert result.report_path == run_dir / "production-report.md"
     assert text.splitlines()[2] == "**Verdict: GO**"  # verdict first
     for heading in ("## Throughput: offered vs achieved", "### SLO verdicts", "### Client vs server latency",
-                    "### Plugin reload and snapshot", "### NA reasons", "## How the values are combined", "## Caveats"):
+                    "### Plugin reload and snapshot", "### NA and not-exercised reasons", "## How the values are combined", "## Caveats"):
         assert heading in text
     assert FORBIDDEN.search(text) is None
     suite = ET.parse(tmp_path / "slo.xml").getroot().find("testsuite")
@@ -136,7 +136,7 @@ def test_report_from_every_fixture(csv_path: Path, tmp_path: Path) -> None:
         for category in phase.evaluation.categories:
             for row in category.rows:
                 if row.pooled is None:
-                    assert row.verdict == "NA" and row.na_reason
+                    assert row.verdict in ("NA", "NOT-EXERCISED") and row.na_reason
 
 
 def test_placeholder_success_rate_is_never_judged(tmp_path: Path) -> None:

@@ -18,6 +18,9 @@ RUNSPECS = ROOT / "runspecs"
 PROD_ENV = {
     "LOAD_BASE_URL": "https://metasheet.example.internal",
     "PROD_JWT": "eyJgenerated.test.token",
+    "PROD_JWT_2": "eyJgenerated.second.user",
+    "PROD_ADMIN_JWT": "eyJgenerated.admin.user",
+    "SNAPSHOT_VIEW_ID": "0b6c1a52-5c1e-4d7e-9a51-3f4f1c7d2e10",
     "METRICS_URL": "http://prometheus.example.internal:9090",
 }
 
@@ -53,7 +56,7 @@ def test_validate_day1_without_env_names_the_variable_and_line() -> None:
     assert result.exit_code == 2
     first = result.output.splitlines()[0]
     assert first == (
-        f"Error: {RUNSPECS / 'day1.yaml'}:10:13: target.base_url: "
+        f"Error: {RUNSPECS / 'day1.yaml'}:29:13: target.base_url: "
         "environment variable LOAD_BASE_URL is not set"
     )
     assert "Traceback" not in result.output

@@ -28,6 +28,9 @@ def env(token: str) -> dict[str, str]:
         "LOAD_BASE_URL": "https://metasheet.example.internal",
         "PROD_JWT": token,
         "METRICS_URL": "http://prometheus.example.internal:9090",
+        "PROD_JWT_2": "eyJ" + secrets.token_urlsafe(24),
+        "PROD_ADMIN_JWT": "eyJ" + secrets.token_urlsafe(24),
+        "SNAPSHOT_VIEW_ID": "0b6c1a52-5c1e-4d7e-9a51-3f4f1c7d2e10",
     }
 
 
@@ -98,7 +101,8 @@ def test_secret_not_in_cli_output(env: dict[str, str], token: str) -> None:
     result = CliRunner().invoke(cli, ["validate", str(RUNSPECS / "day1.yaml")], env=env)
     assert result.exit_code == 0, result.output
     assert token not in result.output
-    assert "Secrets:  target.auth.bearer (from PROD_JWT) (redacted)" in result.output
+    assert "Secrets:  target.auth.bearer (from PROD_JWT), target.requests[4].headers.Authorization (from PROD_JWT_2)" in result.output
+    assert all(env[name] not in result.output for name in ("PROD_JWT_2", "PROD_ADMIN_JWT"))
 
 
 def test_validate_never_prints_a_secret_interpolated_into_a_path_or_url() -> None:
@@ -157,7 +161,7 @@ def test_a_secret_shorter_than_eight_characters_is_a_spec_error(env: dict[str, s
     result = CliRunner().invoke(cli, ["validate", str(RUNSPECS / "day1.yaml")], env={**env, "PROD_JWT": "e"})
     assert result.exit_code == 2
     assert result.output.splitlines()[0] == (
-        f"Error: {RUNSPECS / 'day1.yaml'}:11:18: target.auth.bearer: a secret must be at least 8 "
+        f"Error: {RUNSPECS / 'day1.yaml'}:30:18: target.auth.bearer: a secret must be at least 8 "
         "characters long (got 1 character(s) from PROD_JWT): a shorter one cannot be hidden in logs "
         "and reports without garbling other text")
     assert "Hint: Secrets are the bearer token" in result.output

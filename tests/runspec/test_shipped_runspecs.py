@@ -10,6 +10,9 @@ RUNSPECS = Path(__file__).parents[2] / "runspecs"
 ENV = {
     "LOAD_BASE_URL": "https://metasheet.example.internal",
     "PROD_JWT": "eyJgenerated.test.token",
+    "PROD_JWT_2": "eyJgenerated.second.user",
+    "PROD_ADMIN_JWT": "eyJgenerated.admin.user",
+    "SNAPSHOT_VIEW_ID": "0b6c1a52-5c1e-4d7e-9a51-3f4f1c7d2e10",
     "METRICS_URL": "http://prometheus.example.internal:9090",
 }
 
@@ -44,3 +47,46 @@ def test_demo_needs_no_environment() -> None:
     assert 30 <= total <= 90  # "the whole day in about a minute"
     baseline = spec.phases[1]
     assert baseline.samples == 12
+
+
+PRODUCTION_SHARES = {  # the live-service notes' recommended mix, in % of requests
+    "attendance_records": 20, "attendance_leave_types": 15, "multitable_sheets": 15, "after_sales_health": 4,
+    "after_sales_manifest": 4, "plugins": 8, "auth_me": 5, "snapshots_list": 5, "health": 5, "hello": 3,
+    "snapshot_create": 2, "no_token": 4, "unknown_path": 4,
+}
+NOT_MOVABLE = ("cache_hit_rate", "effective_fallback", "plugin_reload_success")
+
+
+def test_day1_and_day2_carry_the_production_like_mix() -> None:
+    env = {**ENV, "PROD_JWT_2": "eyJgenerated.second", "PROD_ADMIN_JWT": "eyJgenerated.admin",
+           "SNAPSHOT_VIEW_ID": "0b6c1a52-5c1e-4d7e-9a51-3f4f1c7d2e10"}
+    for name in ("day1.yaml", "day2.yaml"):
+        loaded = load_spec(RUNSPECS / name, env)
+        requests = {r.name: r for r in loaded.spec.target.requests}
+        assert {n: r.weight for n, r in requests.items()} == PRODUCTION_SHARES, name
+        assert not any(r.synthetic for r in requests.values()), "production traffic only"
+        assert (requests["no_token"].auth, requests["no_token"].timed, requests["no_token"].expect_status) == (
+            "none", False, [401])
+        assert requests["unknown_path"].expect_status == [404]
+        create = requests["snapshot_create"]
+        assert (create.method, create.path, create.json_body["view_id"]) == (
+            "POST", "/api/snapshots", env["SNAPSHOT_VIEW_ID"])
+        assert create.headers["Authorization"] == f"Bearer {env['PROD_ADMIN_JWT']}" and create.auth == "none"
+        assert requests["multitable_sheets"].headers["Authorization"] == f"Bearer {env['PROD_JWT_2']}"
+        assert env["PROD_ADMIN_JWT"] not in str(loaded.redacted())
+        for category in NOT_MOVABLE:
+            policy = loaded.spec.slo.policy(category)
+            assert policy.required is False and len(policy.justification or "") > 80, (name, category)
+
+
+def test_metasheet_dev_is_synthetic_and_reaches_the_diagnostics_routes() -> None:
+    env = {"DEV_JWT": "eyJgenerated.dev", "DEV_ADMIN_JWT": "eyJgenerated.devadmin",
+           "DEV_SNAPSHOT_VIEW_ID": "0b6c1a52-5c1e-4d7e-9a51-3f4f1c7d2e10"}
+    spec = load_spec(RUNSPECS / "metasheet-dev.yaml", env).spec
+    synthetic = {r.name: r for r in spec.target.requests if r.synthetic}
+    assert set(synthetic) == {"cache_warm", "cache_simulate", "fallback_http_error", "fallback_http_timeout",
+                              "fallback_message_error", "fallback_cache_miss"}
+    assert synthetic["cache_warm"].path == "/api/cache-test/warm?count=2" and synthetic["cache_warm"].method == "POST"
+    assert synthetic["fallback_http_error"].json_body == {"mode": "http_error"}
+    assert spec.target.base_url == "http://127.0.0.1:7778" and spec.metrics.source == "scrape"
+    assert spec.slo.policy("cache_hit_rate").required is None, "the dev run must exercise the cache"

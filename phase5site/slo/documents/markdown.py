@@ -85,11 +85,18 @@ def _overview(targets: SloTargets) -> list[str]:
     ]
 
 
+def _required(objective: Objective) -> str:
+    """'yes', 'no', or 'no: <the spec's justification>' for a category not required."""
+    if objective.required:
+        return "yes"
+    return f"no: {objective.justification}" if objective.justification else "no"
+
+
 def _sli_table(targets: SloTargets) -> list[str]:
     lines = [
         "## SLIs and SLOs",
         "",
-        "| SLO | numerator | denominator | objective | measured in baseline | confidence | mandatory |",
+        "| SLO | numerator | denominator | objective | measured in baseline | confidence | required |",
         "|---|---|---|---|---|---|---|",
     ]
     for objective in targets.objectives:
@@ -100,7 +107,7 @@ def _sli_table(targets: SloTargets) -> list[str]:
             goal = f"{objective.comparison} {fmt_target(objective, objective.target)}"
         lines.append(
             f"| {objective.title} | {numerator} | {denominator} | {goal} | {fmt_target(objective, objective.observed)} | "
-            f"{objective.confidence} | {'yes' if objective.mandatory else 'no'} |"
+            f"{objective.confidence} | {_required(objective)} |"
         )
     lines += ["", "Measurement window of every SLO: rolling 30 days. Memory is a release criterion on a gauge, without an error budget.", ""]
     return lines
@@ -196,6 +203,8 @@ def _caveats(targets: SloTargets, warnings: list[str]) -> list[str]:
         "- The baseline was measured under a known, gentle load; production traffic may differ in mix and volume.",
     ]
     lines += [f"- {objective.title}: low confidence ({objective.confidence_note})" for objective in targets.objectives if objective.confidence == "low"]
+    lines += [f"- {objective.title}: not required for a release: {objective.justification}"
+              for objective in targets.objectives if not objective.required and objective.justification]
     lines += [f"- Alert omitted: {warning}" for warning in warnings]
     return lines + [""]
 
