@@ -120,7 +120,8 @@ def targets_from_draft(document: Mapping[str, Any], version: str) -> SloTargets:
         justification = str(entry["justification"]) if entry.get("justification") else None
         note = str(entry.get("confidence_note") or "")
         current = _number(entry.get("current_threshold"), f"{category.name}.current_threshold")
-        if target is None and not required and (justification or not category.mandatory):
+        unmeasured = target is None
+        if unmeasured and not required and (justification or not category.mandatory):
             # Not measured by the baseline and not required (a mandatory one only with the
             # spec's reason; MetaSheet exports no plugin reload sample at all): the release
             # criterion stands as the objective, marked as not measured.
@@ -139,7 +140,7 @@ def targets_from_draft(document: Mapping[str, Any], version: str) -> SloTargets:
             Objective(
                 category.name, category.title, category.mandatory, category.comparison, category.unit, target,
                 _number(entry.get("observed_pooled"), f"{category.name}.observed_pooled"),
-                str(entry.get("confidence") or "none"), note, required, justification,
+                "none" if unmeasured else str(entry.get("confidence") or "none"), note, required, justification,
             )
         )
     measurement = document.get("measurement") or {}

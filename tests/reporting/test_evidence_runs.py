@@ -30,6 +30,7 @@ target:
   requests:
     - {name: health, path: /health, weight: 1}
     - {name: hello, path: /api/v2/hello, weight: 2}
+    - {name: fallback, method: POST, path: /internal/test/fallback, weight: 1, json: {mode: cache_miss}}
 metrics: {source: scrape}
 slo:
   latency_p95_ms: 600000
@@ -58,12 +59,12 @@ def test_cache_not_exercised_is_no_go_and_says_what_would_exercise_it(tmp_path: 
     assert cache.verdict == "NOT-EXERCISED", cache
     assert evaluation.decision == "NO-GO"
     reason = next(r for r in evaluation.reasons if "cache_hit_rate" in r)
-    assert "not exercised" in reason and "what would exercise it: POST /api/cache-test/warm" in reason
+    assert "not exercised" in reason and "what would exercise it: cache lookups happen only on the dev diagnostics routes POST /api/cache-test/warm" in reason
     result = CliRunner().invoke(cli, ["report", str(run_dir)])
     assert result.exit_code == EXIT_NO_GO, result.output
     assert "baseline: cache_hit_rate: not exercised by this load" in result.output
     report = (run_dir / "production-report.md").read_text()
-    assert "**NOT-EXERCISED**" in report and "what would exercise it: POST /api/cache-test/warm" in report
+    assert "**NOT-EXERCISED**" in report and "what would exercise it: cache lookups happen only on the dev diagnostics routes POST /api/cache-test/warm" in report
     failure = ET.fromstring(render_junit(evaluation)).find(".//testcase[@name='cache_hit_rate']/failure")
     assert failure is not None and "not exercised" in failure.get("message", "")
 

@@ -81,8 +81,10 @@ def test_day1_and_day2_carry_the_production_like_mix() -> None:
 
 def test_metasheet_dev_is_synthetic_and_reaches_the_diagnostics_routes() -> None:
     env = {"DEV_JWT": "eyJgenerated.dev", "DEV_ADMIN_JWT": "eyJgenerated.devadmin",
-           "DEV_SNAPSHOT_VIEW_ID": "0b6c1a52-5c1e-4d7e-9a51-3f4f1c7d2e10"}
+           "DEV_SNAPSHOT_VIEW_ID": "0b6c1a52-5c1e-4d7e-9a51-3f4f1c7d2e10",
+           "METRICS_SCRAPE_TOKEN": "generated-metrics-token-0001"}
     spec = load_spec(RUNSPECS / "metasheet-dev.yaml", env).spec
+    assert spec.metrics.auth.headers() == {"X-Metrics-Token": "generated-metrics-token-0001"}
     synthetic = {r.name: r for r in spec.target.requests if r.synthetic}
     assert set(synthetic) == {"cache_warm", "cache_simulate", "fallback_http_error", "fallback_http_timeout",
                               "fallback_message_error", "fallback_cache_miss"}
