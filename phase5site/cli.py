@@ -93,9 +93,15 @@ def workflow_exit_code(result: Any) -> int:
 
 
 def _finish_workflow(result: Any) -> None:
+    """Warnings, then the console summary of the run (its last line: the exit code)."""
     for problem in result.problems:
         click.echo(f"Warning: {problem}", err=True)
-    sys.exit(workflow_exit_code(result))
+    code = workflow_exit_code(result)
+    if getattr(result, "evaluation", None) is not None:
+        from phase5site.reporting.console import print_summary
+
+        print_summary(result.evaluation, exit_code=code, tty=sys.stdout.isatty(), echo=click.echo)
+    sys.exit(code)
 
 
 def load_spec_with_env(spec: Path, env_file: Path | None) -> Any:
@@ -373,7 +379,12 @@ def _finish_report(result: Any, as_json: bool) -> None:
         click.echo(f"report: {result.report_path}")
         if result.junit_path is not None:
             click.echo(f"junit: {result.junit_path}")
-    sys.exit(DECISION_EXIT_CODES.get(evaluation.decision, EXIT_NO_GO))
+    code = DECISION_EXIT_CODES.get(evaluation.decision, EXIT_NO_GO)
+    if not as_json:
+        from phase5site.reporting.console import print_summary
+
+        print_summary(evaluation, exit_code=code, tty=sys.stdout.isatty(), echo=click.echo)
+    sys.exit(code)
 
 
 @cli.command()
@@ -407,24 +418,34 @@ def report(path: Path, as_json: bool, junit: Path | None, out: Path | None) -> N
 
 
 @cli.command()
-@click.argument("run_dir", type=click.Path(exists=True, path_type=Path))
+@click.argument("run_dir", required=False, type=click.Path(exists=True, path_type=Path))
+@results_dir_option("Where to look for the latest run when RUN_DIR is not given (as `status`).")
 @click.option("--partial", is_flag=True, help="Accept an interrupted, aborted or failed run and list what is missing (phases not run, samples missing).")
 @click.option("--json", "as_json", is_flag=True, help="Print the whole evaluation as JSON (NA is null).")
 @click.option("--junit", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Also write JUnit XML here.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write the Markdown here instead of summary.md in the run folder.")
 @handle_errors
-def summary(run_dir: Path, partial: bool, as_json: bool, junit: Path | None, out: Path | None) -> None:
+def summary(run_dir: Path | None, results_dir: Path, partial: bool, as_json: bool, junit: Path | None,
+            out: Path | None) -> None:
     """Summarize a run, also one cut short, into summary.md with what exists.
 
+    RUN_DIR defaults to the latest run under --results-dir (the one `status` shows).
     Without --partial the run must be completed. With it, the verdict is computed from the
     samples that exist and the summary lists what is missing. Exit codes as `report`:
     0 GO, 3 NO-GO, 5 INVALID, 1 runtime error, 2 usage error.
 
     Example:
 
+    \b
         phase5site summary results/day1-production-baseline-20251124T085111Z --partial
+        phase5site summary --partial
     """
     from phase5site.reporting import write_report
+
+    if run_dir is None:
+        from phase5site.engine.display import latest_run_dir
+
+        run_dir = latest_run_dir(results_dir)
 
     if out is None and not partial:
         from phase5site.reporting.write import SUMMARY_NAME
@@ -623,6 +644,7 @@ def archive(path: Path, dest: Path, readonly: bool, make_tar: bool, verify_only:
 
     Example:
 
+    \b
         phase5site archive results/day1-production-baseline-20251124T085111Z --readonly --tar
         phase5site archive --verify final-artifacts/day1-production-baseline-20251124T085111Z
     """

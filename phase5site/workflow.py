@@ -32,6 +32,7 @@ class WorkflowResult:
     report_path: Path | None = None
     site_dir: Path | None = None
     problems: list[str] = field(default_factory=list)  # later steps that failed
+    evaluation: Any = None  # reporting.RunEvaluation of the report, for the console summary
 
 
 def preflight(loaded: LoadedSpec, env: Mapping[str, str], results_dir: Path,
@@ -140,6 +141,7 @@ def run_workflow(
     if report is not None:
         result.report_path = report.report_path
         result.decision = report.evaluation.decision
+        result.evaluation = report.evaluation
     return result
 
 

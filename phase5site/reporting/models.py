@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from phase5site.reporting.endpoints import EndpointStats
 from phase5site.slo.models import PhaseEvaluation
 
 COMBINATION_RULE = (
@@ -104,6 +105,8 @@ class RunEvaluation:
     caveats: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
     combination_rule: str = COMBINATION_RULE
+    # Per phase and request name, from the requests table (empty for an imported run).
+    endpoints: list[EndpointStats] = field(default_factory=list)
 
     def evaluated_phases(self) -> list[PhaseReport]:
         return [phase for phase in self.phases if phase.evaluation is not None]
