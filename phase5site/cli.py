@@ -468,15 +468,24 @@ def slo() -> None:
 @click.argument("run_dirs", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Draft file to write (YAML; default results/slo/slo-draft.yaml).")
 @click.option("--headroom", type=float, default=0.2, show_default=True, help="Share added to the worst latency/memory sample before rounding up (0.2 = 20%).")
+@click.option("--allow", "allow", multiple=True, metavar="REASON",
+              type=click.Choice(["no-go", "aborted", "interrupted", "failed", "invalid", "short"]),
+              help="Draft from a run refused for REASON anyway (repeatable): no-go, aborted, interrupted, "
+              "failed, invalid (generator-limited), short (shorter than planned). The draft records it.")
 @handle_errors
-def slo_recommend(run_dirs: tuple[Path, ...], out: Path | None, headroom: float) -> None:
+def slo_recommend(run_dirs: tuple[Path, ...], out: Path | None, headroom: float, allow: tuple[str, ...]) -> None:
     """Propose SLO targets from one or more baseline runs (pooled) as a YAML draft.
 
-    Per category: observed pooled value, worst sample, proposed target (availability
-    rounded down to 0.1%, latency rounded up to the next 50 ms from the worst sample plus
-    headroom), valid samples, coverage and a confidence note (low below 12 samples). Edit
-    the draft if needed, then run `slo finalize`. RUN_DIRS may also be legacy metrics.csv
-    files.
+    Per category: observed pooled value, worst sample, proposed target (ratios keep a
+    headroom from the measured value: the larger of half the distance to the release
+    threshold and the 95% interval's width, rounded to 0.1%; latency rounded up to the next
+    50 ms from the worst sample plus headroom), valid samples, coverage and a confidence
+    note (low below 12 samples). A worst window more than 3x the median window is named as
+    an outlier, with a robust choice (the worst window that is not one) beside it.
+
+    Refuses runs that are NO-GO, aborted, interrupted, failed, generator-limited (INVALID)
+    or shorter than planned (exit 2, naming the reason) unless --allow names it. Edit the
+    draft if needed, then run `slo finalize`. RUN_DIRS may also be legacy metrics.csv files.
 
     Example:
 
@@ -484,13 +493,18 @@ def slo_recommend(run_dirs: tuple[Path, ...], out: Path | None, headroom: float)
     """
     from phase5site.reporting.slo_files import recommend_runs
 
-    result = recommend_runs(list(run_dirs), out=out, headroom=headroom)
+    result = recommend_runs(list(run_dirs), out=out, headroom=headroom, allow=allow)
     for proposal in result.draft.proposals:
         target = "NA" if proposal.proposed_target is None else f"{proposal.proposed_target:g}"
         click.echo(f"{proposal.category:24} {proposal.comparison} {target:>8}  "
                    f"(n={proposal.n_valid_samples}, confidence {proposal.confidence})")
+        if proposal.robust_target is not None and proposal.robust_sample is not None:
+            click.echo(f"{'':24}   robust: {proposal.comparison} {proposal.robust_target:g} from "
+                       f"{proposal.robust_sample.label} (k = {proposal.robust_k})")
         for warning in proposal.warnings:
             click.echo(f"warning: {proposal.category}: {warning}", err=True)
+    for entry in result.document.get("evidence_allowed") or []:
+        click.echo(f"warning: allowed ({entry['reason']}): {entry['run']}: {entry['detail']}", err=True)
     click.echo(f"draft: {result.path}")
 
 
