@@ -562,7 +562,7 @@ def build(results_dir: Path, repo_root: Path, strict: bool, site_url: str | None
     from phase5site.site import build_site
 
     result = build_site(results_dir, repo_root, strict=strict, site_url=site_url, slo_dir=slo_dir,
-                        commands=command_reference())
+                        commands=command_reference(), progress=lambda message: click.echo(f"site: {message}"))
     for warning in result.warnings:
         click.echo(warning, err=True)
     for message in result.skipped:

@@ -40,15 +40,16 @@ def preflight(loaded: LoadedSpec, env: Mapping[str, str], results_dir: Path,
     """Run ``verify``'s checks; refuse to start on any FAIL (RunError lists them)."""
     from phase5site.ops.verify import verify_spec
 
+    def progress(check: Any) -> None:  # each check as it completes: the target takes seconds
+        echo(f"verify {check.status} {check.check}: {check.reason}")
+
     try:
-        report = verify_spec(loaded, env=env, results_dir=results_dir, only_phases=only_phases)
+        report = verify_spec(loaded, env=env, results_dir=results_dir, only_phases=only_phases,
+                             on_check=progress)
     except KeyboardInterrupt:
         raise Interrupted("interrupted (Ctrl-C) during the pre-flight checks: no load was sent, "
                           "no run folder was made") from None
     failed = [check for check in report.checks if check.status == "FAIL"]
-    for check in report.checks:
-        if check.status in ("WARN", "FAIL"):
-            echo(f"verify {check.status} {check.check}: {check.reason}")
     if failed:
         raise RunError(
             f"pre-flight failed ({len(failed)} check(s)): "
@@ -85,7 +86,8 @@ def _build_site(results_dir: Path, site_root: Path, echo: Echo, problems: list[s
                         "from the repository root)")
         return None
     try:
-        built = build_site(results_dir, site_root, commands=commands)
+        built = build_site(results_dir, site_root, commands=commands,
+                           progress=lambda message: echo(f"site: {message}"))
     except Phase5Error as error:
         problems.append(f"site not built: {error.message}")
         return None

@@ -343,3 +343,22 @@ def test_env_file_that_is_not_utf8_is_a_usage_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["validate", str(spec), "--env-file", str(env_file)])
     assert result.exit_code == 2, result.output
     assert result.output.startswith(f"Error: cannot read env file {env_file}: not UTF-8 text")
+
+
+def test_each_check_is_reported_as_it_completes(tmp_path: Path) -> None:
+    token = make_jwt()
+    heard: list[tuple[str, int]] = []  # (check, how many requests the world had seen by then)
+    env = _env(token)
+
+    def on_check(check: CheckResult) -> None:
+        heard.append((check.check, len(seen)))
+
+    transport, seen = mock_world(token=token)
+    report = verify_spec(load(spec_text(), env), env=env, transport=transport, results_dir=tmp_path / "results",
+                         clock=lambda: NOW_S, on_check=on_check)
+    assert [name for name, _ in heard] == [c.check for c in report.checks] == EXPECTED_CHECKS
+    # reported before the later checks ran: env came before any request, health before metrics'
+    assert heard[0][1] == 0
+    health = dict(heard)["health"]
+    assert 0 < health < dict(heard)["families:prometheus"]
+    assert token not in repr(heard)

@@ -194,8 +194,14 @@ def test_rebuild_drops_deleted_runs_and_empty_results_build(tmp_path: Path) -> N
     results = tmp_path / "results"
     run_dir = make_run(results, RunPlan("solo", 1_795_000_000.0, [PhasePlan("baseline", 5, 20, samples=2)],
                                         bearer=make_token(), report=False))
-    assert build_site(results, root).runs == 1
+    heard: list[str] = []
+    assert build_site(results, root, progress=heard.append).runs == 1
     assert len(list((root / "site_src/runs").iterdir())) == 1
+    # one line per page group, as it is done, then mkdocs
+    assert heard[0] == f"read 1 run(s) from {results}"
+    assert heard[1].startswith("run page 1/1: ") and heard[1].endswith(" charts)")
+    assert heard[2].startswith("overview, comparison, SLO (0 document(s)), completion and reference pages")
+    assert heard[3].startswith("mkdocs build of ") and len(heard) == 4
     shutil.rmtree(run_dir)
     result = build_site(results, root)
     assert result.runs == 0 and not list((root / "site_src/runs").iterdir())
