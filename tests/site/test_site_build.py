@@ -265,7 +265,10 @@ def test_cli_build_into_a_blocked_folder_is_a_site_error(tmp_path: Path, blocked
     (root / blocked).write_text("a file where a folder belongs")
     outcome = CliRunner().invoke(cli, ["build", "--results-dir", str(results), "--repo-root", str(root)])
     assert outcome.exit_code == 1, outcome.output
-    assert outcome.output.startswith("Error: cannot write the site: ") and "Hint: check that" in outcome.output
+    # the progress of the page groups done before the failure, then the error
+    lines = outcome.output.splitlines()
+    error = next(index for index, line in enumerate(lines) if line.startswith("Error: cannot write the site: "))
+    assert all(line.startswith("site: ") for line in lines[:error]) and "Hint: check that" in outcome.output
     assert isinstance(outcome.exception, SystemExit)
 
 
