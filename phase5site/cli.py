@@ -93,9 +93,15 @@ def workflow_exit_code(result: Any) -> int:
 
 
 def _finish_workflow(result: Any) -> None:
+    """Warnings, then the console summary of the run (its last line: the exit code)."""
     for problem in result.problems:
         click.echo(f"Warning: {problem}", err=True)
-    sys.exit(workflow_exit_code(result))
+    code = workflow_exit_code(result)
+    if getattr(result, "evaluation", None) is not None:
+        from phase5site.reporting.console import print_summary
+
+        print_summary(result.evaluation, exit_code=code, tty=sys.stdout.isatty(), echo=click.echo)
+    sys.exit(code)
 
 
 def load_spec_with_env(spec: Path, env_file: Path | None) -> Any:
@@ -378,7 +384,12 @@ def _finish_report(result: Any, as_json: bool) -> None:
         click.echo(f"report: {result.report_path}")
         if result.junit_path is not None:
             click.echo(f"junit: {result.junit_path}")
-    sys.exit(DECISION_EXIT_CODES.get(evaluation.decision, EXIT_NO_GO))
+    code = DECISION_EXIT_CODES.get(evaluation.decision, EXIT_NO_GO)
+    if not as_json:
+        from phase5site.reporting.console import print_summary
+
+        print_summary(evaluation, exit_code=code, tty=sys.stdout.isatty(), echo=click.echo)
+    sys.exit(code)
 
 
 @cli.command()
@@ -412,24 +423,34 @@ def report(path: Path, as_json: bool, junit: Path | None, out: Path | None) -> N
 
 
 @cli.command()
-@click.argument("run_dir", type=click.Path(exists=True, path_type=Path))
+@click.argument("run_dir", required=False, type=click.Path(exists=True, path_type=Path))
+@results_dir_option("Where to look for the latest run when RUN_DIR is not given (as `status`).")
 @click.option("--partial", is_flag=True, help="Accept an interrupted, aborted or failed run and list what is missing (phases not run, samples missing).")
 @click.option("--json", "as_json", is_flag=True, help="Print the whole evaluation as JSON (NA is null).")
 @click.option("--junit", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Also write JUnit XML here.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write the Markdown here instead of summary.md in the run folder.")
 @handle_errors
-def summary(run_dir: Path, partial: bool, as_json: bool, junit: Path | None, out: Path | None) -> None:
+def summary(run_dir: Path | None, results_dir: Path, partial: bool, as_json: bool, junit: Path | None,
+            out: Path | None) -> None:
     """Summarize a run, also one cut short, into summary.md with what exists.
 
+    RUN_DIR defaults to the latest run under --results-dir (the one `status` shows).
     Without --partial the run must be completed. With it, the verdict is computed from the
     samples that exist and the summary lists what is missing. Exit codes as `report`:
     0 GO, 3 NO-GO, 5 INVALID, 1 runtime error, 2 usage error.
 
     Example:
 
+    \b
         phase5site summary results/day1-production-baseline-20251124T085111Z --partial
+        phase5site summary --partial
     """
     from phase5site.reporting import write_report
+
+    if run_dir is None:
+        from phase5site.engine.display import latest_run_dir
+
+        run_dir = latest_run_dir(results_dir)
 
     if out is None and not partial:
         from phase5site.reporting.write import SUMMARY_NAME
@@ -452,15 +473,24 @@ def slo() -> None:
 @click.argument("run_dirs", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Draft file to write (YAML; default results/slo/slo-draft.yaml).")
 @click.option("--headroom", type=float, default=0.2, show_default=True, help="Share added to the worst latency/memory sample before rounding up (0.2 = 20%).")
+@click.option("--allow", "allow", multiple=True, metavar="REASON",
+              type=click.Choice(["no-go", "aborted", "interrupted", "failed", "invalid", "short"]),
+              help="Draft from a run refused for REASON anyway (repeatable): no-go, aborted, interrupted, "
+              "failed, invalid (generator-limited), short (shorter than planned). The draft records it.")
 @handle_errors
-def slo_recommend(run_dirs: tuple[Path, ...], out: Path | None, headroom: float) -> None:
+def slo_recommend(run_dirs: tuple[Path, ...], out: Path | None, headroom: float, allow: tuple[str, ...]) -> None:
     """Propose SLO targets from one or more baseline runs (pooled) as a YAML draft.
 
-    Per category: observed pooled value, worst sample, proposed target (availability
-    rounded down to 0.1%, latency rounded up to the next 50 ms from the worst sample plus
-    headroom), valid samples, coverage and a confidence note (low below 12 samples). Edit
-    the draft if needed, then run `slo finalize`. RUN_DIRS may also be legacy metrics.csv
-    files.
+    Per category: observed pooled value, worst sample, proposed target (ratios keep a
+    headroom from the measured value: the larger of half the distance to the release
+    threshold and the 95% interval's width, rounded to 0.1%; latency rounded up to the next
+    50 ms from the worst sample plus headroom), valid samples, coverage and a confidence
+    note (low below 12 samples). A worst window more than 3x the median window is named as
+    an outlier, with a robust choice (the worst window that is not one) beside it.
+
+    Refuses runs that are NO-GO, aborted, interrupted, failed, generator-limited (INVALID)
+    or shorter than planned (exit 2, naming the reason) unless --allow names it. Edit the
+    draft if needed, then run `slo finalize`. RUN_DIRS may also be legacy metrics.csv files.
 
     Example:
 
@@ -468,13 +498,18 @@ def slo_recommend(run_dirs: tuple[Path, ...], out: Path | None, headroom: float)
     """
     from phase5site.reporting.slo_files import recommend_runs
 
-    result = recommend_runs(list(run_dirs), out=out, headroom=headroom)
+    result = recommend_runs(list(run_dirs), out=out, headroom=headroom, allow=allow)
     for proposal in result.draft.proposals:
         target = "NA" if proposal.proposed_target is None else f"{proposal.proposed_target:g}"
         click.echo(f"{proposal.category:24} {proposal.comparison} {target:>8}  "
                    f"(n={proposal.n_valid_samples}, confidence {proposal.confidence})")
+        if proposal.robust_target is not None and proposal.robust_sample is not None:
+            click.echo(f"{'':24}   robust: {proposal.comparison} {proposal.robust_target:g} from "
+                       f"{proposal.robust_sample.label} (k = {proposal.robust_k})")
         for warning in proposal.warnings:
             click.echo(f"warning: {proposal.category}: {warning}", err=True)
+    for entry in result.document.get("evidence_allowed") or []:
+        click.echo(f"warning: allowed ({entry['reason']}): {entry['run']}: {entry['detail']}", err=True)
     click.echo(f"draft: {result.path}")
 
 
@@ -532,7 +567,7 @@ def build(results_dir: Path, repo_root: Path, strict: bool, site_url: str | None
     from phase5site.site import build_site
 
     result = build_site(results_dir, repo_root, strict=strict, site_url=site_url, slo_dir=slo_dir,
-                        commands=command_reference())
+                        commands=command_reference(), progress=lambda message: click.echo(f"site: {message}"))
     for warning in result.warnings:
         click.echo(warning, err=True)
     for message in result.skipped:
@@ -628,6 +663,7 @@ def archive(path: Path, dest: Path, readonly: bool, make_tar: bool, verify_only:
 
     Example:
 
+    \b
         phase5site archive results/day1-production-baseline-20251124T085111Z --readonly --tar
         phase5site archive --verify final-artifacts/day1-production-baseline-20251124T085111Z
     """

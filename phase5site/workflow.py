@@ -32,6 +32,7 @@ class WorkflowResult:
     report_path: Path | None = None
     site_dir: Path | None = None
     problems: list[str] = field(default_factory=list)  # later steps that failed
+    evaluation: Any = None  # reporting.RunEvaluation of the report, for the console summary
 
 
 def preflight(loaded: LoadedSpec, env: Mapping[str, str], results_dir: Path,
@@ -39,15 +40,16 @@ def preflight(loaded: LoadedSpec, env: Mapping[str, str], results_dir: Path,
     """Run ``verify``'s checks; refuse to start on any FAIL (RunError lists them)."""
     from phase5site.ops.verify import verify_spec
 
+    def progress(check: Any) -> None:  # each check as it completes: the target takes seconds
+        echo(f"verify {check.status} {check.check}: {check.reason}")
+
     try:
-        report = verify_spec(loaded, env=env, results_dir=results_dir, only_phases=only_phases)
+        report = verify_spec(loaded, env=env, results_dir=results_dir, only_phases=only_phases,
+                             on_check=progress)
     except KeyboardInterrupt:
         raise Interrupted("interrupted (Ctrl-C) during the pre-flight checks: no load was sent, "
                           "no run folder was made") from None
     failed = [check for check in report.checks if check.status == "FAIL"]
-    for check in report.checks:
-        if check.status in ("WARN", "FAIL"):
-            echo(f"verify {check.status} {check.check}: {check.reason}")
     if failed:
         raise RunError(
             f"pre-flight failed ({len(failed)} check(s)): "
@@ -86,7 +88,8 @@ def _build_site(results_dir: Path, site_root: Path, echo: Echo, problems: list[s
                         "from the repository root)")
         return None
     try:
-        built = build_site(results_dir, site_root, commands=commands)
+        built = build_site(results_dir, site_root, commands=commands,
+                           progress=lambda message: echo(f"site: {message}"))
     except Phase5Error as error:
         problems.append(f"site not built: {error.message}")
         return None
@@ -142,6 +145,7 @@ def run_workflow(
     if report is not None:
         result.report_path = report.report_path
         result.decision = report.evaluation.decision
+        result.evaluation = report.evaluation
     return result
 
 
@@ -150,7 +154,6 @@ def run_demo(spec_path: Path, *, results_dir: Path, site_root: Path, slo_dir: Pa
              commands: Sequence[CommandHelp] = ()) -> WorkflowResult:
     """The whole production chain against the embedded target, in about a minute."""
     from phase5site.ops.archive import archive_run
-    from phase5site.reporting.slo_files import finalize, recommend_runs
     from phase5site.runspec import load_spec
 
     loaded = load_spec(spec_path, {})
@@ -161,14 +164,34 @@ def run_demo(spec_path: Path, *, results_dir: Path, site_root: Path, slo_dir: Pa
                           verify=True, site_root=None, tty=tty, echo=echo)
     if result.run_dir is None or result.status != "completed":
         return result
-    draft = recommend_runs([result.run_dir], out=slo_dir / "slo-draft.yaml")
+    _demo_slo(result, slo_dir, version, echo)
+    archived = archive_run(result.run_dir, dest=results_dir.parent / "final-artifacts")
+    echo(f"archive: {archived.path} ({archived.files} files, checksums.txt)")
+    result.site_dir = _build_site(results_dir, site_root, echo, result.problems, commands)
+    return result
+
+
+def _demo_slo(result: WorkflowResult, slo_dir: Path, version: str, echo: Echo) -> None:
+    """slo recommend + finalize; a run the draft must not rest on (NO-GO, INVALID, short)
+    writes no SLO document, and says so (``reporting.evidence_gate``)."""
+    from phase5site.reporting.evidence_gate import EvidenceRefused
+    from phase5site.reporting.slo_files import finalize, recommend_runs
+
+    assert result.run_dir is not None
+    try:
+        draft = recommend_runs([result.run_dir], out=slo_dir / "slo-draft.yaml")
+    except EvidenceRefused as refused:
+        echo(f"slo recommend: no SLO draft written: {refused.message}", err=True)
+        echo(f"slo recommend: to draft anyway: phase5site slo recommend {result.run_dir} "
+             + " ".join(f"--allow {r}" for r in refused.reasons), err=True)
+        result.problems.append("no SLO draft: the run is weak evidence (see above)")
+        return
     echo(f"slo recommend: {draft.path}")
+    for proposal in draft.draft.proposals:
+        for warning in proposal.warnings:
+            echo(f"slo recommend warning: {proposal.category}: {warning}")
     final = finalize(version, draft_path=draft.path, out_dir=slo_dir)
     for path in (final.markdown_path, final.openslo_path, final.rules_path):
         echo(f"slo finalize: {path}")
     for warning in final.warnings:
         echo(f"slo finalize warning: {warning}")
-    archived = archive_run(result.run_dir, dest=results_dir.parent / "final-artifacts")
-    echo(f"archive: {archived.path} ({archived.files} files, checksums.txt)")
-    result.site_dir = _build_site(results_dir, site_root, echo, result.problems, commands)
-    return result

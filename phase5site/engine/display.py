@@ -61,6 +61,11 @@ class LiveProgress:
         errors = ", ".join(f"{k} {v}" for k, v in status.get("errors", {}).items()) or "none"
         table.add_row("phase", f"{status['phase']} ({status.get('phase_index')}/{len(phases)})")
         table.add_row("elapsed", f"{status['elapsed_s']:.0f} s of {status['planned_s']:g} s")
+        if status.get("run_left_s") is not None:
+            table.add_row("run left", f"{status['run_left_s']:.0f} s of {status.get('run_planned_s', 0):g} s")
+        if status.get("samples_planned"):
+            table.add_row("samples", f"{status.get('samples_done', 0)}/{status['samples_planned']}")
+            table.add_row("SLO so far", f"{status.get('slo_so_far')} (per-sample screen; the verdict pools at the end)")
         table.add_row("rate", f"{'NA' if achieved is None else f'{achieved:.1f}'} of "
                               f"{status['target_rate']:g} req/s")
         table.add_row("sent", f"{status['sent']} of {status['planned_requests']}")

@@ -95,6 +95,13 @@ def snapshot(base: dict[str, Any], live: LivePhase, now: float, *, final: bool) 
         "client_p95_ms": None if p95 is None else round(p95, 1),
         "send_lag_p99_ms": None if lag_p99 is None else round(lag_p99, 1),
     })
+    planned = status.get("phases_planned_s")
+    if isinstance(planned, list) and live.ordinal < len(planned):
+        # Whole run: the phases before this one ran their planned time (or were cut short,
+        # and then no phase follows), this one has run elapsed_s.
+        left = sum(planned[live.ordinal:]) - status["elapsed_s"]
+        status["run_planned_s"] = sum(planned)
+        status["run_left_s"] = round(max(0.0, left), 1)
     return status
 
 
@@ -107,6 +114,10 @@ def status_line(status: dict[str, Any]) -> str:
     ...              "target_rate": 80, "sent": 240, "in_flight": 1, "dropped": 0,
     ...              "errors": {"http_5xx": 2}, "client_p95_ms": 9.5})
     'phase=b t=3/60s rate=80.0/80 sent=240 in_flight=1 dropped=0 errors=2 (http_5xx 2) p95_ms=9.5'
+    >>> status_line({"phase": "b", "elapsed_s": 3, "planned_s": 60, "achieved_rate": None,
+    ...              "target_rate": 80, "sent": 0, "in_flight": 0, "dropped": 0, "errors": {},
+    ...              "client_p95_ms": None, "samples_done": 5, "samples_planned": 12, "run_left_s": 97.0})
+    'phase=b t=3/60s rate=NA/80 sent=0 in_flight=0 dropped=0 errors=0 p95_ms=NA samples=5/12 run_left=97s'
     """
     if not status.get("phase"):
         return f"run {status.get('run_id')} {status.get('status')}"
@@ -115,10 +126,15 @@ def status_line(status: dict[str, Any]) -> str:
         f"{sum(errors.values())} (" + ", ".join(f"{k} {v}" for k, v in errors.items()) + ")")
     achieved = status.get("achieved_rate")
     p95 = status.get("client_p95_ms")
-    return (f"phase={status['phase']} t={status['elapsed_s']:.0f}/{status['planned_s']:g}s "
+    line = (f"phase={status['phase']} t={status['elapsed_s']:.0f}/{status['planned_s']:g}s "
             f"rate={'NA' if achieved is None else f'{achieved:.1f}'}/{status['target_rate']:g} "
             f"sent={status['sent']} in_flight={status['in_flight']} dropped={status['dropped']} "
             f"errors={error_text} p95_ms={'NA' if p95 is None else p95}")
+    if status.get("samples_planned"):
+        line += f" samples={status.get('samples_done', 0)}/{status['samples_planned']}"
+    if status.get("run_left_s") is not None:
+        line += f" run_left={status['run_left_s']:.0f}s"
+    return line
 
 
 def utc_now_text(wall: float) -> str:

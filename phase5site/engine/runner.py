@@ -32,6 +32,7 @@ from phase5site.columns import SampleLimits
 from phase5site.engine.breaker import RollingErrorWindow, Trip, check_client
 from phase5site.engine.clock import SystemClock, WallAxis, utc_compact, utc_timestamp
 from phase5site.engine.heartbeat import LivePhase, snapshot, status_line
+from phase5site.engine.live_slo import SampleScreen
 from phase5site.engine.mix import mix_seed
 from phase5site.engine.phases import run_phase
 from phase5site.engine.pool import WorkerPool, auto_workers
@@ -168,6 +169,7 @@ class Run:
         self.axis = WallAxis()
         self.window = RollingErrorWindow(window_s=self.spec.circuit_breaker.window)
         self.live = LivePhase()
+        self.screen = SampleScreen()  # samples done and thresholds broken so far (display)
         self.stop = StopControl(on_stop=self._on_stop)
         self.forced = False  # a second signal ended the wait for the workers
         self.stop_sent_at: float | None = None
@@ -553,12 +555,19 @@ class Run:
         await self.event("drops", message, phase=progress.phase, at=at, data={"new": new, "total": dropped})
 
     def status_base(self, final_status: str | None) -> dict[str, Any]:
+        from phase5site.engine.sampler import SamplePlan
+
+        current = self.live.phase
         return {
             "run_id": self.run_dir.name, "run_dir": str(self.run_dir), "name": self.spec.name,
             "status": final_status or "running",
             "updated_at": utc_timestamp(self.now_wall()) + " UTC",
             "breaker": "on" if self.breaker_on else "off",
             "phases": [p.name for p in self.phases], "exit_reason": self.exit_reason,
+            "phases_planned_s": [p.planned_duration_s for p in self.phases],
+            "samples_done": self.screen.done.get(current.name, 0) if current else 0,
+            "samples_planned": SamplePlan.of(current).count if current else 0,
+            "slo_so_far": self.screen.status(current.name if current else None),
         }
 
     def heartbeat(self, final_status: str | None = None) -> bool:

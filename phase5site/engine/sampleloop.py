@@ -112,6 +112,7 @@ async def store_samples(run: Run, phase: PhaseSpec, sample_num: int, window_star
         await run.writer_thread.call(run.writer.add_sample, row)
         if index == 0:
             await asyncio.to_thread(append_csv_row, run.files.metrics_csv, row)
+            run.screen.record(phase.name, sample_num, row, run.spec.slo)
         log_sample(run, phase.name, sample_num, row, client, complete)
         if row["na_reasons"] and source != "none":
             await run.event("na", f"sample {sample_num} ({source}): {describe_na(row['na_reasons'])}",

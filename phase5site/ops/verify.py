@@ -78,26 +78,43 @@ def verify_spec(
     results_dir: Path = Path("results"),
     only_phases: list[str] | None = None,
     clock: Callable[[], float] = time.time,
+    on_check: Callable[[CheckResult], None] | None = None,
 ) -> VerifyReport:
     """Run every pre-flight check of ``loaded`` and return all results (never stops early).
 
     ``env`` is the environment the spec was loaded with (process environment over the
-    dotenv file); ``transport`` replaces the network in tests.
+    dotenv file); ``transport`` replaces the network in tests. ``on_check`` gets each
+    result (redacted) as soon as its check completes: the target and metrics checks take
+    seconds, and a silent terminal looks hung.
     """
     spec = loaded.spec
     token = spec.target.auth.bearer.get_secret_value() if spec.target.auth.bearer else None
-    results: list[CheckResult] = []
-    results += _guard("env", lambda: [check_env(loaded, env)])
-    results += _guard("token", lambda: [check_token(spec, token, now_s=clock())])
-    results += _guard("flag", lambda: check_flags(spec, env, only_phases))
-    results += _guard("allow_hosts", lambda: [check_allow_hosts(spec)])
-    with _started_target(spec, token, results) as target:
-        results += _guard("health", lambda: [check_health(target, token, transport, spec.target.timeout)])
-        results += _guard("metrics", lambda: check_metrics(spec, target, token, transport, now_s=clock()))
-    results += _guard("results_dir", lambda: [check_results_dir(results_dir)])
-    results += _guard("disk_space", lambda: [check_disk_space(spec, results_dir, only_phases)])
-    results += _guard("wall_time", lambda: [check_wall_time(spec, only_phases)])
     secrets = set(loaded.secrets) | ({token} if token else set())
+    results: list[CheckResult] = []
+    reported = 0
+
+    def report_new() -> None:
+        nonlocal reported
+        for result in results[reported:]:
+            if on_check is not None:
+                on_check(_redacted(result, secrets))
+        reported = len(results)
+
+    def step(name: str, run: Callable[[], list[CheckResult]]) -> None:
+        results.extend(_guard(name, run))
+        report_new()
+
+    step("env", lambda: [check_env(loaded, env)])
+    step("token", lambda: [check_token(spec, token, now_s=clock())])
+    step("flag", lambda: check_flags(spec, env, only_phases))
+    step("allow_hosts", lambda: [check_allow_hosts(spec)])
+    with _started_target(spec, token, results) as target:
+        report_new()
+        step("health", lambda: [check_health(target, token, transport, spec.target.timeout)])
+        step("metrics", lambda: check_metrics(spec, target, token, transport, now_s=clock()))
+    step("results_dir", lambda: [check_results_dir(results_dir)])
+    step("disk_space", lambda: [check_disk_space(spec, results_dir, only_phases)])
+    step("wall_time", lambda: [check_wall_time(spec, only_phases)])
     return VerifyReport(
         spec_path=str(loaded.path),
         spec_sha256=loaded.sha256,

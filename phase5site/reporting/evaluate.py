@@ -15,7 +15,8 @@ from phase5site.reporting.health import phase_health
 from phase5site.reporting.mix import MixFacts, mix_facts, phase_reconciliation
 from phase5site.reporting.models import PhaseReport, PhaseThroughput, RunEvaluation
 from phase5site.slo.evaluate import PhaseData, evaluate_phase
-from phase5site.slo.models import DECISION_INVALID, GO, INSUFFICIENT_DATA, NO_GO
+from phase5site.reporting.endpoints import EndpointStats, endpoint_reasons, endpoint_reports, request_thresholds
+from phase5site.slo.models import DECISION_INVALID, FAIL, GO, INSUFFICIENT_DATA, INVALID, NO_GO
 from phase5site.runspec.models import SloSpec
 
 SERVER_SOURCES = ("prometheus", "scrape", "import")
@@ -229,9 +230,11 @@ def _phase_reasons(evaluated: list[PhaseReport], decision: str) -> list[str]:
             for reason in r.evaluation.reasons]  # type: ignore[union-attr]
 
 
-def run_decision(run: Mapping[str, Any], evaluated: list[PhaseReport]) -> tuple[str, list[str]]:
-    """NO-GO with its reasons, else INVALID with the generator's, else GO."""
-    reasons = _phase_reasons(evaluated, NO_GO)
+def run_decision(run: Mapping[str, Any], evaluated: list[PhaseReport],
+                 endpoints: list[EndpointStats] | None = None) -> tuple[str, list[str]]:
+    """NO-GO with its reasons, else INVALID with the generator's, else GO. A per-request
+    threshold (``requests[].slo``) counts like a category: FAIL -> NO-GO, INVALID -> INVALID."""
+    reasons = _phase_reasons(evaluated, NO_GO) + endpoint_reasons(endpoints or [], FAIL)
     if not evaluated:
         reasons.append(f"no phase has samples: {INSUFFICIENT_DATA}")
     if run.get("status") not in (None, "completed"):
@@ -239,7 +242,7 @@ def run_decision(run: Mapping[str, Any], evaluated: list[PhaseReport]) -> tuple[
         reasons.append(f"run {run.get('status')}: incomplete evidence ({run.get('exit_reason') or 'no reason recorded'})")
     if reasons:
         return NO_GO, reasons
-    invalid = _phase_reasons(evaluated, DECISION_INVALID)
+    invalid = _phase_reasons(evaluated, DECISION_INVALID) + endpoint_reasons(endpoints or [], INVALID)
     return (DECISION_INVALID, invalid) if invalid else (GO, [])
 
 
@@ -269,7 +272,8 @@ def _evaluate(reader: Any, run_dir: Path, slo: SloSpec | None) -> RunEvaluation:
     facts = mix_facts(spec)
     reports = _phase_reports(reader, thresholds, server_source, metrics_none, facts)
     evaluated = [report for report in reports if report.evaluation is not None]
-    decision, reasons = run_decision(run, evaluated)
+    endpoints = _endpoints(reader, spec, evaluated)
+    decision, reasons = run_decision(run, evaluated, endpoints)
     return RunEvaluation(
         run_id=str(run.get("run_id") or run_dir.name),
         name=run.get("name"),
@@ -290,4 +294,20 @@ def _evaluate(reader: Any, run_dir: Path, slo: SloSpec | None) -> RunEvaluation:
                   for warning in r.reconciliation.warnings],
         synthetic=facts.synthetic,
         untimed=facts.untimed,
+        endpoints=endpoints,
     )
+
+
+def _client_invalid_reason(report: PhaseReport) -> str | None:
+    """The phase's client-latency INVALID reason (generator-limited), else None."""
+    for category in report.evaluation.categories if report.evaluation else []:
+        for row in category.rows:
+            if row.source == "client" and category.category.startswith("latency") and row.verdict == INVALID:
+                return row.invalid_reason or "client latency INVALID: the load generator was limited"
+    return None
+
+
+def _endpoints(reader: Any, spec: Mapping[str, Any], evaluated: list[PhaseReport]) -> list[EndpointStats]:
+    """Per-request figures; thresholds judged in the evaluated (observed) phases only."""
+    judged = {report.phase: _client_invalid_reason(report) for report in evaluated}
+    return endpoint_reports(reader.endpoint_stats(), request_thresholds(spec), judged)

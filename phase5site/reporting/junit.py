@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
+from phase5site.reporting.endpoint_tables import endpoint_junit
 from phase5site.reporting.models import GeneratorHealth, RunEvaluation
 from phase5site.reporting.render import fmt_pooled, fmt_value
 from phase5site.slo.models import CategoryVerdict
@@ -93,6 +94,7 @@ def render_junit(evaluation: RunEvaluation) -> str:
             if category.significant is False:  # passes, but the data cannot tell it from a FAIL
                 values = f"{category.verdict_label}: {values}"
             ET.SubElement(case, "system-out").text = values
+    endpoint_junit(suites, evaluation)
     if not evaluation.evaluated_phases():
         suite = ET.SubElement(suites, "testsuite", name="slo", tests="1", failures="1", errors="0", skipped="0")
         case = ET.SubElement(suite, "testcase", classname="slo", name="samples")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from phase5site.reporting.endpoints import EndpointStats
 from phase5site.slo.models import PhaseEvaluation
 from phase5site.slo.reconcile import Reconciliation
 
@@ -115,6 +116,8 @@ class RunEvaluation:
     synthetic: list[str] = field(default_factory=list)
     # request names the service does not time (spec requests[].timed, else the profile's rule)
     untimed: list[str] = field(default_factory=list)
+    # Per phase and request name, from the requests table (empty for an imported run).
+    endpoints: list[EndpointStats] = field(default_factory=list)
 
     def evaluated_phases(self) -> list[PhaseReport]:
         return [phase for phase in self.phases if phase.evaluation is not None]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from phase5site.reporting.endpoint_tables import endpoint_markdown
 from phase5site.reporting.models import GeneratorHealth, PhaseReport, RunEvaluation
 from phase5site.slo.models import CategoryVerdict, SourceRow
 from phase5site.slo.reconcile import Reconciliation
@@ -395,6 +396,7 @@ def render_report(evaluation: RunEvaluation, *, partial: bool = False) -> str:
     lines += ["", "## Throughput: offered vs achieved", ""] + _throughput(evaluation.phases) + [""]
     if any(phase.generator is not None for phase in evaluation.phases):
         lines += ["## Generator health and drops", ""] + generator_table(evaluation.phases) + [""]
+    lines += endpoint_markdown(evaluation)
     for phase in evaluation.phases:
         if phase.evaluation is not None:
             lines += _phase_section(phase)

@@ -77,19 +77,41 @@ def _policies(policies: dict[str, Any]) -> SloSpec:
     return SloSpec(categories=valid)
 
 
-def recommend_runs(paths: list[Path], *, out: Path | None = None, headroom: float = DEFAULT_HEADROOM) -> RecommendResult:
-    """Pool every observed phase of the given runs (folders or legacy CSVs) into a draft."""
+def _span(data: Any) -> tuple[float | None, float | None]:
+    """First and last instant of the samples a draft uses (window start / end), so the
+    document says when the evidence was measured, not when the phase began or ended."""
+    starts, ends = [], []
+    for row in [*data.server_samples, *data.client_samples]:
+        end, length, start = row.get("window_end"), row.get("window_s"), row.get("window_start")
+        if start is None and end is not None and length:
+            start = end - length
+        starts += [start] if start is not None else []
+        ends += [end] if end is not None else []
+    return min(starts, default=None), max(ends, default=None)
+
+
+def recommend_runs(paths: list[Path], *, out: Path | None = None, headroom: float = DEFAULT_HEADROOM,
+                   allow: list[str] | tuple[str, ...] = ()) -> RecommendResult:
+    """Pool every observed phase of the given runs (folders or legacy CSVs) into a draft.
+
+    Refuses (``EvidenceRefused``, naming each reason) a run that is NO-GO, aborted,
+    interrupted, failed, generator-limited or shorter than planned, unless ``allow`` names
+    the reason (``reporting.evidence_gate``); the draft then lists what was allowed."""
+    from phase5site.reporting.evaluate import evaluate_run
+    from phase5site.reporting.evidence_gate import check_allow, gate
     from phase5site.store import RunReader
 
     if not paths:
         raise UsageError("give at least one run folder", hint="phase5site slo recommend results/<run>/")
     if headroom < 0:
         raise UsageError(f"--headroom must be >= 0 (got {headroom!r})")
-    phases, selectors, starts, ends = [], [], [], []
+    check_allow(allow)
+    phases, selectors, starts, ends, evaluations = [], [], [], [], []
     policies: dict[str, Any] = {}  # slo.categories of the runs' specs (the first run naming one wins)
     with ExitStack() as stack:
         for path in paths:
             run_dir = stack.enter_context(opened_run(Path(path)))
+            evaluations.append(evaluate_run(run_dir))
             with RunReader(run_dir) as reader:
                 run = reader.run()
                 spec = as_dict(run.get("spec_redacted"))
@@ -102,18 +124,22 @@ def recommend_runs(paths: list[Path], *, out: Path | None = None, headroom: floa
                     data = phase_data(reader, phase, server_source, server_source is None)
                     if data.server_samples or data.client_samples:
                         phases.append((f"{run.get('run_id')} / {phase['name']}", data))
-                        starts.append(phase.get("started_at"))
-                        ends.append(phase.get("ended_at"))
+                        first, last = _span(data)
+                        starts.append(first if first is not None else phase.get("started_at"))
+                        ends.append(last if last is not None else phase.get("ended_at"))
     if not phases:
         raise Phase5Error("no phase of the given runs has samples: nothing to recommend from",
                           hint="run a baseline with samples first")
+    allowed = gate(evaluations, allow)
     draft = recommend(phases, slo=_policies(policies), headroom=headroom)
+    draft.notes.extend(f"evidence allowed with --allow {r.reason}: {r.text()}" for r in allowed)
     if len(set(selectors)) > 1:
         draft.notes.append(f"runs used different selectors {sorted(set(selectors))}; the first is used")
     document = draft_document(
         draft, service="metasheet", selector=selectors[0],
         first_start=min((s for s in starts if s is not None), default=None),
         last_end=max((e for e in ends if e is not None), default=None),
+        allowed=[{"reason": r.reason, "run": r.run_id, "detail": r.detail} for r in allowed],
     )
     target = out or DEFAULT_SLO_DIR / DRAFT_NAME
     target.parent.mkdir(parents=True, exist_ok=True)

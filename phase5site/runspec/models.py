@@ -100,6 +100,17 @@ HeaderName = Annotated[str, AfterValidator(syntax.check_header_name)]
 HeaderValue = Annotated[str, AfterValidator(syntax.check_header_value)]
 
 
+class RequestSloSpec(_Model):
+    """Latency thresholds for one named request, judged on its own requests (client side,
+    nearest rank, drops ranked above sent ones) beside the global SLO. Durations: write
+    ``120ms``; a bare number is seconds, as everywhere in a spec."""
+
+    p50: Duration | None = Field(None, gt=0, description="Threshold of this request's P50, e.g. 50ms.")
+    p90: Duration | None = Field(None, gt=0, description="Threshold of this request's P90, e.g. 100ms.")
+    p95: Duration | None = Field(None, gt=0, description="Threshold of this request's P95, e.g. 120ms.")
+    p99: Duration | None = Field(None, gt=0, description="Threshold of this request's P99, e.g. 250ms.")
+
+
 class RequestSpec(_Model):
     """One entry of the weighted request mix."""
 
@@ -147,6 +158,9 @@ class RequestSpec(_Model):
         "routes that move the cache and fallback counters): the report and the site label the "
         "run synthetic and name these requests.",
     )
+    slo: RequestSloSpec | None = Field(
+        None, description="Per-request latency thresholds, e.g. {p95: 120ms, p99: 250ms}; "
+        "judged in report, JSON and JUnit beside the global SLO.")
 
     _path_on_the_wire = field_validator("path")(syntax.check_path)
 

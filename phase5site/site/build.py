@@ -12,7 +12,7 @@ import json
 import re
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -168,22 +168,33 @@ class Generated:
     skipped: list[str]
 
 
+Progress = Callable[[str], None]
+
+
+def _silent(message: str) -> None:
+    return None
+
+
 def generate_pages(results_dir: Path, docs_dir: Path, evaluator: Evaluator | None,
-                   slo_dir: Path | None = None, commands: Sequence[CommandHelp] = ()) -> Generated:
-    """Write every generated page into ``docs_dir``'s runs/ and generated/ folders."""
+                   slo_dir: Path | None = None, commands: Sequence[CommandHelp] = (),
+                   progress: Progress = _silent) -> Generated:
+    """Write every generated page into ``docs_dir``'s runs/ and generated/ folders;
+    ``progress`` hears of each page group as it is done."""
     runs_root, generated = docs_dir / "runs", docs_dir / "generated"
     _fresh_dir(runs_root)
     _fresh_dir(generated, keep=("assets",))
     runs, skipped = read_runs(results_dir, evaluator)
+    progress(f"read {len(runs)} run(s) from {results_dir}" + (f", {len(skipped)} skipped" if skipped else ""))
     slugs = [run.slug for run in runs]
     if len(set(slugs)) != len(slugs):
         raise SiteError(f"two run folders map to the same page name: {sorted(slugs)}",
                         "rename one of the run folders under results/")
     pages, chart_count = [], 0
-    for run in runs:
+    for index, run in enumerate(runs, start=1):
         page, count = _run_pages(run, runs_root)
         pages.append(page)
         chart_count += count
+        progress(f"run page {index}/{len(runs)}: {run.slug} ({count} charts)")
     slo_docs, slo_downloads = _slo_pages(slo_dir or results_dir / "slo", generated)
     pages += [
         _write(generated / "overview.md", render_overview(runs, skipped)),
@@ -193,18 +204,20 @@ def generate_pages(results_dir: Path, docs_dir: Path, evaluator: Evaluator | Non
         _write(generated / "reference.md", render_reference(docs_dir.parent / "runspecs" / "demo.yaml", commands)),
     ]
     write_bundle(generated / "assets")
+    progress(f"overview, comparison, SLO ({len(slo_docs)} document(s)), completion and reference pages")
     return Generated(pages, len(runs), chart_count, skipped)
 
 
 def build_site(results_dir: Path, repo_root: Path, *, strict: bool = True, site_url: str | None = None,
                slo_dir: Path | None = None, evaluator: Evaluator | None | object = _USE_DEFAULT,
-               commands: Sequence[CommandHelp] = ()) -> BuildResult:
+               commands: Sequence[CommandHelp] = (), progress: Progress = _silent) -> BuildResult:
     """Generate the pages from every run under ``results_dir`` and build ``repo_root/site``.
 
     ``site_url`` overrides mkdocs.yml's (the address the site is served from: Material's
     instant navigation only intercepts links on that host and port). ``slo_dir`` holds the
     finalized SLO documents (default ``results_dir/slo``). ``commands`` fills the reference
-    page's command section (the CLI passes ``cli.command_reference()``).
+    page's command section (the CLI passes ``cli.command_reference()``). ``progress`` gets
+    one line per page group and before mkdocs runs (a build takes seconds to minutes).
 
     Raises ``SiteError`` listing mkdocs' warnings when ``strict`` and any was emitted.
     """
@@ -217,7 +230,9 @@ def build_site(results_dir: Path, repo_root: Path, *, strict: bool = True, site_
     chosen = default_evaluator() if evaluator is _USE_DEFAULT else evaluator
     site_dir = repo_root / SITE_DIR
     try:
-        made = generate_pages(results_dir, repo_root / DOCS_DIR, chosen, slo_dir, commands)  # type: ignore[arg-type]
+        made = generate_pages(results_dir, repo_root / DOCS_DIR, chosen, slo_dir, commands,  # type: ignore[arg-type]
+                              progress)
+        progress(f"mkdocs build of {len(made.pages)} generated pages into {site_dir}")
         warnings = run_mkdocs(config, site_dir, strict=strict, site_url=site_url)
     except OSError as error:  # e.g. site/ or site_src/runs is a file, or the disk is full
         raise SiteError(f"cannot write the site: {error}",

@@ -118,6 +118,42 @@ def _phases(run: RunData) -> str:
     return str(table(headers, rows, css="p5-phases"))
 
 
+ENDPOINT_LATENCY = (("min_ms", "min"), ("mean_ms", "mean"), ("p50_ms", "p50"), ("p90_ms", "p90"),
+                    ("p95_ms", "p95"), ("p99_ms", "p99"), ("max_ms", "max"))
+
+
+def _latency(row: dict[str, Any], key: str) -> str:
+    value = row.get(key)
+    if value is None:
+        return "NA"
+    return f"{'≥ ' if key in (row.get('censored') or []) else ''}{value:.1f}"
+
+
+def _endpoints(run: RunData) -> str:
+    """Per phase and request name: a table sorted by count; a click on a header re-sorts it
+    (site_src/javascripts/tables.js, offline like everything on the site)."""
+    if not run.endpoints:
+        return "<p>No request rows (an imported run, or no request was sent).</p>"
+    rows = []
+    for row in run.endpoints:
+        statuses = ", ".join(f"{code}: {n:,}" for code, n in sorted((row.get("status_counts") or {}).items()))
+        transport = "; ".join(f"{t['kind']} {t['count']:,}" for t in row.get("transport") or [])
+        success = row.get("success_rate")
+        rate = row.get("achieved_rate")
+        rows.append((row["phase"], row["name"], number(row["count"]), number(row["dropped"]),
+                     "NA" if rate is None else f"{rate:.2f}", "NA" if success is None else f"{success:.2%}",
+                     *(_latency(row, key) for key, _ in ENDPOINT_LATENCY), statuses or "none",
+                     transport or "none", number(row.get("bytes_received"))))
+    headers = ["Phase", "Request", "Count", "Dropped", "Achieved req/s", "Success",
+               *(f"{label} ms" for _, label in ENDPOINT_LATENCY), "Status codes", "Transport errors",
+               "Bytes received"]
+    note = ("<p>Client side, from every request row: count includes dropped requests (a failure in the "
+            "success rate); latency from the intended send time, nearest rank; min and mean over sent "
+            "requests; ≥ marks a percentile that fell on a dropped request (a lower bound). Click a "
+            "column header to sort.</p>")
+    return note + "\n\n" + str(table(headers, rows, css="p5-endpoints p5-sortable"))
+
+
 def _events(run: RunData) -> str:
     start = run.started_at or 0.0
     events = sorted(run.events, key=lambda e: e.get("at") or 0.0)
@@ -182,6 +218,7 @@ def render_run_page(run: RunData, charts: list[ChartSpec], downloads: dict[str, 
          "metrics source, one point per sample.</p>"),
         chart_html,
         "## Phases", _phases(run),
+        "## Per request", _endpoints(run),
         "## Generator health and drops", health_section(run),
         "## Events", _events(run),
         "### NA reasons", _na_reasons(run),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +77,8 @@ class RunData:
     outcome_counts: dict[str, int]
     primary_source: str | None
     verdicts: RunVerdicts
+    # Per phase and request name (``RunReader.endpoint_stats``); empty without request rows.
+    endpoints: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def name(self) -> str:
@@ -134,6 +136,7 @@ def read_run(run_dir: Path, evaluator: Evaluator | None) -> RunData:
                 outcome_counts=dict(reader.outcome_counts()),
                 primary_source=reader.primary_source(),
                 verdicts=RunVerdicts(None),
+                endpoints=reader.endpoint_stats(),
             )
         finally:
             close = getattr(reader, "close", None)

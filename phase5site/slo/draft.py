@@ -22,9 +22,12 @@ DRAFT_VERSION = 1
 
 
 def draft_document(
-    draft: Draft, *, service: str, selector: str, first_start: float | None, last_end: float | None
+    draft: Draft, *, service: str, selector: str, first_start: float | None, last_end: float | None,
+    allowed: list[dict[str, str]] | None = None,
 ) -> dict[str, Any]:
-    """The draft as a plain dict, ready for YAML (NA is null)."""
+    """The draft as a plain dict, ready for YAML (NA is null). ``first_start``/``last_end``
+    span the samples used; ``allowed`` lists weak evidence let through with ``--allow``
+    ({reason, run, detail}), which ``slo finalize`` carries into the document's caveats."""
     return {
         "kind": DRAFT_KIND,
         "draft_version": DRAFT_VERSION,
@@ -41,6 +44,7 @@ def draft_document(
         },
         "categories": [asdict(proposal) for proposal in draft.proposals],
         "notes": list(draft.notes),
+        "evidence_allowed": list(allowed or []),
     }
 
 
@@ -76,6 +80,7 @@ class SloTargets:
     last_end: float | None = None
     sources: list[str] = field(default_factory=list)
     headroom: float | None = None
+    allowed: list[str] = field(default_factory=list)  # weak evidence let through (--allow)
 
     def objective(self, category: str) -> Objective:
         return next(o for o in self.objectives if o.category == category)
@@ -159,4 +164,6 @@ def targets_from_draft(document: Mapping[str, Any], version: str) -> SloTargets:
         last_end=_number(measurement.get("last_end_epoch_s"), "measurement.last_end_epoch_s"),
         sources=[str(s) for s in document.get("sources") or []],
         headroom=_number(document.get("headroom"), "headroom"),
+        allowed=[f"{e.get('run')}: {e.get('reason')}: {e.get('detail')}"
+                 for e in document.get("evidence_allowed") or [] if isinstance(e, Mapping)],
     )

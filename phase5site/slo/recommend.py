@@ -1,13 +1,20 @@
 """Propose SLO targets from baseline data (pure).
 
 Rules (DESIGN.md "SLO recommendation"):
-- minimum ratios (success, cache hit, plugin reload, snapshot): the pooled value rounded
-  DOWN to 0.1% (``floor(v * 1000) / 1000``), capped at 99.9% because a 100% target leaves
-  no error budget;
-- maximum ratios (error rate, effective fallback): the pooled value rounded UP to 0.1%;
+- minimum ratios (success, cache hit, plugin reload, snapshot): the pooled value less a
+  headroom, rounded DOWN to 0.1% (``floor(v * 1000) / 1000``), capped at 99.9% because a
+  100% target leaves no error budget; maximum ratios (error rate, effective fallback): the
+  pooled value plus the headroom, rounded UP to 0.1%. The headroom is the larger of half
+  the distance from the pooled value to the release threshold and the width of the pooled
+  value's 95% confidence interval (``ratio_headroom``): a target on the measured value
+  itself (cache hit >= 89.70% against a measured 89.73%) fails the next baseline by chance;
 - latency: the worst sample (worst of server and client) times (1 + headroom), rounded UP
   to the next 50 ms;
 - memory: the largest sample RSS times (1 + headroom), rounded UP to the next 50 MiB;
+- latency and memory: when the worst window is more than 3x the median window of its
+  source it is an outlier (one stalled window, not the service's level): the proposal warns
+  and shows a robust choice beside it, the k-th worst window with k = 1 + the number of
+  outlier windows (the worst window that is not an outlier), and the target it would give;
 - INVALID rows (client latency of a generator-limited phase) measured the load generator,
   not the service: they propose nothing; nor do server rows with too few valid samples
   ("insufficient data"), which are named in the proposal's warnings;
@@ -23,13 +30,15 @@ probability, above only the 77.9% quantile of windows like these.
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from phase5site.slo.categories import CATEGORIES, Category
+from phase5site import quantiles
+from phase5site.slo.categories import CATEGORIES, Category, number
 from phase5site.slo.evaluate import PhaseData, evaluate_phase
 from phase5site.slo.models import INVALID, NOT_EXERCISED, PhaseEvaluation, SourceRow
-from phase5site.slo.stats import max_exceeds_quantile_probability
+from phase5site.slo.stats import Interval, max_exceeds_quantile_probability
 from phase5site.runspec.models import SloSpec
 
 LOW_CONFIDENCE_BELOW = 12
@@ -38,6 +47,7 @@ AVAILABILITY_CAP = 0.999
 LATENCY_STEP_MS = 50.0
 MEMORY_STEP_MB = 50.0
 DEFAULT_HEADROOM = 0.2
+OUTLIER_FACTOR = 3.0
 
 
 @dataclass(frozen=True)
@@ -68,6 +78,11 @@ class Proposal:
     warnings: list[str] = field(default_factory=list)
     required: bool = True  # the runs' spec (slo.categories), default: mandatory
     justification: str | None = None  # why not required, in the spec's words
+    # Latency/memory: the worst window that is not an outlier (None: no outlier, or ratios).
+    robust_sample: WorstSample | None = None
+    robust_k: int | None = None
+    robust_target: float | None = None
+    robust_rule: str | None = None
 
 
 @dataclass(frozen=True)
@@ -149,28 +164,124 @@ def _warnings(evaluations: Sequence[tuple[str, PhaseEvaluation]], category: Cate
     return warnings
 
 
-def _observed(rows: Sequence[SourceRow], category: Category) -> tuple[float | None, str | None]:
-    """The pooled value that constrains the target most (worst of the sources)."""
+def _observed(rows: Sequence[SourceRow], category: Category) -> SourceRow | None:
+    """The pooled row that constrains the target most (worst of the sources)."""
     valued = [row for row in rows if row.pooled is not None and _usable(row)]
     if not valued:
-        return None, None
+        return None
     pick = min if category.comparison == ">=" else max
-    row = pick(valued, key=lambda r: r.pooled)  # type: ignore[arg-type,return-value]
-    return row.pooled, row.source
+    return pick(valued, key=lambda r: r.pooled)  # type: ignore[arg-type,return-value]
 
 
-def _target(category: Category, pooled: float | None, worst: WorstSample | None, headroom: float) -> tuple[float | None, str]:
-    if category.kind == "ratio" and category.comparison == ">=":
-        rule = "pooled value rounded down to 0.1%, at most 99.9%"
-        return (None if pooled is None else min(AVAILABILITY_CAP, floor_step(pooled, AVAILABILITY_STEP))), rule
+def ratio_headroom(pooled: float, threshold: float, comparison: str, interval: Interval | None) -> float:
+    """How far a ratio target keeps from the measured value: the larger of half the
+    distance to the release threshold and the width of the 95% interval (0 if unknown).
+
+    >>> round(ratio_headroom(0.8973, 0.80, ">=", None), 5)  # cache hit 89.73% vs >= 80%
+    0.04865
+    >>> round(ratio_headroom(0.995, 0.98, ">=", Interval("wilson", 0.95, 0.99, 0.998)), 5)
+    0.008
+    """
+    distance = pooled - threshold if comparison == ">=" else threshold - pooled
+    width = 0.0
+    if interval is not None and interval.low is not None and interval.high is not None:
+        width = max(0.0, interval.high - interval.low)
+    return max(distance / 2.0, width, 0.0)
+
+
+def _ratio_target(category: Category, row: SourceRow | None, threshold: float) -> tuple[float | None, str]:
+    rule = ("pooled value {sign} max(half the distance to the release threshold, the 95% interval's width), "
+            "rounded {way} to 0.1%{cap}")
+    if category.comparison == ">=":
+        rule = rule.format(sign="-", way="down", cap=", at most 99.9%")
+    else:
+        rule = rule.format(sign="+", way="up", cap=", at least 0.1%")
+    if row is None or row.pooled is None:
+        return None, rule
+    room = ratio_headroom(row.pooled, threshold, category.comparison, row.interval)
+    if category.comparison == ">=":
+        return min(AVAILABILITY_CAP, floor_step(max(0.0, row.pooled - room), AVAILABILITY_STEP)), rule
+    return max(AVAILABILITY_STEP, ceil_step(min(1.0, row.pooled + room), AVAILABILITY_STEP)), rule
+
+
+def _scaled_target(category: Category, value: float | None, headroom: float) -> float | None:
+    step = LATENCY_STEP_MS if category.kind == "latency" else MEMORY_STEP_MB
+    return None if value is None else max(step, ceil_step(value * (1.0 + headroom), step))
+
+
+def _target(category: Category, row: SourceRow | None, worst: WorstSample | None, headroom: float,
+            threshold: float) -> tuple[float | None, str]:
     if category.kind == "ratio":
-        rule = "pooled value rounded up to 0.1%, at least 0.1%"
-        return (None if pooled is None else max(AVAILABILITY_STEP, ceil_step(pooled, AVAILABILITY_STEP))), rule
+        return _ratio_target(category, row, threshold)
     step, unit = (LATENCY_STEP_MS, "ms") if category.kind == "latency" else (MEMORY_STEP_MB, "MiB")
     rule = f"worst sample x {1 + headroom:g} (headroom {headroom * 100:g}%), rounded up to the next {step:g} {unit}"
-    if worst is None:
-        return None, rule
-    return max(step, ceil_step(worst.value * (1.0 + headroom), step)), rule
+    return _scaled_target(category, None if worst is None else worst.value, headroom), rule
+
+
+def window_values(category: Category, data: PhaseData, source: str) -> list[tuple[int, float]]:
+    """(sample number, value) of each window with a value, for latency (ms) and memory (MiB):
+    server latency from the window's bucket deltas (else its stored column), client latency
+    from the window's client column, memory from rss_mb."""
+    if category.kind == "memory":
+        rows, column = (data.server_samples if source == "server" else []), "rss_mb"
+    elif source == "server":
+        rows, column = data.server_samples, ""
+    else:
+        rows, column = data.client_samples, f"client_p{round((category.quantile or 0) * 100)}_ms"
+    values = []
+    for index, row in enumerate(rows):
+        value = number(row, column) if column else _server_latency_ms(row, category.quantile or 0.0)
+        if value is not None:
+            values.append((int(row.get("sample_num") or index + 1), value))
+    return values
+
+
+def _server_latency_ms(row: dict, q: float) -> float | None:
+    buckets = quantiles.parse_buckets(row.get("latency_buckets"))
+    value_s = quantiles.histogram_quantile(q, buckets) if buckets else number(row, f"p{round(q * 100)}_latency")
+    return None if value_s is None else value_s * 1000.0
+
+
+def robust_choice(windows: Sequence[tuple[str, float]]) -> tuple[int, tuple[str, float], float] | None:
+    """(k, the k-th worst window, the median) when the worst window is an outlier (more than
+    3x the median window), k = 1 + the number of outlier windows; None otherwise.
+
+    >>> robust_choice([("#1", 80.0), ("#2", 90.0), ("#3", 1021.0), ("#4", 85.0)])
+    (2, ('#2', 90.0), 87.5)
+    >>> robust_choice([("#1", 80.0), ("#2", 90.0)]) is None
+    True
+    """
+    if len(windows) < 2:
+        return None
+    median = statistics.median(value for _, value in windows)
+    ranked = sorted(windows, key=lambda w: w[1], reverse=True)
+    if median <= 0 or ranked[0][1] <= OUTLIER_FACTOR * median:
+        return None
+    k = 1 + sum(1 for _, value in ranked if value > OUTLIER_FACTOR * median)
+    return (k, ranked[k - 1], median) if k <= len(ranked) else None
+
+
+def _robust(evaluations: Sequence[tuple[str, PhaseEvaluation]], phases: Sequence[tuple[str, PhaseData]],
+            category: Category) -> tuple[int, WorstSample, float, str] | None:
+    """The robust choice over the sources whose worst window is an outlier (the largest),
+    with the warning that names the outlier."""
+    found: list[tuple[int, WorstSample, float, str]] = []
+    for source in ("server", "client"):
+        windows = []
+        for (label, evaluation), (_, data) in zip(evaluations, phases):
+            rows = [r for r in evaluation.category(category.name).rows if r.source == source and _usable(r)]
+            if rows:
+                windows += [(f"{label} #{num}", value) for num, value in window_values(category, data, source)]
+        choice = robust_choice(windows)
+        if choice is not None:
+            k, (label, value), median = choice
+            worst = max(windows, key=lambda w: w[1])
+            warning = (f"{source} worst window {worst[0]} ({worst[1]:.1f} {category.unit}) is "
+                       f"{worst[1] / median:.1f}x the median window ({median:.1f} {category.unit}): an outlier, "
+                       f"not the service's level; robust choice: the k-th worst window with k = {k} ({label}, "
+                       f"{value:.1f} {category.unit}): the worst one not above {OUTLIER_FACTOR:g}x the median")
+            found.append((k, WorstSample(label, source, value), median, warning))
+    return max(found, key=lambda f: f[1].value) if found else None
 
 
 def _counts(evaluations: Sequence[tuple[str, PhaseEvaluation]], category: Category) -> tuple[int, int]:
@@ -204,24 +315,34 @@ def recommend(
     pooled = evaluate_phase(pooled_data, slo)
     proposals = []
     for category in CATEGORIES:
-        observed, source = _observed(pooled.category(category.name).rows, category)
+        observed = _observed(pooled.category(category.name).rows, category)
         worst = _worst(evaluations, category)
-        target, rule = _target(category, observed, worst, headroom)
+        target, rule = _target(category, observed, worst, headroom, category.threshold(slo))
         n_valid, n_total = _counts(evaluations, category)
         level, note = confidence_note(n_valid)
         warnings = _warnings(evaluations, category)
+        robust = _robust(evaluations, phases, category) if category.kind != "ratio" else None
+        if robust is not None:
+            warnings.append(robust[3])
         if warnings and level == "adequate":
             level, note = "low", f"{note}; weak evidence: {len(warnings)} warning(s)"
         verdict = pooled.category(category.name)
         proposals.append(
             Proposal(
                 category=category.name, title=category.title, mandatory=category.mandatory,
-                comparison=category.comparison, unit=category.unit, observed_pooled=observed,
-                observed_source=source, worst_sample=worst, proposed_target=target,
-                current_threshold=category.threshold(slo), rule=rule, n_valid_samples=n_valid,
-                n_samples=n_total, coverage=(n_valid / n_total) if n_total else None,
+                comparison=category.comparison, unit=category.unit,
+                observed_pooled=None if observed is None else observed.pooled,
+                observed_source=None if observed is None else observed.source, worst_sample=worst,
+                proposed_target=target, current_threshold=category.threshold(slo), rule=rule,
+                n_valid_samples=n_valid, n_samples=n_total, coverage=(n_valid / n_total) if n_total else None,
                 confidence=level, confidence_note=note, warnings=warnings,
                 required=bool(verdict.required), justification=verdict.justification,
+                robust_sample=None if robust is None else robust[1],
+                robust_k=None if robust is None else robust[0],
+                robust_target=None if robust is None else _scaled_target(category, robust[1].value, headroom),
+                robust_rule=None if robust is None else (
+                    f"the k-th worst window, k = {robust[0]} (1 + the windows above {OUTLIER_FACTOR:g}x the median "
+                    f"{robust[2]:.1f} {category.unit}) x {1 + headroom:g}, rounded up like the worst"),
             )
         )
     notes = [f"{label}: client latency left out, generator-limited (samples "

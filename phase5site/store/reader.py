@@ -224,3 +224,10 @@ class RunReader:
     def per_second(self, phase: str | None = None) -> list[dict[str, Any]]:
         """Per-second aggregates (see ``store.queries.per_second``)."""
         return queries.per_second(self.con, phase)
+
+    def endpoint_stats(self, phase: str | None = None) -> list[dict[str, Any]]:
+        """Per phase and request name: counts, rates, latency spread, status codes and
+        transport errors (see ``store.endpoints.endpoint_stats``)."""
+        from phase5site.store.endpoints import endpoint_stats
+
+        return endpoint_stats(self.con, phase)

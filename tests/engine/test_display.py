@@ -57,3 +57,38 @@ phases:
         (warning,) = reader.events(kind="warning")
     assert "circuit breaker DISABLED (--no-breaker given)" in warning["message"]
     assert "WARNING circuit breaker DISABLED" in (outcome.run_dir / "load.log").read_text()
+
+
+def test_live_progress_shows_samples_run_time_left_and_the_slo_screen() -> None:
+    from rich.console import Console
+
+    from phase5site.engine.live_slo import SampleScreen
+    from phase5site.runspec.models import SloSpec
+
+    screen = SampleScreen()
+    for num, p95 in ((1, 20.0), (2, 212.0), (3, 30.0), (4, 25.0), (5, 22.0)):
+        screen.record("baseline", num, {"client_p95_ms": p95, "client_error_rate": 0.0}, SloSpec())
+    status = {**STATUS, "samples_done": 5, "samples_planned": 12, "run_left_s": 24.0, "run_planned_s": 46.0,
+              "slo_so_far": screen.status("baseline")}
+    assert status["slo_so_far"] == "4 of 5 samples within thresholds; #2: p95 212.0 ms > 150 ms"
+    console = Console(file=io.StringIO(), width=160)
+    console.print(LiveProgress()._render(status))
+    text = console.file.getvalue()
+    for expected in ("5/12", "24 s of 46 s", "4 of 5 samples within thresholds", "per-sample screen"):
+        assert expected in text, expected
+    stream = io.StringIO()
+    PlainProgress(stream).update(status)
+    assert stream.getvalue().endswith(" samples=5/12 run_left=24s\n")
+
+
+def test_the_heartbeat_counts_the_whole_run_time_left() -> None:
+    from phase5site.engine.heartbeat import LivePhase, snapshot
+    from phase5site.engine.progress import PhaseProgress
+    from phase5site.runspec.models import PhaseSpec
+
+    phase = PhaseSpec(name="baseline", rate=10, concurrency=2, samples=3, interval=10)
+    live = LivePhase(progress=PhaseProgress(phase="baseline", rate=10, workers=1), phase=phase, ordinal=1,
+                     start_mono=100.0, last_at=100.0)
+    status = snapshot({"phases_planned_s": [5.0, 30.0, 16.0]}, live, 112.0, final=False)
+    assert status["elapsed_s"] == 12.0
+    assert status["run_planned_s"] == 51.0 and status["run_left_s"] == 34.0  # 30 - 12 + 16

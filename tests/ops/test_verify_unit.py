@@ -395,3 +395,22 @@ def test_scrape_interval_is_checked_against_the_shortest_sample_window() -> None
                          "counts cover the time between the first and the last (up to 30 s less than the window)")
     assert warn.status == "WARN" and "more than half the shortest sample interval (20 s)" in warn.reason
     assert warn.details == {"scrape_interval_s": 15.0, "shortest_window_s": 20}
+
+
+def test_each_check_is_reported_as_it_completes(tmp_path: Path) -> None:
+    token = make_jwt()
+    heard: list[tuple[str, int]] = []  # (check, how many requests the world had seen by then)
+    env = _env(token)
+
+    def on_check(check: CheckResult) -> None:
+        heard.append((check.check, len(seen)))
+
+    transport, seen = mock_world(token=token)
+    report = verify_spec(load(spec_text(), env), env=env, transport=transport, results_dir=tmp_path / "results",
+                         clock=lambda: NOW_S, on_check=on_check)
+    assert [name for name, _ in heard] == [c.check for c in report.checks] == EXPECTED_CHECKS
+    # reported before the later checks ran: env came before any request, health before metrics'
+    assert heard[0][1] == 0
+    health = dict(heard)["health"]
+    assert 0 < health < dict(heard)["families:prometheus"]
+    assert token not in repr(heard)

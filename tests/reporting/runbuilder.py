@@ -79,13 +79,16 @@ def make_run(
     name: str = "synthetic",
     dropped_waits_ms: list[float | None] | None = None,
     client_from_requests: bool = False,
+    mixed_requests: list[tuple[str, float | None, int | None, str, int | None]] | None = None,
 ) -> Path:
     """A run folder with one observed phase holding ``samples`` and optional request rows.
 
     ``latencies_ms`` become 'ok' requests 12.5 ms apart from T0 (80 req/s), then
     ``dropped_waits_ms`` dropped ones that waited that long. With ``client_from_requests``
     each sample's client columns are the store's own window over those rows
-    (``RunWriter.client_window``), as the engine writes them.
+    (``RunWriter.client_window``), as the engine writes them. ``mixed_requests`` are further
+    rows ``(request_name, latency_ms, status, outcome, bytes)`` after those, 12.5 ms apart
+    (a 'dropped' one gets sent_at NULL).
     """
     run_dir = root / f"{name}-run"
     writer = RunWriter.create(
@@ -108,6 +111,16 @@ def make_run(
             for seq, wait in enumerate(dropped_waits_ms or [], start=sent):
                 rows.append(phase, seq, "health", T0 + seq * 0.0125, None, wait, None, None, "dropped", None)
             writer.append_requests(rows)
+        if mixed_requests:
+            rows = RequestRows()
+            first = len(latencies_ms or []) + len(dropped_waits_ms or [])
+            for seq, (request_name, latency, code, outcome, size) in enumerate(mixed_requests, start=first):
+                at = T0 + seq * 0.0125
+                sent_at = None if outcome == "dropped" else at
+                rows.append(phase, seq, request_name, at, sent_at, latency, None if sent_at is None else latency,
+                            code, outcome, size)
+            writer.append_requests(rows)
+            sent += sum(1 for row in mixed_requests if row[3] != "dropped")
         for sample in samples:
             if client_from_requests:
                 sample = {**sample, **writer.client_window(phase, sample["window_start"], sample["window_end"])}
@@ -115,7 +128,8 @@ def make_run(
         writer.end_phase(
             phase, ended_at=T0 + 60.0 * max(1, len(samples)),
             status="completed" if status == "completed" else status,
-            requests_sent=sent, dropped=len(dropped_waits_ms or []),
+            requests_sent=sent,
+            dropped=len(dropped_waits_ms or []) + sum(1 for row in mixed_requests or [] if row[3] == "dropped"),
         )
         if finish:
             writer.finish(status, ended_at=T0 + 60.0 * max(1, len(samples)))

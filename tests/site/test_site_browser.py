@@ -118,3 +118,25 @@ def test_charts_render_when_the_site_is_opened_as_files(built_site, page) -> Non
         assert not errors, errors
     finally:
         context.close()
+
+
+def test_the_per_request_table_sorts_by_a_clicked_column(built_site, server, page) -> None:  # type: ignore[no-untyped-def]
+    (run_page,) = [p for p in _all_pages(built_site.site) if p.startswith("runs/day1-") and p.endswith("index.html")]
+    page.goto(f"{server}/{run_page}", wait_until="networkidle")
+    table = page.locator("div.p5-endpoints table")
+    headers = [h.strip() for h in table.locator("thead th").all_inner_texts()]
+    column = headers.index("p95 ms")
+
+    def p95_values() -> list[float]:
+        cells = table.locator(f"tbody tr td:nth-child({column + 1})").all_inner_texts()
+        return [float(c.replace("≥", "").strip()) for c in cells]
+
+    table.locator("thead th").nth(column).click()
+    ascending = p95_values()
+    assert len(ascending) >= 3 and ascending == sorted(ascending)
+    table.locator("thead th").nth(column).click()
+    assert p95_values() == sorted(ascending, reverse=True)
+    assert table.locator("thead th").nth(column).get_attribute("aria-sort") == "descending"
+    # the request named <script>alert(1)</script> is shown as text, never run (the dialog hook)
+    assert "<script>alert(1)</script>" in table.inner_text()
+    assert not page.problems, page.problems

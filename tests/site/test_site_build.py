@@ -194,8 +194,14 @@ def test_rebuild_drops_deleted_runs_and_empty_results_build(tmp_path: Path) -> N
     results = tmp_path / "results"
     run_dir = make_run(results, RunPlan("solo", 1_795_000_000.0, [PhasePlan("baseline", 5, 20, samples=2)],
                                         bearer=make_token(), report=False))
-    assert build_site(results, root).runs == 1
+    heard: list[str] = []
+    assert build_site(results, root, progress=heard.append).runs == 1
     assert len(list((root / "site_src/runs").iterdir())) == 1
+    # one line per page group, as it is done, then mkdocs
+    assert heard[0] == f"read 1 run(s) from {results}"
+    assert heard[1].startswith("run page 1/1: ") and heard[1].endswith(" charts)")
+    assert heard[2].startswith("overview, comparison, SLO (0 document(s)), completion and reference pages")
+    assert heard[3].startswith("mkdocs build of ") and len(heard) == 4
     shutil.rmtree(run_dir)
     result = build_site(results, root)
     assert result.runs == 0 and not list((root / "site_src/runs").iterdir())
@@ -259,7 +265,10 @@ def test_cli_build_into_a_blocked_folder_is_a_site_error(tmp_path: Path, blocked
     (root / blocked).write_text("a file where a folder belongs")
     outcome = CliRunner().invoke(cli, ["build", "--results-dir", str(results), "--repo-root", str(root)])
     assert outcome.exit_code == 1, outcome.output
-    assert outcome.output.startswith("Error: cannot write the site: ") and "Hint: check that" in outcome.output
+    # the progress of the page groups done before the failure, then the error
+    lines = outcome.output.splitlines()
+    error = next(index for index, line in enumerate(lines) if line.startswith("Error: cannot write the site: "))
+    assert all(line.startswith("site: ") for line in lines[:error]) and "Hint: check that" in outcome.output
     assert isinstance(outcome.exception, SystemExit)
 
 

@@ -117,7 +117,7 @@ def test_markdown_has_layout_worked_budget_and_no_placeholders() -> None:
     # 80 req/s x 2,592,000 s = 207,360,000 requests; 0.5% of them = 1,036,800
     assert "1,036,800 of 207,360,000 requests" in text
     assert "216 minutes" in text  # 0.5% of 43,200 minutes
-    assert "2025-11-24 16:00 UTC" in text
+    assert "2025-11-24 16:00:00 UTC" in text  # to the second: a demo's evidence spans under a minute
     assert re.search(r"\bTODO\b|\bTBD\b", text) is None
     assert "low confidence" in text
 

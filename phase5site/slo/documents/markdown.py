@@ -50,7 +50,22 @@ def fmt_target(objective: Objective, value: float | None) -> str:
 def _time(epoch_s: float | None) -> str:
     if epoch_s is None:
         return "NA"
-    return dt.datetime.fromtimestamp(epoch_s, tz=dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return dt.datetime.fromtimestamp(epoch_s, tz=dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def span_text(seconds: float | None) -> str:
+    """A measured length a reader can take in: ``'48 s'``, ``'12.5 min'``, ``'2.00 h'``.
+
+    >>> span_text(48.0), span_text(750.0), span_text(7200.0), span_text(None)
+    ('48 s', '12.5 min', '2.00 h', 'NA')
+    """
+    if seconds is None:
+        return "NA"
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.2f} h"
 
 
 def _header(targets: SloTargets) -> list[str]:
@@ -118,14 +133,16 @@ def _rationale(targets: SloTargets) -> list[str]:
     if targets.from_draft:
         seconds = targets.measured_seconds
         lines += [
-            f"The targets were proposed from a production baseline measured between {_time(targets.first_start)} and "
-            f"{_time(targets.last_end)} ({'NA' if seconds is None else f'{seconds / 3600:.2f} h'} of sampled windows), "
+            f"The targets were proposed from a production baseline whose samples span {_time(targets.first_start)} to "
+            f"{_time(targets.last_end)} ({span_text(seconds)} of sampled windows), "
             f"from: {', '.join(targets.sources) or 'NA'}.",
             "",
             "Rounding rules:",
             "",
-            "- minimum ratios (success, cache hit, plugin reload, snapshot): pooled value rounded down to 0.1%, at most 99.9%;",
-            "- maximum ratios (error rate, effective fallback): pooled value rounded up to 0.1%;",
+            "- minimum ratios (success, cache hit, plugin reload, snapshot): pooled value less a headroom, rounded down "
+            "to 0.1%, at most 99.9%; maximum ratios (error rate, effective fallback): pooled value plus the headroom, "
+            "rounded up to 0.1%; the headroom is the larger of half the distance to the release threshold and the "
+            "width of the pooled value's 95% confidence interval, so the next baseline does not fail by chance;",
             f"- latency: worst sample x (1 + headroom), rounded up to the next 50 ms; memory: worst sample x (1 + headroom), "
             f"rounded up to the next 50 MiB; headroom {'NA' if targets.headroom is None else f'{targets.headroom * 100:g}%'}.",
             "",
@@ -202,6 +219,7 @@ def _caveats(targets: SloTargets, warnings: list[str]) -> list[str]:
         "- Plugin reload and snapshot SLOs see few events: their error budgets are a handful of events and their alerts are noisy.",
         "- The baseline was measured under a known, gentle load; production traffic may differ in mix and volume.",
     ]
+    lines += [f"- **Weak evidence allowed** (`slo recommend --allow`): {item}." for item in targets.allowed]
     lines += [f"- {objective.title}: low confidence ({objective.confidence_note})" for objective in targets.objectives if objective.confidence == "low"]
     lines += [f"- {objective.title}: not required for a release: {objective.justification}"
               for objective in targets.objectives if not objective.required and objective.justification]

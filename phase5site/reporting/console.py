@@ -1,0 +1,196 @@
+"""The end-of-run summary on the terminal (``run``, ``report``, ``summary``, ``demo``).
+
+A verdict alone ("verdict: GO") does not let a reader check it: like k6's threshold list,
+the summary shows per phase and category the pooled value, the threshold, a mark and the
+worst sample; then the load that was offered (sent, dropped, generator health, bytes), the
+busiest request names, and on its last line what the exit code means.
+
+``summary_blocks`` builds plain data (tables of strings); ``render_plain`` lays them out as
+aligned text for pipes and logs, ``render_rich`` as rich tables for a terminal. Verdict
+states are read as strings: a state this module does not know is shown by its name, so a
+new state elsewhere (e.g. NOT-EXERCISED) prints without a change here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from phase5site.reporting.endpoint_tables import fmt_bytes, fmt_ms, fmt_share
+from phase5site.reporting.models import PhaseReport, RunEvaluation
+from phase5site.reporting.render import fmt_pooled, fmt_threshold, fmt_value
+
+MARKS: dict[str, str] = {"PASS": "✓", "FAIL": "✗", "NA": "–", "INVALID": "!"}
+TOP_ENDPOINTS = 5
+BYTES_SENT_NA = "NA (the engine records response body bytes, not request bytes)"
+
+# Exit codes of run / report / summary / demo (cli.py holds the numbers; README the table).
+EXIT_MEANINGS: dict[int, str] = {
+    0: "GO: every mandatory category PASSes and no optional one FAILs",
+    1: "runtime error",
+    2: "usage error",
+    3: "NO-GO: a category FAILs on valid evidence, a mandatory one is NA, or the run did not complete",
+    4: "aborted by the circuit breaker: the service suffered, the load was stopped",
+    5: "INVALID: nothing FAILs, but the load generator was delayed while slots were free; "
+       "rerun on a quieter host or with more workers",
+    129: "interrupted by SIGHUP",
+    130: "interrupted by SIGINT (Ctrl-C)",
+    143: "interrupted by SIGTERM",
+}
+
+
+def mark(verdict: str, label: str | None = None) -> str:
+    """``'✓ PASS'``, ``'✗ FAIL'``; an unknown state by its own name (``'? NOT-EXERCISED'``);
+    ``label`` is the printed form when it differs (``'✓ PASS, not significant'``)."""
+    return f"{MARKS.get(verdict, '?')} {label or verdict}"
+
+
+def exit_line(code: int) -> str:
+    """The summary's last line. Example: ``'exit code 3: NO-GO: a category FAILs ...'``."""
+    return f"exit code {code}: {EXIT_MEANINGS.get(code, 'see `phase5site --help`')}"
+
+
+@dataclass(frozen=True)
+class Block:
+    """A titled table of strings (or, without headers, a list of lines)."""
+
+    title: str
+    headers: list[str] = field(default_factory=list)
+    rows: list[list[str]] = field(default_factory=list)
+    lines: list[str] = field(default_factory=list)
+
+
+def _worst(row: Any) -> str:
+    if row.worst_sample is None:
+        return "NA"
+    return f"#{row.worst_sample} {'≥ ' if row.worst_censored else ''}{fmt_value(row.worst_value, row.unit)}"
+
+
+def verdict_block(evaluation: RunEvaluation) -> Block:
+    rows = []
+    for phase in evaluation.evaluated_phases():
+        for category in phase.evaluation.categories:  # type: ignore[union-attr]
+            for row in category.rows:
+                rows.append([phase.phase, category.category, row.source, fmt_pooled(row), fmt_threshold(row),
+                             mark(str(row.verdict), row.verdict_label),
+                             _worst(row)])
+    for e in evaluation.endpoints:
+        for t in e.thresholds:
+            value = "NA" if t.value_ms is None else f"{'≥ ' if t.censored else ''}{t.value_ms:.1f} ms"
+            rows.append([e.phase, f"request {e.name} {t.quantile}", "client", value, f"<= {t.threshold_ms:.1f} ms",
+                         mark(t.verdict), "NA"])
+    return Block("SLO verdicts (pooled over each phase)",
+                 ["phase", "category", "source", "pooled", "threshold", "verdict", "worst sample"], rows)
+
+
+def _sent_bytes(evaluation: RunEvaluation, phase: str) -> str:
+    received = [e.bytes_received for e in evaluation.endpoints if e.phase == phase and e.bytes_received is not None]
+    return fmt_bytes(sum(received)) if received else "NA (no answer was counted)"
+
+
+def _health(phase: PhaseReport) -> str:
+    health = phase.generator
+    if health is None:
+        return "NA (no request rows)"
+    if not health.measured:
+        return "not measured (run recorded before generator health)"
+    own = "NA" if health.generator_lag_p99_ms is None else f"{health.generator_lag_p99_ms:.1f} ms"
+    limited = ", ".join(f"#{n}" for n in health.limited_samples) or "none"
+    return f"own lag p99 {own}; generator-limited windows: {limited}"
+
+
+def load_block(evaluation: RunEvaluation) -> Block:
+    rows = []
+    for phase in evaluation.phases:
+        t = phase.throughput
+        offered = "NA" if t.offered_rate is None else f"{t.offered_rate:g}"
+        achieved = "NA" if t.achieved_rate is None else f"{t.achieved_rate:.1f}"
+        sent = "NA" if t.requests_sent is None else f"{t.requests_sent:,}"
+        dropped = "NA" if t.dropped is None else f"{t.dropped:,}"
+        rows.append([phase.phase, phase.status or "NA", f"{achieved} of {offered}", sent, dropped,
+                     _health(phase), _sent_bytes(evaluation, phase.phase)])
+    block = Block("Load", ["phase", "status", "req/s achieved of offered", "sent", "dropped",
+                           "generator health", "data received"], rows)
+    if evaluation.source == "import":
+        return Block(block.title, block.headers, block.rows,
+                     ["imported legacy CSV: no request rows, so no client figures, drops or bytes"])
+    return Block(block.title, block.headers, block.rows, [f"data sent: {BYTES_SENT_NA}"])
+
+
+def endpoint_block(evaluation: RunEvaluation, top: int = TOP_ENDPOINTS) -> Block | None:
+    """The ``top`` busiest request names of each observed phase (all phases if none is)."""
+    judged = {p.phase for p in evaluation.evaluated_phases()}
+    chosen = [e for e in evaluation.endpoints if not judged or e.phase in judged]
+    rows, shown = [], {}
+    for e in chosen:
+        shown[e.phase] = shown.get(e.phase, 0) + 1
+        if shown[e.phase] > top:
+            continue
+        rows.append([e.phase, e.name, f"{e.count:,}", fmt_share(e.success_rate),
+                     *(fmt_ms(e, key) for key in ("min_ms", "mean_ms", "p50_ms", "p95_ms", "p99_ms", "max_ms")),
+                     ", ".join(f"{s}: {n:,}" for s, n in sorted(e.status_counts.items())) or "none"])
+    if not rows:
+        return None
+    hidden = sum(max(0, n - top) for n in shown.values())
+    lines = [f"{hidden} more request name(s) in the report"] if hidden else []
+    return Block(f"Per request (top {top} by count; latency ms from intended send, ≥ = censored by drops)",
+                 ["phase", "request", "count", "success", "min", "mean", "p50", "p95", "p99", "max", "status codes"],
+                 rows, lines)
+
+
+def summary_blocks(evaluation: RunEvaluation, *, exit_code: int, top: int = TOP_ENDPOINTS) -> list[Block]:
+    """Everything the summary shows, in order; the last block's last line is the exit code."""
+    head = [f"run {evaluation.run_id}: {evaluation.decision} (status {evaluation.status or 'NA'}, "
+            f"source {evaluation.source or 'NA'}, thresholds: {evaluation.thresholds_from})"]
+    head += [f"  - {reason}" for reason in evaluation.reasons]
+    blocks = [Block("Verdict", lines=head), verdict_block(evaluation), load_block(evaluation)]
+    endpoints = endpoint_block(evaluation, top)
+    if endpoints is not None:
+        blocks.append(endpoints)
+    blocks.append(Block("", lines=[exit_line(exit_code)]))
+    return blocks
+
+
+def render_plain(blocks: list[Block]) -> str:
+    """Aligned text: each column as wide as its widest cell."""
+    out: list[str] = []
+    for block in blocks:
+        if block.title:
+            out += ["", block.title]
+        if block.headers:
+            widths = [max(len(cell) for cell in column) for column in zip(block.headers, *block.rows)]
+            for cells in [block.headers, *block.rows]:
+                out.append("  ".join(cell.ljust(width) for cell, width in zip(cells, widths)).rstrip())
+        out += block.lines
+    return "\n".join(out).lstrip("\n") + "\n"
+
+
+def render_rich(blocks: list[Block], console: Any) -> None:
+    """The same blocks as rich tables on ``console`` (a ``rich.console.Console``)."""
+    from rich import box
+    from rich.table import Table
+
+    for block in blocks:
+        if block.headers:
+            table = Table(title=block.title, title_justify="left", box=box.SIMPLE_HEAD)
+            for header in block.headers:
+                table.add_column(header)
+            for cells in block.rows:
+                style = "red" if any(c.startswith("✗") for c in cells) else None
+                table.add_row(*cells, style=style)
+            console.print(table)
+        elif block.title:
+            console.print(f"[bold]{block.title}[/bold]")
+        for line in block.lines:
+            console.print(line, markup=False, highlight=False)
+
+
+def print_summary(evaluation: RunEvaluation, *, exit_code: int, tty: bool, echo: Any) -> None:
+    """Print the summary: rich tables on a terminal, plain text through ``echo`` otherwise."""
+    blocks = summary_blocks(evaluation, exit_code=exit_code)
+    if tty:
+        from rich.console import Console
+
+        render_rich(blocks, Console())
+    else:
+        echo(render_plain(blocks).rstrip("\n"))

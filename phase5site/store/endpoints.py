@@ -1,0 +1,138 @@
+"""Per-endpoint statistics from the requests table: one row per phase and request name.
+
+Peers show one figure per named request (a k6 tag, a Locust entry) beside the aggregate; a
+mix of ``health``, ``hello`` and ``plugins`` can hide one slow route behind two fast ones.
+Everything is aggregated inside DuckDB (the table may hold millions of rows).
+
+Semantics are those of the rest of the store (CONTRACTS.md, issue 11):
+
+- ``count`` is every request *intended* for that name, dropped ones included;
+  ``success_rate`` = ok / count, so a drop is a failure, as in ``client_rates``;
+- latency percentiles and the maximum are nearest-rank over the name's latency ranking:
+  every sent request's ``latency_ms`` and each dropped one ranked above them at
+  max(its wait, the largest sent latency) (``queries._ranked_ms``); a percentile whose rank
+  falls on a drop is censored (``quantiles.rank_is_censored``), a lower bound;
+- ``min_ms`` and ``mean_ms`` are over *sent* requests only: a drop has no latency, only a
+  lower bound, so a mean with it would be neither a mean nor a bound;
+- ``achieved_rate`` = sends / the phase's measured duration (ended - started);
+- ``bytes_received`` = sum of the response body bytes the engine counted (NULL rows are
+  requests without an answer); the engine does not record request bytes.
+- transport errors (``timeout``, ``connect_error``) are grouped by kind with the first such
+  request as the example; the engine stores the kind only, not the exception text.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import duckdb
+
+from phase5site.quantiles import rank_is_censored
+from phase5site.store.queries import _ranked_ms
+
+ENDPOINT_QUANTILES: tuple[tuple[str, float], ...] = (
+    ("p50_ms", 0.5), ("p90_ms", 0.9), ("p95_ms", 0.95), ("p99_ms", 0.99),
+)
+TRANSPORT_OUTCOMES: tuple[str, ...] = ("timeout", "connect_error")
+TRANSPORT_MESSAGE_NA = "NA: the engine stores the kind of a transport error, not its message"
+
+_QUANTILES = "[" + ", ".join(str(q) for _, q in ENDPOINT_QUANTILES) + "]"
+
+_STATS_SQL = f"""
+WITH r AS (
+    SELECT phase, request_name, outcome, latency_ms, sent_at, bytes,
+           {_ranked_ms("PARTITION BY phase, request_name")} AS ranked_ms
+    FROM requests WHERE ($phase IS NULL OR phase = $phase)
+)
+SELECT phase, coalesce(request_name, '') AS name,
+    count(*) AS count,
+    count(sent_at) AS sent,
+    count(*) FILTER (WHERE outcome = 'ok') AS ok,
+    count(*) FILTER (WHERE outcome = 'http_4xx') AS http_4xx,
+    count(*) FILTER (WHERE outcome = 'http_5xx') AS http_5xx,
+    count(*) FILTER (WHERE outcome IN ('timeout', 'connect_error')) AS transport_errors,
+    count(*) FILTER (WHERE outcome = 'dropped') AS dropped,
+    min(latency_ms) FILTER (WHERE outcome <> 'dropped') AS min_ms,
+    avg(latency_ms) FILTER (WHERE outcome <> 'dropped') AS mean_ms,
+    max(ranked_ms) AS max_ms,
+    quantile_disc(ranked_ms, {_QUANTILES}) AS quantiles,
+    count(ranked_ms) AS ranked,
+    count(ranked_ms) FILTER (WHERE outcome = 'dropped') AS censored,
+    sum(bytes) AS bytes_received
+FROM r GROUP BY phase, request_name
+"""
+
+_STATUS_SQL = """
+SELECT phase, coalesce(request_name, '') AS name, status, count(*) FROM requests
+WHERE status IS NOT NULL AND ($phase IS NULL OR phase = $phase)
+GROUP BY phase, request_name, status ORDER BY status
+"""
+
+_TRANSPORT_SQL = """
+SELECT phase, coalesce(request_name, '') AS name, outcome, count(*),
+       arg_min(seq, intended_at), min(intended_at), arg_min(latency_ms, intended_at)
+FROM requests WHERE outcome IN ('timeout', 'connect_error') AND ($phase IS NULL OR phase = $phase)
+GROUP BY phase, request_name, outcome ORDER BY outcome
+"""
+
+_DURATION_SQL = "SELECT name, started_at, ended_at FROM phases"
+
+
+def _durations(con: duckdb.DuckDBPyConnection) -> dict[str, float | None]:
+    return {name: (ended - started if started is not None and ended is not None and ended > started else None)
+            for name, started, ended in con.execute(_DURATION_SQL).fetchall()}
+
+
+def _with_quantiles(row: dict[str, Any]) -> dict[str, Any]:
+    values = row.pop("quantiles") or [None] * len(ENDPOINT_QUANTILES)
+    ranked, censored = int(row.pop("ranked")), int(row.pop("censored"))
+    row["censored"] = []
+    for (key, q), value in zip(ENDPOINT_QUANTILES, values):
+        row[key] = None if value is None else float(value)
+        if value is not None and rank_is_censored(q, ranked, censored):
+            row["censored"].append(key)
+    if censored and row["max_ms"] is not None:
+        row["censored"].append("max_ms")  # the slowest request was never answered
+    return row
+
+
+def endpoint_stats(con: duckdb.DuckDBPyConnection, phase: str | None = None) -> list[dict[str, Any]]:
+    """One dict per (phase, request name), phases in run order, names by count (most first).
+
+    Keys: phase, name, count, sent, ok, http_4xx, http_5xx, transport_errors, dropped,
+    success_rate, intended_rate, achieved_rate, duration_s, min_ms, mean_ms, p50_ms ...
+    p99_ms, max_ms, censored (the keys that are lower bounds), bytes_received,
+    status_counts {status: n}, transport [{kind, count, example_seq, example_at,
+    example_latency_ms, message}].
+
+    Example: 100 'health' requests of which 2 dropped, 97 answered 200, one 503 ->
+    count 100, ok 97, success_rate 0.97, status_counts {200: 97, 503: 1}.
+    """
+    cursor = con.execute(_STATS_SQL, {"phase": phase})
+    names = [d[0] for d in cursor.description]
+    rows = [_with_quantiles(dict(zip(names, values))) for values in cursor.fetchall()]
+    statuses: dict[tuple[str, str], dict[int, int]] = {}
+    for phase_name, name, status, n in con.execute(_STATUS_SQL, {"phase": phase}).fetchall():
+        statuses.setdefault((phase_name, name), {})[int(status)] = int(n)
+    transport: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for phase_name, name, kind, n, seq, at, latency in con.execute(_TRANSPORT_SQL, {"phase": phase}).fetchall():
+        transport.setdefault((phase_name, name), []).append({
+            "kind": kind, "count": int(n), "example_seq": int(seq), "example_at": float(at),
+            "example_latency_ms": None if latency is None else float(latency),
+            "message": TRANSPORT_MESSAGE_NA,
+        })
+    durations = _durations(con)
+    ordinals = {name: i for i, (name,) in enumerate(con.execute("SELECT name FROM phases ORDER BY ordinal").fetchall())}
+    for row in rows:
+        key = (row["phase"], row["name"])
+        duration = durations.get(row["phase"])
+        row["duration_s"] = duration
+        row["success_rate"] = row["ok"] / row["count"] if row["count"] else None
+        row["intended_rate"] = row["count"] / duration if duration else None
+        row["achieved_rate"] = row["sent"] / duration if duration else None
+        row["mean_ms"] = None if row["mean_ms"] is None else float(row["mean_ms"])
+        row["bytes_received"] = None if row["bytes_received"] is None else int(row["bytes_received"])
+        row["status_counts"] = statuses.get(key, {})
+        row["transport"] = transport.get(key, [])
+    rows.sort(key=lambda r: (ordinals.get(r["phase"], len(ordinals)), -r["count"], r["name"]))
+    return rows
