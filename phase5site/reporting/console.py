@@ -20,7 +20,7 @@ from phase5site.reporting.endpoint_tables import fmt_bytes, fmt_ms, fmt_share
 from phase5site.reporting.models import PhaseReport, RunEvaluation
 from phase5site.reporting.render import fmt_pooled, fmt_threshold, fmt_value
 
-MARKS: dict[str, str] = {"PASS": "✓", "FAIL": "✗", "NA": "–", "INVALID": "!"}
+MARKS: dict[str, str] = {"PASS": "✓", "FAIL": "✗", "NA": "–", "INVALID": "!", "NOT-EXERCISED": "○"}
 TOP_ENDPOINTS = 5
 BYTES_SENT_NA = "NA (the engine records response body bytes, not request bytes)"
 
@@ -40,7 +40,7 @@ EXIT_MEANINGS: dict[int, str] = {
 
 
 def mark(verdict: str, label: str | None = None) -> str:
-    """``'✓ PASS'``, ``'✗ FAIL'``; an unknown state by its own name (``'? NOT-EXERCISED'``);
+    """``'✓ PASS'``, ``'✗ FAIL'``; ``'○ NOT-EXERCISED'``; an unknown state by its own name (``'? NEW'``);
     ``label`` is the printed form when it differs (``'✓ PASS, not significant'``)."""
     return f"{MARKS.get(verdict, '?')} {label or verdict}"
 

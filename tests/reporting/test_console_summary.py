@@ -114,8 +114,9 @@ def test_imported_run_summary_has_no_client_figures(tmp_path: Path) -> None:
     assert lines[-1].startswith("exit code 3: NO-GO")
 
 
-def test_unknown_verdict_states_print_by_name() -> None:
-    assert mark("NOT-EXERCISED") == "? NOT-EXERCISED"
+def test_verdict_states_have_marks_and_unknown_ones_print_by_name() -> None:
+    assert mark("NOT-EXERCISED") == "○ NOT-EXERCISED"
+    assert mark("SOMETHING-NEW") == "? SOMETHING-NEW"
     assert mark("PASS", "PASS, not significant") == "✓ PASS, not significant"
 
 
