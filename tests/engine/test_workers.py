@@ -179,6 +179,7 @@ target:
   requests:  # the service looks its cache up only on the cache-test routes
     - {name: health, path: /health, weight: 2}
     - {name: cache-warm, method: POST, path: "/api/cache-test/warm?count=2", weight: 1}
+    - {name: fallback, method: POST, path: /internal/test/fallback, weight: 1, json: {mode: cache_miss}}
 metrics: {source: scrape}
 slo: {success_rate_min: 0, error_rate_max: 1, latency_p95_ms: 600000, latency_p99_ms: 600000,
       effective_fallback_max: 1, rss_mean_mb_max: 1000000, cache_hit_rate_min: 0,
