@@ -1,15 +1,17 @@
 """How one request ended, in the vocabulary of ``phase5site.columns.OUTCOMES``.
 
 Success is 2xx/3xx only. A transport failure is ``timeout`` when the per-request timeout
-expired and ``connect_error`` for every other failure to get a response (refused, reset,
-broken protocol): both count as failures in every verdict.
+expired, ``body_too_large`` when the answer's body passed ``target.max_body_bytes`` (the
+client closed the connection instead of reading on) and ``connect_error`` for every other
+failure to get a response (refused, reset, broken protocol): all count as failures in every
+verdict.
 """
 
 from __future__ import annotations
 
 from typing import Literal
 
-TransportError = Literal["timeout", "connect_error"]
+TransportError = Literal["timeout", "connect_error", "body_too_large"]
 
 
 def classify(status: int | None, error: TransportError | None) -> str:
@@ -17,8 +19,8 @@ def classify(status: int | None, error: TransportError | None) -> str:
 
     >>> classify(200, None), classify(304, None), classify(404, None), classify(503, None)
     ('ok', 'ok', 'http_4xx', 'http_5xx')
-    >>> classify(None, "timeout"), classify(None, "connect_error")
-    ('timeout', 'connect_error')
+    >>> classify(None, "timeout"), classify(None, "connect_error"), classify(None, "body_too_large")
+    ('timeout', 'connect_error', 'body_too_large')
     """
     if error is not None:
         return error

@@ -34,7 +34,8 @@ def phase_orders(run: Run, phase: PhaseSpec, start: float, workers: int) -> list
     spec = run.spec
     entries = tuple(prepare(spec.target.requests, base_url=run.base_url, bearer=run.bearer))
     backlog = backlog_capacity(phase.rate, spec.target.max_backlog)
-    client = ClientChoice(kind=spec.target.client, timeout_s=spec.target.timeout)
+    client = ClientChoice(kind=spec.target.client, timeout_s=spec.target.timeout,
+                          max_body_bytes=spec.target.max_body_bytes)
     return [
         PhaseOrder(
             phase=phase.name, rate=phase.rate, concurrency=share(phase.concurrency, workers, index),
