@@ -41,6 +41,7 @@ class _ThreadedServer:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._accept, daemon=True)
         self._lock = threading.Lock()
+        self._served: list[threading.Thread] = []
 
     @property
     def base_url(self) -> str:
@@ -51,9 +52,13 @@ class _ThreadedServer:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        """Stop accepting, then wait for every connection's thread: what a test reads
+        (``sent``, ``answered``) is final only once each has seen its peer close."""
         self._stop.set()
         self._thread.join(10)
         self._listener.close()
+        for thread in self._served:
+            thread.join(30)
 
     def _accept(self) -> None:
         while not self._stop.is_set():
@@ -63,7 +68,9 @@ class _ThreadedServer:
                 continue
             except OSError:
                 return
-            threading.Thread(target=self._serve_guarded, args=(conn,), daemon=True).start()
+            thread = threading.Thread(target=self._serve_guarded, args=(conn,), daemon=True)
+            self._served.append(thread)
+            thread.start()
 
     def _serve_guarded(self, conn: socket.socket) -> None:
         with conn:
