@@ -100,7 +100,7 @@ CLIENT_COLUMNS: tuple[str, ...] = (
     "client_ok",
     "client_4xx",
     "client_5xx",
-    "client_transport_errors",  # timeout + connect_error (dropped ones are in `dropped`)
+    "client_transport_errors",  # timeout + connect_error + body_too_large (dropped: `dropped`)
     "client_p50_ms",
     "client_p90_ms",
     "client_p95_ms",
@@ -145,7 +145,11 @@ GENERATOR_COLUMNS: tuple[str, ...] = (
     "loop_lag_max_ms",  # worst lateness of the workers' 10 ms event-loop probe
     "generator_limited",  # BOOLEAN: generator_lag_p99_ms > target.max_generator_lag
 )
-OUTCOMES: tuple[str, ...] = ("ok", "http_4xx", "http_5xx", "timeout", "connect_error", "dropped")
+# body_too_large: the answer's body passed target.max_body_bytes; the client closed the
+# connection instead of reading on (a transport failure, like timeout and connect_error).
+OUTCOMES: tuple[str, ...] = ("ok", "http_4xx", "http_5xx", "timeout", "connect_error", "body_too_large",
+                             "dropped")
+TRANSPORT_OUTCOMES: tuple[str, ...] = ("timeout", "connect_error", "body_too_large")
 
 
 # --- the physical range of each column, and the one gate every sample value passes -------

@@ -13,9 +13,11 @@ Only what the measurement needs is kept: the status code and the body length (Co
 chunked, or until close; none for HEAD, 1xx, 204 and 304). Redirects are not followed (3xx is
 a success, as in the release criteria) and no compression is asked for.
 
-Errors map to the two transport outcomes: the per-request timeout expiring (connect
-included) is ``timeout``; anything else that prevents a complete response is
-``connect_error``. A server may close an idle keep-alive connection just as a request
+Errors map to the transport outcomes: the per-request timeout expiring (connect included)
+is ``timeout``; a body longer than ``target.max_body_bytes`` (declared by Content-Length, or
+counted as chunks or a read-until-close body arrive) is ``body_too_large`` and its
+connection is closed at once, so a hostile or broken server cannot make a worker read
+gigabytes; anything else that prevents a complete response is ``connect_error``. A server may close an idle keep-alive connection just as a request
 crosses the wire (RFC 9112, 9.3.1): an idempotent request (RFC 9110, 9.2.2) is then sent once
 more on a new connection, while POST and PATCH end as ``connect_error``, since the server
 may have acted on them.
@@ -31,7 +33,12 @@ import httptools
 
 from phase5site import __version__
 from phase5site.engine.mix import PreparedRequest
-from phase5site.engine.transport import SendResult, TransportFactory, _shared_ssl_context
+from phase5site.engine.transport import (
+    DEFAULT_MAX_BODY_BYTES,
+    SendResult,
+    TransportFactory,
+    _shared_ssl_context,
+)
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
 _CLOSE_WAIT_S = 1.0  # how long aclose waits for a TLS close_notify before aborting
@@ -45,6 +52,10 @@ class ProtocolError(Exception):
 
 class StaleConnection(EOFError):
     """The server closed the connection before sending a byte of the answer."""
+
+
+class BodyTooLarge(Exception):
+    """The answer's body is longer than the client's ``max_body_bytes``."""
 
 
 class _HeadersSufficed(Exception):
@@ -90,8 +101,9 @@ class _Connection(asyncio.Protocol):
     ``(status, body bytes)``, or fails it with ``ProtocolError``, ``EOFError``
     (``StaleConnection`` when not a byte came back) or ``TimeoutError``."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, max_body_bytes: int) -> None:
         self.loop = loop
+        self.max_body_bytes = max_body_bytes
         self.transport: asyncio.Transport | None = None
         self.closed = False
         self.exchanges = 0  # answers completed on this connection
@@ -103,6 +115,7 @@ class _Connection(asyncio.Protocol):
         self._status = 0  # of the current final (non-1xx) answer; 0 before its headers
         self._size = 0
         self._framed = False  # the answer has Content-Length or Transfer-Encoding
+        self._declared = 0  # its Content-Length
         self._keep_alive = True
 
     # --- the transport's side ------------------------------------------------------------
@@ -154,7 +167,9 @@ class _Connection(asyncio.Protocol):
         except httptools.HttpParserUpgrade:
             self._fail(ProtocolError("the server switched protocols unasked"))
         except httptools.HttpParserError as error:
-            if isinstance(error.__context__, _HeadersSufficed):
+            if isinstance(error.__context__, BodyTooLarge):
+                self._fail(error.__context__)
+            elif isinstance(error.__context__, _HeadersSufficed):
                 # llhttp stopped after a HEAD answer's headers; it cannot resume, and the
                 # next answer starts on a fresh parser.
                 self._parser = httptools.HttpResponseParser(self)
@@ -180,11 +195,15 @@ class _Connection(asyncio.Protocol):
         if self._waiter is None:
             raise ProtocolError("an answer nobody asked for")
         self._size = 0
+        self._declared = 0
         self._framed = False
 
     def on_header(self, name: bytes, value: bytes) -> None:
         if not self._framed and len(name) in (14, 17):  # cheap pre-check of the two names
-            self._framed = name.lower() in (b"content-length", b"transfer-encoding")
+            lowered = name.lower()
+            self._framed = lowered in (b"content-length", b"transfer-encoding")
+            if lowered == b"content-length" and value.strip().isdigit():
+                self._declared = int(value)
 
     def on_headers_complete(self) -> None:
         status = self._parser.get_status_code()
@@ -195,9 +214,14 @@ class _Connection(asyncio.Protocol):
         if self._head:
             self._finish()
             raise _HeadersSufficed
+        if self._declared > self.max_body_bytes and status not in (204, 304):
+            # Declared too long: refused before a byte of it is read.
+            raise BodyTooLarge(f"Content-Length {self._declared} > {self.max_body_bytes}")
 
     def on_body(self, body: bytes) -> None:
         self._size += len(body)
+        if self._size > self.max_body_bytes:  # chunked or until close: counted as it comes
+            raise BodyTooLarge(f"body longer than {self.max_body_bytes} bytes")
 
     def on_message_complete(self) -> None:
         if self._status:
@@ -225,8 +249,10 @@ class _Connection(asyncio.Protocol):
 class HttpToolsTransport:
     """One keep-alive connection, one request at a time (a load worker's transport)."""
 
-    def __init__(self, *, timeout_s: float, ssl_context: ssl.SSLContext | None = None) -> None:
+    def __init__(self, *, timeout_s: float, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+                 ssl_context: ssl.SSLContext | None = None) -> None:
         self.timeout_s = timeout_s
+        self.max_body_bytes = max_body_bytes
         self._ssl_context = ssl_context
         self._encoded: dict[int, tuple[PreparedRequest, Endpoint, bytes]] = {}
         self._endpoint: Endpoint | None = None
@@ -247,6 +273,9 @@ class HttpToolsTransport:
         except TimeoutError:
             self._drop()
             return SendResult(status=None, bytes=None, error="timeout")
+        except BodyTooLarge:
+            self._drop()
+            return SendResult(status=None, bytes=None, error="body_too_large")
         except (OSError, EOFError, ProtocolError):  # ssl.SSLError is an OSError
             self._drop()
             return SendResult(status=None, bytes=None, error="connect_error")
@@ -289,7 +318,7 @@ class HttpToolsTransport:
         loop = asyncio.get_running_loop()
         async with asyncio.timeout_at(deadline):  # connects are rare: the context manager is fine
             _, connection = await loop.create_connection(
-                lambda: _Connection(loop), host, port, ssl=context,
+                lambda: _Connection(loop, self.max_body_bytes), host, port, ssl=context,
                 server_hostname=host if context else None)
         self._connection, self._endpoint = connection, endpoint
         return connection
@@ -305,10 +334,11 @@ class HttpToolsTransport:
             await connection.aclose()
 
 
-def httptools_factory(timeout_s: float) -> TransportFactory:
+def httptools_factory(timeout_s: float,
+                      max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> TransportFactory:
     """A factory making one ``HttpToolsTransport`` (one connection) per worker."""
 
     def make() -> HttpToolsTransport:
-        return HttpToolsTransport(timeout_s=timeout_s)
+        return HttpToolsTransport(timeout_s=timeout_s, max_body_bytes=max_body_bytes)
 
     return make

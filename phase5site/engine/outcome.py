@@ -1,15 +1,17 @@
 """How one request ended, in the vocabulary of ``phase5site.columns.OUTCOMES``.
 
 Success is 2xx/3xx only. A transport failure is ``timeout`` when the per-request timeout
-expired and ``connect_error`` for every other failure to get a response (refused, reset,
-broken protocol): both count as failures in every verdict.
+expired, ``body_too_large`` when the answer's body passed ``target.max_body_bytes`` (the
+client closed the connection instead of reading on) and ``connect_error`` for every other
+failure to get a response (refused, reset, broken protocol): all count as failures in every
+verdict.
 """
 
 from __future__ import annotations
 
 from typing import Literal
 
-TransportError = Literal["timeout", "connect_error"]
+TransportError = Literal["timeout", "connect_error", "body_too_large"]
 
 
 def classify(status: int | None, error: TransportError | None, expected: tuple[int, ...] = ()) -> str:
@@ -18,8 +20,10 @@ def classify(status: int | None, error: TransportError | None, expected: tuple[i
 
     >>> classify(200, None), classify(304, None), classify(404, None), classify(503, None)
     ('ok', 'ok', 'http_4xx', 'http_5xx')
-    >>> classify(None, "timeout"), classify(None, "connect_error"), classify(401, None, (401,))
-    ('timeout', 'connect_error', 'ok')
+    >>> classify(None, "timeout"), classify(None, "connect_error"), classify(None, "body_too_large")
+    ('timeout', 'connect_error', 'body_too_large')
+    >>> classify(401, None, (401,))
+    'ok'
     """
     if error is not None:
         return error

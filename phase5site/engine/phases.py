@@ -18,7 +18,7 @@ from phase5site.engine.pacer import backlog_capacity
 from phase5site.engine.pool import share
 from phase5site.engine.progress import PhaseProgress
 from phase5site.engine.protocol import ClientChoice, PhaseOrder
-from phase5site.engine.sampleloop import sample_phase
+from phase5site.engine.sampleloop import sample_phase, store_tail_sample
 from phase5site.engine.sampler import SamplePlan
 from phase5site.errors import TargetError
 from phase5site.runspec.models import PhaseSpec
@@ -34,7 +34,8 @@ def phase_orders(run: Run, phase: PhaseSpec, start: float, workers: int) -> list
     spec = run.spec
     entries = tuple(prepare(spec.target.requests, base_url=run.base_url, bearer=run.bearer))
     backlog = backlog_capacity(phase.rate, spec.target.max_backlog)
-    client = ClientChoice(kind=spec.target.client, timeout_s=spec.target.timeout)
+    client = ClientChoice(kind=spec.target.client, timeout_s=spec.target.timeout,
+                          max_body_bytes=spec.target.max_body_bytes)
     return [
         PhaseOrder(
             phase=phase.name, rate=phase.rate, concurrency=share(phase.concurrency, workers, index),
@@ -106,6 +107,8 @@ async def end_phase(run: Run, phase: PhaseSpec, progress: PhaseProgress) -> None
     status = run.stop.status or "completed"
     totals = progress.totals()
     await run.flush_rows()
+    if run.stop.requested and SamplePlan.of(phase).count:
+        await store_tail_sample(run, phase, progress, ended_at)
     await run.write_pending_events()
     await run.report_drops(progress, ended_at)
     await run.writer_thread.call(

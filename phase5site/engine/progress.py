@@ -41,6 +41,7 @@ class PhaseProgress:
     rows_received: int = 0
     cpu_at_start: dict[int, float] = field(default_factory=dict)
     loop_lag_max_ms: float = 0.0  # since the last take_loop_lag()
+    cpu_sampled: float = 0.0  # cpu_s() at the end of the last sample window
 
     def on_batch(self, index: int, table: pa.Table | None, stats: WorkerStats,
                  on_completion: Completion | None = None) -> None:

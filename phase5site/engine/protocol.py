@@ -38,6 +38,7 @@ class ClientChoice:
 
     kind: str  # raw | httpx
     timeout_s: float
+    max_body_bytes: int = 16 * 1024 * 1024  # target.max_body_bytes
 
 
 @dataclass(frozen=True)

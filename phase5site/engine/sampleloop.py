@@ -85,8 +85,44 @@ async def sample_phase(run: Run, phase: PhaseSpec, plan: SamplePlan, flags: Any,
                                               window_start, window_end)
         client.update(generator_columns(client, cpu_now - cpu_before, window_end - window_start,
                                         loop_lag, run.spec.target.max_generator_lag * 1000.0))
-        cpu_before = cpu_now
+        cpu_before = progress.cpu_sampled = cpu_now
         await store_samples(run, phase, sample_num, window_start, window_end, results, client, complete)
+
+
+TAIL_REASON = ("the phase was stopped inside this window ({reason}): a partial last window, "
+               "its client columns count every request stored after the last full sample; the "
+               "service was not sampled")
+
+
+async def store_tail_sample(run: Run, phase: PhaseSpec, progress: PhaseProgress, ended_at: float) -> bool:
+    """After a stop, one last sample for the requests intended after the last stored window.
+
+    Without it a stopped phase is judged on its full windows only: a breaker trip just after
+    a boundary left every failing request out of the client rates, and the partial summary
+    showed 0 % errors, PASS, beside an exit reason counting the errors (issue 13 item 3).
+    The row has source ``none`` (server columns NA, with why) and the client columns of the
+    window [last window end, phase end); it is not a CSV v3 sample, so metrics.csv keeps
+    full windows only. Returns True when a row was stored.
+    """
+    last = await run.writer_thread.call(run.writer.last_sample_window, phase.name)
+    sample_num, window_start = (last[0] + 1, last[1]) if last else (1, run.axis.wall(run.live.start_mono))
+    if ended_at <= window_start:
+        return False
+    client = await run.writer_thread.call(run.writer.client_window, phase.name, window_start, ended_at)
+    if not client.get("client_requests"):
+        return False
+    client.update(generator_columns(client, progress.cpu_s() - progress.cpu_sampled, ended_at - window_start,
+                                    progress.take_loop_lag(), run.spec.target.max_generator_lag * 1000.0))
+    reason = run.files.clean(TAIL_REASON.format(reason=run.stop.reason or run.stop.status))
+    row = sample_row(phase=phase.name, sample_num=sample_num, source="none",
+                     timestamp=utc_timestamp(ended_at), window_start=window_start, window_end=ended_at,
+                     values={}, na_reasons=dict.fromkeys(server_columns(), reason), client=client)
+    await run.writer_thread.call(run.writer.add_sample, row)
+    run.files.observe(run.now_wall(), (
+        f"phase={phase.name} sample={sample_num} partial window after the stop: "
+        f"{ended_at - window_start:.2f}s, client: requests={client.get('client_requests')} "
+        f"success={_fmt(client.get('client_success_rate'))} error={_fmt(client.get('client_error_rate'))}"))
+    return True
 
 
 async def store_samples(run: Run, phase: PhaseSpec, sample_num: int, window_start: float,

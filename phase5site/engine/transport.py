@@ -21,6 +21,8 @@ import httpx
 from phase5site.engine.mix import PreparedRequest
 from phase5site.engine.outcome import TransportError
 
+DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024  # target.max_body_bytes: far above any API answer
+
 
 @dataclass(frozen=True)
 class SendResult:
@@ -53,10 +55,12 @@ class HttpxTransport:
         self,
         *,
         timeout_s: float,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         max_connections: int = 1,
         httpx_transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.timeout_s = timeout_s
+        self.max_body_bytes = max_body_bytes
         limits = httpx.Limits(
             max_connections=max_connections, max_keepalive_connections=max_connections
         )
@@ -74,27 +78,49 @@ class HttpxTransport:
             # httpx's timeout applies per phase (connect, read, ...); the outer bound makes
             # it a limit on the whole request, which is what "per-request timeout" means.
             async with asyncio.timeout(self.timeout_s):
-                response = await self._client.request(
-                    request.method, request.url, headers=request.headers, content=request.body
-                )
+                status, size = await self._stream(request)
         except (TimeoutError, httpx.TimeoutException):
             return SendResult(status=None, bytes=None, error="timeout")
         except httpx.HTTPError:
             return SendResult(status=None, bytes=None, error="connect_error")
         except OSError:
             return SendResult(status=None, bytes=None, error="connect_error")
-        return SendResult(status=response.status_code, bytes=len(response.content))
+        if size is None:
+            return SendResult(status=None, bytes=None, error="body_too_large")
+        return SendResult(status=status, bytes=size)
+
+    async def _stream(self, request: PreparedRequest) -> tuple[int, int | None]:
+        """(status, body length), or (status, None) when the body passed ``max_body_bytes``.
+
+        The body is streamed and only counted: ``response.content`` would hold all of it
+        (a 1 GiB answer was a MemoryError). Leaving the stream unread closes the connection.
+        """
+        async with self._client.stream(
+            request.method, request.url, headers=request.headers, content=request.body
+        ) as response:
+            declared = response.headers.get("content-length", "")
+            if declared.strip().isdigit() and int(declared) > self.max_body_bytes \
+                    and request.method != "HEAD" and response.status_code not in (204, 304):
+                return response.status_code, None
+            size = 0
+            async for chunk in response.aiter_bytes():
+                size += len(chunk)
+                if size > self.max_body_bytes:
+                    return response.status_code, None
+            return response.status_code, size
 
     async def aclose(self) -> None:
         await self._client.aclose()
 
 
 def httpx_factory(
-    timeout_s: float, httpx_transport: httpx.AsyncBaseTransport | None = None
+    timeout_s: float, httpx_transport: httpx.AsyncBaseTransport | None = None,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
 ) -> TransportFactory:
     """A factory making one ``HttpxTransport`` per worker."""
 
     def make() -> Transport:
-        return HttpxTransport(timeout_s=timeout_s, httpx_transport=httpx_transport)
+        return HttpxTransport(timeout_s=timeout_s, httpx_transport=httpx_transport,
+                              max_body_bytes=max_body_bytes)
 
     return make

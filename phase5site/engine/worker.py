@@ -48,10 +48,10 @@ def client_factory(choice: ClientChoice) -> TransportFactory:
     if choice.kind == "httpx":
         from phase5site.engine.transport import httpx_factory
 
-        return httpx_factory(choice.timeout_s)
+        return httpx_factory(choice.timeout_s, max_body_bytes=choice.max_body_bytes)
     from phase5site.engine.httpclient import httptools_factory
 
-    return httptools_factory(choice.timeout_s)  # "httptools", or "raw", its older name
+    return httptools_factory(choice.timeout_s, choice.max_body_bytes)  # "httptools", or "raw", its older name
 
 
 def event_loop_runner() -> asyncio.Runner:

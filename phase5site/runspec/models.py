@@ -244,6 +244,13 @@ class TargetSpec(_Model):
         "highest phase rate (about 2,000 req/s each), at most the cores less one, at most "
         "the concurrency.",
     )
+    max_body_bytes: Annotated[int, Field(ge=1024, le=1024**3)] = Field(
+        16 * 1024 * 1024,
+        description="Longest response body a load worker reads (bytes, 1 KiB to 1 GiB): a "
+        "longer one ends its request as body_too_large, a transport failure, and its "
+        "connection is closed, so a broken or hostile server cannot fill the worker's memory. "
+        "Bodies are only counted, never kept.",
+    )
     max_backlog: Annotated[int, Field(ge=1, le=10_000_000)] | None = Field(
         None,
         description="Most requests that may wait for a free slot in a phase; beyond it, or "

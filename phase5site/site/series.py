@@ -18,7 +18,8 @@ from typing import Any
 MAX_POINTS = 900  # per series; keeps a 2 h run's page far below 1.5 MB
 LATENCY_KEYS = ("p50_ms", "p95_ms", "p99_ms")
 LAG_KEYS = ("send_lag_max_ms", "generator_lag_max_ms")
-COUNT_KEYS = ("intended", "sends", "ok", "http_4xx", "http_5xx", "timeout", "connect_error", "dropped")
+COUNT_KEYS = ("intended", "sends", "ok", "http_4xx", "http_5xx", "timeout", "connect_error", "body_too_large",
+              "dropped")
 
 
 def bucket_seconds(total_s: float, max_points: int = MAX_POINTS) -> int:
@@ -87,7 +88,8 @@ def _merge_bucket(phase: str, t_s: float, span_s: int, rows: list[dict[str, Any]
         out[key] = _round(max(values), 2) if values else None
     out["share_4xx"] = _round(_ratio(counts["http_4xx"], intended), 5)
     out["share_5xx"] = _round(_ratio(counts["http_5xx"], intended), 5)
-    out["share_transport"] = _round(_ratio(counts["timeout"] + counts["connect_error"], intended), 5)
+    out["share_transport"] = _round(_ratio(
+        counts["timeout"] + counts["connect_error"] + counts["body_too_large"], intended), 5)
     out["share_dropped"] = _round(_ratio(counts["dropped"], intended), 5)
     return out
 

@@ -83,7 +83,7 @@ SELECT
     count(*) FILTER (WHERE outcome = 'ok'),
     count(*) FILTER (WHERE outcome = 'http_4xx'),
     count(*) FILTER (WHERE outcome = 'http_5xx'),
-    count(*) FILTER (WHERE outcome IN ('timeout', 'connect_error')),
+    count(*) FILTER (WHERE outcome IN ('timeout', 'connect_error', 'body_too_large')),
     count(*) FILTER (WHERE outcome = 'dropped'),
     quantile_disc(ranked_ms, {_QUANTILE_LIST}),
     quantile_disc({_LAG_MS}, 0.99) FILTER (WHERE slot_free AND sent_at IS NOT NULL),
@@ -221,6 +221,7 @@ intended AS (
            count(*) FILTER (WHERE outcome = 'http_5xx') AS http_5xx,
            count(*) FILTER (WHERE outcome = 'timeout') AS timeout,
            count(*) FILTER (WHERE outcome = 'connect_error') AS connect_error,
+           count(*) FILTER (WHERE outcome = 'body_too_large') AS body_too_large,
            count(*) FILTER (WHERE outcome = 'dropped') AS dropped,
            quantile_disc(ranked_ms, [0.5, 0.9, 0.95, 0.99]) AS q,
            max({_LAG_MS}) AS send_lag_max_ms,
@@ -240,7 +241,8 @@ SELECT phase, second, o.t0 + second AS "at",
        i.q[1] AS p50_ms, i.q[2] AS p90_ms, i.q[3] AS p95_ms, i.q[4] AS p99_ms,
        coalesce(i.ok, 0) AS ok, coalesce(i.http_4xx, 0) AS http_4xx,
        coalesce(i.http_5xx, 0) AS http_5xx, coalesce(i.timeout, 0) AS timeout,
-       coalesce(i.connect_error, 0) AS connect_error, coalesce(i.dropped, 0) AS dropped,
+       coalesce(i.connect_error, 0) AS connect_error,
+       coalesce(i.body_too_large, 0) AS body_too_large, coalesce(i.dropped, 0) AS dropped,
        i.send_lag_max_ms, i.generator_lag_max_ms
 FROM intended i FULL OUTER JOIN sends s USING (phase, second)
 JOIN origin o USING (phase)

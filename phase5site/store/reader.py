@@ -7,6 +7,7 @@ JSON text columns come back parsed: ``runs.spec_redacted`` / ``environment`` and
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -166,10 +167,15 @@ class RunReader:
         return counts
 
     def sent_latencies_ms(self, phase: str | None = None) -> np.ndarray:
-        """Sorted ``latency_ms`` of every sent (non-dropped) request that has one (float64)."""
+        """Sorted ``latency_ms`` of every sent (non-dropped) request that has one (float64).
+
+        A NaN, infinite or negative latency (a file no engine of this tool wrote) is no
+        measurement: it counts as not recorded, like NULL, instead of becoming a NaN
+        percentile or confidence bound in every report (issue 13 item 2)."""
         columns = self.con.execute(
             "SELECT latency_ms FROM requests WHERE ($phase IS NULL OR phase = $phase) "
-            "AND outcome <> 'dropped' AND latency_ms IS NOT NULL ORDER BY latency_ms",
+            "AND outcome <> 'dropped' AND latency_ms IS NOT NULL AND isfinite(latency_ms) "
+            "AND latency_ms >= 0 ORDER BY latency_ms",
             {"phase": phase},
         ).fetchnumpy()
         return np.asarray(columns["latency_ms"], dtype=np.float64)
@@ -182,7 +188,8 @@ class RunReader:
             "AND outcome = 'dropped' ORDER BY latency_ms NULLS FIRST",
             {"phase": phase},
         ).fetchall()
-        return [None if value is None else float(value) for (value,) in rows]
+        return [None if value is None or not math.isfinite(value) or value < 0 else float(value)
+                for (value,) in rows]
 
     def client_latencies_ms(self, phase: str | None = None) -> np.ndarray:
         """The client latency ranking of a phase (or the run), sorted (float64): every sent

@@ -214,6 +214,14 @@ class RunWriter:
             self._con.unregister("_request_batch")
         return table.num_rows
 
+    def last_sample_window(self, phase: str) -> tuple[int, float] | None:
+        """(highest sample_num, its window_end) stored for ``phase``, or None: where the
+        samples a stop cut short end (the engine stores the rest as one partial window)."""
+        row = self._con.execute(
+            "SELECT sample_num, window_end FROM samples WHERE phase = ? "
+            "ORDER BY sample_num DESC LIMIT 1", [phase]).fetchone()
+        return None if row is None or row[1] is None else (int(row[0]), float(row[1]))
+
     def add_sample(self, row: dict[str, Any]) -> None:
         """Insert one sample row. Keys are sample columns; a missing key is NULL (NA).
 

@@ -119,8 +119,9 @@ def test_prometheus_and_scrape_agree_on_the_same_windows(tmp_path: Path) -> None
         for column in ("p50_latency", "p90_latency", "p95_latency", "p99_latency"):
             assert p[column] is not None and s[column] is not None, (k, column)
             assert bucket_index(p[column]) == bucket_index(s[column]), (k, column, p[column], s[column])
-        # client-side p95 (exact, ms) is never below the server-side p95's bucket: the client
-        # sees the service's time plus the network and its own; a busy machine only adds to it
+        # client-side p95 (exact, ms) is never below the server-side p95's bucket: the
+        # client's time contains the server's. How far above is this machine's load (a CPU
+        # hog put a 150 ms stall at 262 ms on the client, one bucket up), so no upper bound.
         assert bucket_index(s["client_p95_ms"] / 1000.0) >= bucket_index(s["p95_latency"]), (
             k, s["client_p95_ms"], s["p95_latency"])
         assert bucket_index(p["p95_latency"]) == bucket_index(STALL_MS / 1000.0)

@@ -70,7 +70,8 @@ def test_round_trip_of_every_table(tmp_path: Path) -> None:
         assert reader.request_count() == 5
         assert reader.request_count("baseline") == 4
         assert reader.outcome_counts("baseline") == {
-            "ok": 1, "http_4xx": 0, "http_5xx": 1, "timeout": 1, "connect_error": 0, "dropped": 1}
+            "ok": 1, "http_4xx": 0, "http_5xx": 1, "timeout": 1, "connect_error": 0,
+            "body_too_large": 0, "dropped": 1}
         # The dropped request (no wait recorded) ranks as the largest sent latency, 5000 ms.
         np.testing.assert_array_equal(reader.client_latencies_ms(), [3.0, 10.0, 30.0, 5000.0, 5000.0])
         np.testing.assert_array_equal(reader.client_latencies_ms("baseline"), [10.0, 30.0, 5000.0, 5000.0])
