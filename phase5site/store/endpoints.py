@@ -33,16 +33,23 @@ from phase5site.store.queries import _ranked_ms
 ENDPOINT_QUANTILES: tuple[tuple[str, float], ...] = (
     ("p50_ms", 0.5), ("p90_ms", 0.9), ("p95_ms", 0.95), ("p99_ms", 0.99),
 )
-TRANSPORT_OUTCOMES: tuple[str, ...] = ("timeout", "connect_error")
+TRANSPORT_OUTCOMES: tuple[str, ...] = ("timeout", "connect_error", "body_too_large")
+_TRANSPORT_IN = "(" + ", ".join(f"'{o}'" for o in TRANSPORT_OUTCOMES) + ")"
 TRANSPORT_MESSAGE_NA = "NA: the engine stores the kind of a transport error, not its message"
 
 _QUANTILES = "[" + ", ".join(str(q) for _, q in ENDPOINT_QUANTILES) + "]"
 
+# A stored latency that is not a finite, non-negative number (a damaged file) is left out of
+# min and mean, as the ranked figures leave it out (store.queries._ranked_ms).
 _STATS_SQL = f"""
-WITH r AS (
+WITH clean AS (
+    SELECT phase, request_name, outcome, sent_at, bytes,
+           CASE WHEN isfinite(latency_ms) AND latency_ms >= 0 THEN latency_ms END AS latency_ms
+    FROM requests WHERE ($phase IS NULL OR phase = $phase)
+), r AS (
     SELECT phase, request_name, outcome, latency_ms, sent_at, bytes,
            {_ranked_ms("PARTITION BY phase, request_name")} AS ranked_ms
-    FROM requests WHERE ($phase IS NULL OR phase = $phase)
+    FROM clean
 )
 SELECT phase, coalesce(request_name, '') AS name,
     count(*) AS count,
@@ -50,7 +57,7 @@ SELECT phase, coalesce(request_name, '') AS name,
     count(*) FILTER (WHERE outcome = 'ok') AS ok,
     count(*) FILTER (WHERE outcome = 'http_4xx') AS http_4xx,
     count(*) FILTER (WHERE outcome = 'http_5xx') AS http_5xx,
-    count(*) FILTER (WHERE outcome IN ('timeout', 'connect_error')) AS transport_errors,
+    count(*) FILTER (WHERE outcome IN {_TRANSPORT_IN}) AS transport_errors,
     count(*) FILTER (WHERE outcome = 'dropped') AS dropped,
     min(latency_ms) FILTER (WHERE outcome <> 'dropped') AS min_ms,
     avg(latency_ms) FILTER (WHERE outcome <> 'dropped') AS mean_ms,
@@ -68,10 +75,10 @@ WHERE status IS NOT NULL AND ($phase IS NULL OR phase = $phase)
 GROUP BY phase, request_name, status ORDER BY status
 """
 
-_TRANSPORT_SQL = """
+_TRANSPORT_SQL = f"""
 SELECT phase, coalesce(request_name, '') AS name, outcome, count(*),
        arg_min(seq, intended_at), min(intended_at), arg_min(latency_ms, intended_at)
-FROM requests WHERE outcome IN ('timeout', 'connect_error') AND ($phase IS NULL OR phase = $phase)
+FROM requests WHERE outcome IN {_TRANSPORT_IN} AND ($phase IS NULL OR phase = $phase)
 GROUP BY phase, request_name, outcome ORDER BY outcome
 """
 
