@@ -21,7 +21,7 @@ class VerdictRow:
     pooled: str
     worst_sample: str
     target: str
-    verdict: str  # PASS | FAIL | NA | INVALID
+    verdict: str  # PASS | FAIL | NA | INVALID, or a newer evaluator's state, shown by name
     note: str = ""
     pooled_value: float | None = None
     ci_low: float | None = None  # confidence interval of the pooled value, when evaluated
@@ -155,7 +155,7 @@ def _source_row(phase: str | None, category: Any, raw: Any) -> VerdictRow:
         pooled=("≥ " if censored and pooled is not None else "") + value_text(pooled, unit),
         worst_sample=worst,
         target=target,
-        verdict=verdict if verdict in ("PASS", "FAIL", "NA", "INVALID") else "NA",
+        verdict=verdict or "NA",  # a state this site does not know is shown by its name
         note="; ".join(notes),
         pooled_value=pooled,
         ci_low=low,
