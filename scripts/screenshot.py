@@ -30,7 +30,7 @@ def newest_run_page(site: Path, name: str) -> Path:
     return pages[-1]  # folder names end in a UTC timestamp: the last sorts newest
 
 
-def shoot(page_path: Path, out: Path, width: int, height: int) -> int:
+def shoot(page_path: Path, out: Path, width: int, height: int, anchor: str) -> int:
     """Save the screenshot; returns its size in bytes."""
     from playwright.sync_api import sync_playwright
 
@@ -44,6 +44,10 @@ def shoot(page_path: Path, out: Path, width: int, height: int) -> int:
             page.wait_for_function(
                 "() => [...document.querySelectorAll('div.vega-chart')].every(d => d.querySelector('svg.marks'))",
                 timeout=30_000)
+            if anchor:  # start the picture at that section (its heading under the header bar)
+                page.evaluate("(id) => { const h = document.getElementById(id);"
+                              " if (h) window.scrollTo(0, h.getBoundingClientRect().top + window.scrollY - 64); }",
+                              anchor)
             out.parent.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(out), full_page=False)
         finally:
@@ -61,9 +65,11 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=REPO / "docs-dev" / "run-page.png", help="PNG to write")
     parser.add_argument("--width", type=int, default=1280, help="viewport width in px")
     parser.add_argument("--height", type=int, default=900, help="viewport height in px")
+    parser.add_argument("--anchor", default="verdict",
+                        help="id of the heading the picture starts at ('' for the top of the page)")
     args = parser.parse_args()
     page = args.page or newest_run_page(args.site, args.run)
-    size = shoot(page, args.out, args.width, args.height)
+    size = shoot(page, args.out, args.width, args.height, args.anchor)
     print(f"wrote {args.out} ({size / 1024:.0f} KiB) from {page}")
     if size > MAX_BYTES:
         print(f"warning: {size:,} bytes is over the README budget of {MAX_BYTES:,}; try a smaller --height",

@@ -9,10 +9,14 @@ The bundle and the SVGs are made by ``vlrender.py`` in a side process (see there
 
 from __future__ import annotations
 
+import hashlib
+import shutil
 from pathlib import Path
 
 import altair as alt
 import vl_convert
+
+from phase5site.site.cache import cache_dir
 
 BUNDLE_NAME = "vega-bundle.js"
 
@@ -42,13 +46,29 @@ def _is_current(path: Path) -> bool:
     return first == bundle_header() and path.read_text(encoding="utf-8").rstrip().endswith("})();")
 
 
+def _cached_bundle() -> Path | None:
+    folder = cache_dir("bundle")
+    if folder is None:
+        return None
+    return folder / f"vega-bundle-{hashlib.sha256(bundle_header().encode()).hexdigest()[:16]}.js"
+
+
 def bundle_job(assets_dir: Path) -> dict | None:
     """The side renderer's job for the bundle, or None when one from the same versions is
-    already there (saves the ~1 s of CPU vl-convert needs to bundle)."""
+    already there, or in the per-user cache (``site.cache``: copied over). Making it costs
+    vl-convert about a second of CPU; the job also leaves a copy in the cache."""
     path = assets_dir / BUNDLE_NAME
     if _is_current(path):
         return None
-    return {"kind": "bundle", "path": str(path), "header": bundle_header(), "vl_version": vegalite_version()}
+    cached = _cached_bundle()
+    if cached is not None and _is_current(cached):
+        assets_dir.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(path.name + ".tmp")
+        shutil.copyfile(cached, temporary)
+        temporary.replace(path)
+        return None
+    return {"kind": "bundle", "path": str(path), "header": bundle_header(), "vl_version": vegalite_version(),
+            "also": None if cached is None else str(cached)}
 
 
 SVG_WIDTH_PX = 800

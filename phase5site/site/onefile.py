@@ -84,7 +84,8 @@ def _chart(chart: ChartSpec, charts_dir: Path) -> str:
     drawn = svg if svg is not None else (
         f"<p>The chart {html_text(chart.name)} has no static SVG in {html_text(charts_dir)}: "
         "run <code>phase5site build</code> (or this command again) to draw it.</p>")
-    return (f'<figure class="p5-chart"><figcaption><strong>{html_text(chart.title)}</strong></figcaption>'
+    # No caption: the SVG draws the chart's title itself; the label names it for screen readers.
+    return (f'<figure class="p5-chart" aria-label="{html_text(chart.title)}">'
             f"{drawn}<details><summary>Data table</summary>{_data_table(chart)}</details></figure>")
 
 

@@ -9,7 +9,8 @@ standard library and vl_convert, not phase5site, so it starts in a fraction of a
 sends it jobs as JSON lines on stdin and goes on with its own work; the bundle is awaited
 before ``mkdocs build`` (which copies it), the SVGs only at the end of the build.
 
-Job lines: ``{"kind": "bundle", "path", "header", "vl_version"}`` and ``{"kind": "svg",
+Job lines: ``{"kind": "bundle", "path", "header", "vl_version", "also"}`` (``also``: a
+second copy, for the per-user cache) and ``{"kind": "svg",
 "path", "spec", "vl_version"}``; one answer line each: ``{"path", "ok": true}`` or
 ``{"path", "ok": false, "error"}``. Files are written to a temporary name and renamed, so a
 killed process never leaves a half file that looks current.
@@ -47,7 +48,13 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
         path.parent.mkdir(parents=True, exist_ok=True)
         if job["kind"] == "bundle":
             body = vl_convert.javascript_bundle(vl_version=job.get("vl_version"))
-            write_atomically(path, wrap_bundle(job["header"], body))
+            text = wrap_bundle(job["header"], body)
+            write_atomically(path, text)
+            if job.get("also"):  # the per-user cache; a failure there costs only time later
+                try:
+                    write_atomically(Path(job["also"]), text)
+                except OSError:
+                    pass
         else:
             write_atomically(path, vl_convert.vegalite_to_svg(job["spec"], vl_version=job.get("vl_version")))
     except Exception as error:  # noqa: BLE001 - reported to the parent, which decides
