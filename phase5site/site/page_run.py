@@ -8,7 +8,7 @@ from typing import Any
 from markupsafe import Markup
 
 from phase5site.site.charts import ChartSpec
-from phase5site.site.decision import row_class, run_badge
+from phase5site.site.decision import NOT_EVALUATED, row_class, run_badge, shown_decision
 from phase5site.site.escape import html_text, json_attribute, md_text
 from phase5site.site.fmt import duration, number, table, utc
 from phase5site.site.health import health_section
@@ -55,6 +55,10 @@ def verdict_section(run: RunData) -> str:
     if verdicts.unavailable:
         return f'<p class="p5-note">{icon("NA")} No verdict: {html_text(verdicts.unavailable)}.</p>'
     parts = []
+    shown = shown_decision(run)
+    if shown.state == NOT_EVALUATED:  # e.g. a placeholder-only import: say why it is no NO-GO here
+        parts.append(f'<p class="p5-note">{icon("NA")} Not evaluated: {html_text(shown.reason)}. The rows below '
+                     "are the evaluation's, which counts a mandatory NA as NO-GO.</p>")
     if verdicts.phases:
         phase_rows = [(p.phase, Markup(icon(p.decision or "NA")), "; ".join(p.reasons) or "—")
                       for p in verdicts.phases]
