@@ -125,8 +125,9 @@ import phase5site
 from phase5site.site import build_site
 started = time.perf_counter()
 result = build_site(Path(sys.argv[1]), Path(sys.argv[2]))
-print(phase5site.__file__)
-print(f"{time.perf_counter() - started:.3f}")
+print()  # after DuckDB's progress bar, if any
+print("P5CODE", phase5site.__file__)
+print("P5SECONDS", f"{time.perf_counter() - started:.3f}")
 """
 
 
@@ -150,7 +151,9 @@ def _build(results: Path, repo: Path, code: Path | None) -> Timing:
     out = subprocess.run([sys.executable, "-c", _CHILD, str(results), str(repo)], check=True,
                          capture_output=True, text=True, env=env, cwd=repo)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    where, seconds = out.stdout.strip().splitlines()[-2:]
+    # Marked lines: DuckDB draws a progress bar on stdout during long queries.
+    marked = dict(line.split(" ", 1) for line in out.stdout.splitlines() if line.startswith("P5"))
+    where, seconds = marked["P5CODE"], marked["P5SECONDS"]
     expected = (code or REPO) / "phase5site"
     if Path(where).parent != expected:
         raise SystemExit(f"the build ran {where}, not the code in {expected}")
