@@ -1,23 +1,34 @@
-"""Benchmark: build the site from runs of 576k and 5M request rows.
+"""Benchmark: build the site from runs of 576k and 5M request rows, new code vs old.
 
 Writes synthetic runs through the store API (RunWriter), then builds the site in a child
-process (so its peak RSS is the build's alone) twice: cold (vega bundle and archive SVGs
-drawn) and warm (both cached). Prints build time, the largest pages and peak RSS.
-Targets: 576k rows <= 5 s, no page over 1.5 MB.
+process (so its peak RSS and CPU are the build's alone) in three states: *cold, fresh
+install* (no vega bundle, no archive SVGs, no pages, empty per-user cache: everything
+drawn), *cold, new run* (the run's SVGs and pages drawn, the per-user cache of bundle and
+compiled templates kept: the first build after a run) and *warm* (rebuilt at once), with the current
+code and with the code of an older commit (``--against``, by ``git archive``), interleaved
+and repeated so a busy moment of the shared host hits both alike. Prints each build's
+median time and CPU, the old/new ratios, the largest pages and peak RSS.
+Targets: 576k rows cold (new run) <= 5 s, no page over 1.5 MB. On a shared host the wall
+time follows the host's load; the CPU column (user + system of the build and its
+children) is the steadier figure.
 
-    .venv/bin/python bench/build_scale.py                 # both sizes
-    .venv/bin/python bench/build_scale.py --rows 576000   # one size
+    .venv/bin/python bench/build_scale.py                        # both sizes, vs a40a36d
+    .venv/bin/python bench/build_scale.py --rows 576000 --repeat 5
+    .venv/bin/python bench/build_scale.py --against ''           # current code only
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +39,7 @@ from phase5site.store.csv_v3 import export_csv
 from phase5site.store.rows import REQUEST_ARROW_SCHEMA
 
 REPO = Path(__file__).resolve().parents[1]
+CACHE_VAR = "PHASE5SITE_CACHE_DIR"
 WARMUP = ("warmup", 20.0, 600)  # name, rate, seconds: 12,000 rows
 SAMPLES, BASELINE_S = 12, 7200
 PAGE_LIMIT_BYTES = 1_500_000
@@ -59,7 +71,8 @@ def _batch(phase: str, first_seq: int, intended: np.ndarray, rng: np.random.Gene
     names = np.array(["health", "hello", "plugins"])[np.arange(n) % 3]
     columns = [pa.array([phase] * n), pa.array(np.arange(first_seq, first_seq + n)), pa.array(names),
                pa.array(intended), pa.array(intended + 0.0005), pa.array(latency), pa.array(latency - 0.4),
-               pa.array(status), pa.array(outcome), pa.array(np.full(n, 120, dtype=np.int32))]
+               pa.array(status), pa.array(outcome), pa.array(np.full(n, 120, dtype=np.int32)),
+               pa.array(np.ones(n, dtype=bool)), pa.array((np.arange(first_seq, first_seq + n) % 2).astype(np.int16))]
     return ArrowBatch(pa.Table.from_arrays(columns, schema=REQUEST_ARROW_SCHEMA))
 
 
@@ -108,51 +121,130 @@ def make_run(results: Path, rows: int) -> Path:
 _CHILD = """
 import sys, time
 from pathlib import Path
+import phase5site
 from phase5site.site import build_site
 started = time.perf_counter()
 result = build_site(Path(sys.argv[1]), Path(sys.argv[2]))
-print(f"{time.perf_counter() - started:.2f}")
+print()  # after DuckDB's progress bar, if any
+print("P5CODE", phase5site.__file__)
+print("P5SECONDS", f"{time.perf_counter() - started:.3f}")
 """
 
 
-def _build(results: Path, repo: Path) -> tuple[float, float]:
-    """(build seconds, peak RSS MiB). RUSAGE_CHILDREN's ru_maxrss is the largest child so
-    far; sizes run small to large, so it is this build's peak (or an earlier, smaller one's)."""
+@dataclass(frozen=True)
+class Timing:
+    wall_s: float  # build_site's own time, in the child (imports excluded, as a user's rebuild pays them once)
+    cpu_s: float  # user + system CPU of the whole child (imports included), every thread and grandchild
+    peak_mib: float
+
+
+def _build(results: Path, repo: Path, code: Path | None) -> Timing:
+    """Build in a child process; ``code`` puts another copy of phase5site first on its path
+    (the old code, from ``git archive``). RUSAGE_CHILDREN's ru_maxrss is the largest child
+    so far, so the peak is this build's or an earlier, smaller one's."""
+    env = dict(os.environ)
+    if code is not None:
+        env["PYTHONPATH"] = str(code) + os.pathsep + env.get("PYTHONPATH", "")
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    # cwd: `python -c` puts the current folder first on sys.path, and this checkout's
+    # phase5site/ would shadow the copy named by PYTHONPATH.
     out = subprocess.run([sys.executable, "-c", _CHILD, str(results), str(repo)], check=True,
-                         capture_output=True, text=True)
-    peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return float(out.stdout.strip().splitlines()[-1]), peak_kib / 1024
+                         capture_output=True, text=True, env=env, cwd=repo)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    # Marked lines: DuckDB draws a progress bar on stdout during long queries.
+    marked = dict(line.split(" ", 1) for line in out.stdout.splitlines() if line.startswith("P5"))
+    where, seconds = marked["P5CODE"], marked["P5SECONDS"]
+    expected = (code or REPO) / "phase5site"
+    if Path(where).parent != expected:
+        raise SystemExit(f"the build ran {where}, not the code in {expected}")
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return Timing(float(seconds), cpu, after.ru_maxrss / 1024)
 
 
-def _scratch_repo(base: Path) -> Path:
-    repo = base / "repo"
-    repo.mkdir()
-    shutil.copy(REPO / "mkdocs.yml", repo)
-    shutil.copytree(REPO / "site_src", repo / "site_src", ignore=shutil.ignore_patterns("runs", "generated"))
+def _scratch_repo(base: Path, source: Path) -> Path:
+    """mkdocs.yml, runspecs/demo.yaml and the hand-written pages of ``source`` (a checkout)."""
+    repo = base
+    repo.mkdir(parents=True)
+    shutil.copy(source / "mkdocs.yml", repo)
+    (repo / "runspecs").mkdir()
+    shutil.copy(source / "runspecs" / "demo.yaml", repo / "runspecs")
+    shutil.copytree(source / "site_src", repo / "site_src", ignore=shutil.ignore_patterns("runs", "generated"))
     return repo
 
 
-def bench(rows: int) -> None:
+def _old_code(commit: str, base: Path) -> Path:
+    """The tree of ``commit`` (phase5site/, mkdocs.yml, site_src/, runspecs/), by git archive:
+    no worktree is registered and nothing in this checkout changes."""
+    folder = base / f"code-{commit}"
+    folder.mkdir()
+    archive = subprocess.run(["git", "-C", str(REPO), "archive", commit, "phase5site", "mkdocs.yml", "site_src",
+                              "runspecs"], check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
+    return folder
+
+
+def _cold(results: Path, repo: Path, cache: Path, fresh_install: bool) -> None:
+    """Forget the run's SVGs and index, the bundle, the pages and site/; with
+    ``fresh_install`` also the per-user cache (the bundle and the compiled templates, which
+    depend only on the installed packages): a first build after installing. Without it:
+    the first build of a new run on a machine that has built before."""
+    for run_dir in results.iterdir():
+        shutil.rmtree(run_dir / "charts", ignore_errors=True)
+    shutil.rmtree(repo / "site_src" / "generated", ignore_errors=True)
+    shutil.rmtree(repo / "site_src" / "runs", ignore_errors=True)
+    shutil.rmtree(repo / "site", ignore_errors=True)
+    if fresh_install:
+        shutil.rmtree(cache, ignore_errors=True)
+
+
+def _median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def bench(rows: int, commit: str | None, repeat: int) -> None:
     with tempfile.TemporaryDirectory(prefix="p5bench-") as tmp:
         base = Path(tmp)
         results = base / "results"
         started = time.perf_counter()
         run_dir = make_run(results, rows)
         made_s = time.perf_counter() - started
-        repo = _scratch_repo(base)
-        cold_s, cold_rss = _build(results, repo)
-        warm_s, warm_rss = _build(results, repo)
+        variants: dict[str, tuple[Path, Path | None]] = {"new": (_scratch_repo(base / "repo-new", REPO), None)}
+        if commit:
+            old = _old_code(commit, base)
+            variants = {f"old ({commit})": (_scratch_repo(base / "repo-old", old), old), **variants}
+        cache = base / "user-cache"
+        os.environ[CACHE_VAR] = str(cache)  # the builds' per-user cache (phase5site.site.cache)
+        timings: dict[tuple[str, str], list[Timing]] = {}
+        for _ in range(repeat):  # interleaved: a busy moment of the host hits both variants alike
+            for label, (repo, code) in variants.items():
+                for kind, fresh in (("cold, fresh install", True), ("cold, new run", False)):
+                    _cold(results, repo, cache, fresh)
+                    timings.setdefault((label, kind), []).append(_build(results, repo, code))
+                timings.setdefault((label, "warm"), []).append(_build(results, repo, code))
+        db_mb = (run_dir / "run.duckdb").stat().st_size / 2**20
+        print(f"rows={rows:,}  run.duckdb={db_mb:.0f} MiB  written in {made_s:.1f}s  "
+              f"(median of {repeat} builds each; cpu = user+sys of the build process and its children)")
+        for (label, kind), runs in timings.items():
+            walls, cpus = [t.wall_s for t in runs], [t.cpu_s for t in runs]
+            print(f"  {label:14} {kind:19}: build {_median(walls):5.2f}s (min {min(walls):.2f}, max {max(walls):.2f})  "
+                  f"cpu {_median(cpus):5.2f}s  peak RSS {max(t.peak_mib for t in runs):.0f} MiB")
+        if commit:
+            old_label = f"old ({commit})"
+            for kind in ("cold, fresh install", "cold, new run", "warm"):
+                old_runs, new_runs = timings[(old_label, kind)], timings[("new", kind)]
+                wall = _median([t.wall_s for t in old_runs]) / _median([t.wall_s for t in new_runs])
+                cpu = _median([t.cpu_s for t in old_runs]) / _median([t.cpu_s for t in new_runs])
+                print(f"  ratio old/new {kind}: build time x{wall:.2f}, cpu x{cpu:.2f}")
+        repo = variants["new"][0]
         pages = sorted(((p.stat().st_size, p.relative_to(repo / "site")) for p in (repo / "site").rglob("*.html")),
                        reverse=True)
-        db_mb = (run_dir / "run.duckdb").stat().st_size / 2**20
-        print(f"rows={rows:,}  run.duckdb={db_mb:.0f} MiB  written in {made_s:.1f}s")
-        print(f"  build cold: {cold_s:.2f}s (peak RSS of build process so far {cold_rss:.0f} MiB)")
-        print(f"  build warm: {warm_s:.2f}s (peak RSS {warm_rss:.0f} MiB)")
         for size, name in pages[:3]:
             print(f"  page {name}: {size / 1024:.0f} KiB")
-        within = "within" if max(cold_s, warm_s) <= 5.0 else "OVER"
-        time_note = f"{within} the 5 s target" if rows <= 600_000 else "no time target at this size"
-        size_note = "within" if pages[0][0] <= PAGE_LIMIT_BYTES else "OVER"
+        cold_new = _median([t.wall_s for t in timings[("new", "cold, new run")]])
+        within = "within" if cold_new <= 5.0 else "OVER"
+        time_note = f"cold build of a new run {within} the 5 s target" if rows <= 600_000 else "no time target at this size"
+        html_pages = [(size, name) for size, name in pages if name.name == "index.html"]
+        size_note = "within" if html_pages[0][0] <= PAGE_LIMIT_BYTES else "OVER"
         print(f"  targets: {time_note}; largest page {size_note} 1.5 MB")
 
 
@@ -160,8 +252,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, nargs="+", default=[576_000, 5_000_000],
                         help="request rows per run (one run per value)")
-    for rows in parser.parse_args().rows:
-        bench(rows)
+    parser.add_argument("--against", default="a40a36d", metavar="COMMIT",
+                        help="also build with the code of this commit (git archive) and print the ratio; "
+                        "'' to build the current code only")
+    parser.add_argument("--repeat", type=int, default=3, help="builds per variant and state (median shown)")
+    args = parser.parse_args()
+    for rows in args.rows:
+        bench(rows, args.against or None, args.repeat)
 
 
 if __name__ == "__main__":

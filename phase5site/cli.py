@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 import click
 
 from phase5site import __version__
-from phase5site.errors import Phase5Error
+from phase5site.errors import Phase5Error, UsageError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -397,8 +397,11 @@ def _finish_report(result: Any, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the whole evaluation as JSON (NA is null) instead of the verdict lines.")
 @click.option("--junit", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Also write JUnit XML here: one test case per SLO category and phase.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write the Markdown here instead of production-report.md in the run folder (or beside the CSV).")
+@click.option("--html", "html_out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write the one-file report here: a single self-contained HTML file (inline CSS, "
+              "charts as inline SVG, no script, no network) to attach to a ticket. PATH must be a run folder.")
 @handle_errors
-def report(path: Path, as_json: bool, junit: Path | None, out: Path | None) -> None:
+def report(path: Path, as_json: bool, junit: Path | None, out: Path | None, html_out: Path | None) -> None:
     """Judge a completed run against the SLOs and write production-report.md.
 
     PATH is a run folder (results/<run>/) or a legacy metrics.csv of the old scripts
@@ -416,10 +419,19 @@ def report(path: Path, as_json: bool, junit: Path | None, out: Path | None) -> N
     Example:
 
         phase5site report results/day1-production-baseline-20251124T085111Z --junit slo.xml
+        phase5site report results/day1-production-baseline-20251124T085111Z --html day1.html
     """
     from phase5site.reporting import write_report
 
-    _finish_report(write_report(path, out=out, junit=junit), as_json)
+    if html_out is not None and not path.is_dir():
+        raise UsageError(f"--html needs a run folder, not {path}",
+                         hint="import the CSV first (`phase5site import`), then report on its run folder")
+    result = write_report(path, out=out, junit=junit)
+    if html_out is not None:
+        from phase5site.site.onefile import write_one_file
+
+        click.echo(f"html: {write_one_file(path, html_out)}", err=as_json)
+    _finish_report(result, as_json)
 
 
 @cli.command()
@@ -556,18 +568,27 @@ def slo_finalize(version: str, draft: Path | None, out_dir: Path | None, openslo
 @click.option("--slo-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Folder of finalized SLO documents (SLO_v*.md, openslo.yaml, prometheus-rules.yml); "
               "default: RESULTS_DIR/slo.")
+@click.option("--release-run", "release_runs", multiple=True, metavar="PATTERN",
+              help="A run that counts toward the release decision, by spec name or run folder (shell "
+              "pattern, e.g. 'day1-*'; repeat for more). Default: every run not tagged test or import.")
 @handle_errors
-def build(results_dir: Path, repo_root: Path, strict: bool, site_url: str | None, slo_dir: Path | None) -> None:
+def build(results_dir: Path, repo_root: Path, strict: bool, site_url: str | None, slo_dir: Path | None,
+          release_runs: tuple[str, ...]) -> None:
     """Generate the report pages from every run and build the static site into site/.
+
+    The home and completion pages show the release decision from the runs that count
+    (latest run per spec name), with the others listed apart.
 
     Example:
 
-        phase5site build --results-dir results
+        phase5site build --results-dir results --release-run 'day1-*' --release-run 'day2-*'
     """
     from phase5site.site import build_site
+    from phase5site.site.decision import SiteOptions
 
     result = build_site(results_dir, repo_root, strict=strict, site_url=site_url, slo_dir=slo_dir,
-                        commands=command_reference(), progress=lambda message: click.echo(f"site: {message}"))
+                        commands=command_reference(), options=SiteOptions(tuple(release_runs)),
+                        progress=lambda message: click.echo(f"site: {message}"))
     for warning in result.warnings:
         click.echo(warning, err=True)
     for message in result.skipped:

@@ -8,9 +8,29 @@ code is correct. What a property test checks is the property, never how fast it 
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+
+import pytest
 from hypothesis import HealthCheck, settings
 
 settings.register_profile(
     "phase5site", deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
 settings.load_profile("phase5site")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _site_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Site builds keep their per-user cache (the chart bundle, compiled templates) in a
+    folder of this session, not in the user's ~/.cache: a test never reads a cache an
+    earlier test run left behind, and leaves none."""
+    previous = os.environ.get("PHASE5SITE_CACHE_DIR")
+    os.environ["PHASE5SITE_CACHE_DIR"] = str(tmp_path_factory.mktemp("site-cache"))
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("PHASE5SITE_CACHE_DIR", None)
+        else:
+            os.environ["PHASE5SITE_CACHE_DIR"] = previous

@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
+    StringConstraints,
     AfterValidator,
     BaseModel,
     BeforeValidator,
@@ -530,6 +531,11 @@ class RunSpec(_Model):
     version: Literal[1] = Field(description="Version of the run-spec language.")
     name: str = Field(description="Name of the run; results go to results/<name>-<timestamp>/.")
     description: str = Field("", description="Free text shown on the run page.")
+    tags: list[Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=40)]] = Field(
+        default_factory=list,
+        description="Labels for the site. A run tagged `test` is listed apart and does not count toward the "
+        "release decision (imported legacy runs are tagged `import` and left out the same way), unless "
+        "`phase5site build --release-run` names it.")
     target: TargetSpec
     metrics: MetricsSpec = Field(default_factory=MetricsSpec)
     flags: FlagsSpec = Field(default_factory=FlagsSpec)

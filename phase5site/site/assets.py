@@ -2,17 +2,21 @@
 
 ``vl_convert.javascript_bundle()`` returns one ES script whose top level declares thousands
 of ``const``/``function`` names. Loaded as-is beside Material's own bundle those globals could
-collide, so it is wrapped in an IIFE; the bundle's default snippet still assigns
+collide, so it is wrapped in an IIFE (``vlrender.wrap_bundle``); the bundle's default snippet still assigns
 ``window.vegaEmbed``, ``window.vega`` and ``window.vegaLite``, which is all charts.js needs.
+The bundle and the SVGs are made by ``vlrender.py`` in a side process (see there why).
 """
 
 from __future__ import annotations
 
-import functools
+import hashlib
+import shutil
 from pathlib import Path
 
 import altair as alt
 import vl_convert
+
+from phase5site.site.cache import cache_dir
 
 BUNDLE_NAME = "vega-bundle.js"
 
@@ -33,13 +37,6 @@ def bundle_header() -> str:
             f"{vl_convert.__version__}; wrapped so its top-level names stay private. */\n")
 
 
-@functools.lru_cache(maxsize=1)
-def vega_bundle_js() -> str:
-    """The wrapped bundle, built once per process (building it takes about a second)."""
-    body = vl_convert.javascript_bundle(vl_version=vegalite_version())
-    return bundle_header() + "(function () {\n" + body + "\n})();\n"
-
-
 def _is_current(path: Path) -> bool:
     try:
         with path.open(encoding="utf-8") as handle:
@@ -49,18 +46,35 @@ def _is_current(path: Path) -> bool:
     return first == bundle_header() and path.read_text(encoding="utf-8").rstrip().endswith("})();")
 
 
-def write_bundle(assets_dir: Path) -> Path:
-    """Write the bundle unless one from the same versions is already there (saves ~1 s a build)."""
-    assets_dir.mkdir(parents=True, exist_ok=True)
+def _cached_bundle() -> Path | None:
+    folder = cache_dir("bundle")
+    if folder is None:
+        return None
+    return folder / f"vega-bundle-{hashlib.sha256(bundle_header().encode()).hexdigest()[:16]}.js"
+
+
+def bundle_job(assets_dir: Path) -> dict | None:
+    """The side renderer's job for the bundle, or None when one from the same versions is
+    already there, or in the per-user cache (``site.cache``: copied over). Making it costs
+    vl-convert about a second of CPU; the job also leaves a copy in the cache."""
     path = assets_dir / BUNDLE_NAME
-    if not _is_current(path):
-        temporary = path.with_suffix(".tmp")
-        temporary.write_text(vega_bundle_js(), encoding="utf-8")
-        temporary.replace(path)  # never leave a half-written bundle that looks current
-    return path
+    if _is_current(path):
+        return None
+    cached = _cached_bundle()
+    if cached is not None and _is_current(cached):
+        assets_dir.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(path.name + ".tmp")
+        shutil.copyfile(cached, temporary)
+        temporary.replace(path)
+        return None
+    return {"kind": "bundle", "path": str(path), "header": bundle_header(), "vl_version": vegalite_version(),
+            "also": None if cached is None else str(cached)}
 
 
-def static_svg(spec: dict, width_px: int = 800) -> str:
-    """A static SVG of a chart for the run's archive folder (no browser involved)."""
-    fixed = {**spec, "width": width_px}
-    return vl_convert.vegalite_to_svg(fixed, vl_version=vegalite_version())
+SVG_WIDTH_PX = 800
+
+
+def svg_job(spec: dict, path: Path, width_px: int = SVG_WIDTH_PX) -> dict:
+    """The side renderer's job for a chart's static SVG (the archive copy, and the one-file
+    report's chart): a fixed width, since there is no container to fill."""
+    return {"kind": "svg", "path": str(path), "spec": {**spec, "width": width_px}, "vl_version": vegalite_version()}

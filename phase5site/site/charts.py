@@ -1,16 +1,26 @@
 """The run page's charts as Vega-Lite specs, built with Altair from aggregated rows.
 
-Every chart shares the time axis (seconds since the run started) and marks phase
-boundaries with dashed rules. A chart whose every value is NA is left out (the page says
-so) rather than drawn empty.
+Every chart shares the time axis (UTC clock time: a reader lines a spike up with the
+service's own dashboards and logs, which speak clock time, not seconds since our start) and
+marks phase boundaries with dashed rules named after the phase. A chart whose every value is
+NA is left out (the page says so) rather than drawn empty.
+
+Altair validates every object against the Vega-Lite schema as it is built; that check is
+switched off while charts are built (``debug_mode(False)``): it cost about half of the
+chart time of a build and the specs are built from fixed code, checked by the tests (which
+render every chart in a real browser).
 """
 
 from __future__ import annotations
 
+import hashlib
+import itertools
+import json
 from dataclasses import dataclass
 from typing import Any
 
 import altair as alt
+from altair.utils.schemapi import debug_mode
 
 from phase5site.site.rundata import RunData
 from phase5site.site.series import (
@@ -30,6 +40,11 @@ class ChartSpec:
     spec: dict[str, Any]  # Vega-Lite
 
 
+def chart_digest(chart: ChartSpec) -> str:
+    """The hash of a chart's spec: its static SVG is redrawn only when this changes."""
+    return hashlib.sha256(json.dumps(chart.spec, sort_keys=True).encode()).hexdigest()
+
+
 def _lines(rows: list[dict[str, Any]], columns: dict[str, str], y_title: str,
            *, points: bool = False, y_format: str | None = None, by_source: bool = False) -> alt.Chart:
     """Wide rows folded into one line per column; ``columns`` maps field -> legend label.
@@ -37,16 +52,16 @@ def _lines(rows: list[dict[str, Any]], columns: dict[str, str], y_title: str,
     With ``by_source`` the labels read "<source> <measure>" (``client p95``): colour shows the
     measure and the dash the source, so client and server lines of one quantile match.
     """
-    renamed = [{"t_s": row["t_s"], **{label: row.get(field) for field, label in columns.items()}}
+    renamed = [{"at": row["at"], **{label: row.get(field) for field, label in columns.items()}}
                for row in rows]
     axis = alt.Axis(format=y_format) if y_format else alt.Axis()
-    chart = (alt.Chart(alt.Data(values=renamed))
+    chart = (alt.Chart(_data(renamed))
              .transform_fold(list(columns.values()), as_=["series", "value"])
              .transform_filter("datum.value != null")
              .mark_line(point=points, strokeWidth=1.5))
-    tooltip = [alt.Tooltip("t_s:Q", title="t (s)"), alt.Tooltip("series:N", title="series"),
-               alt.Tooltip("value:Q", format=".4~g")]
-    x = alt.X("t_s:Q", title="seconds since run start")
+    tooltip = [alt.Tooltip("at:T", title="UTC", format="%Y-%m-%d %H:%M:%S", formatType="utc"),
+               alt.Tooltip("series:N", title="series"), alt.Tooltip("value:Q", format=".4~g")]
+    x = alt.X("at:T", title="time (UTC)", scale=alt.Scale(type="utc"))
     y = alt.Y("value:Q", title=y_title, axis=axis)
     if by_source:
         return chart.transform_calculate(
@@ -62,7 +77,7 @@ def _lines(rows: list[dict[str, Any]], columns: dict[str, str], y_title: str,
 def _thresholds(lines: list[tuple[str, float]]) -> list[alt.Chart]:
     if not lines:
         return []
-    data = alt.Data(values=[{"label": label, "y": value} for label, value in lines])
+    data = _data([{"label": label, "y": value} for label, value in lines])
     rule = alt.Chart(data).mark_rule(color="#c62828", strokeDash=[6, 3]).encode(y="y:Q")
     # Labels sit at the right edge, away from the phase names at the top left.
     text = alt.Chart(data).mark_text(align="right", dx=-4, dy=-6, color="#c62828", fontSize=10).encode(
@@ -71,36 +86,85 @@ def _thresholds(lines: list[tuple[str, float]]) -> list[alt.Chart]:
 
 
 def _phase_marks(boundaries: list[dict[str, Any]]) -> list[alt.Chart]:
-    data = alt.Data(values=boundaries)
-    rule = alt.Chart(data).mark_rule(color="#757575", strokeDash=[2, 2]).encode(x="t_s:Q")
+    data = _data(boundaries)
+    x = alt.X("at:T", scale=alt.Scale(type="utc"))
+    rule = alt.Chart(data).mark_rule(color="#757575", strokeDash=[2, 2]).encode(x=x)
     text = alt.Chart(data).mark_text(align="left", baseline="top", dx=3, dy=2, color="#616161",
-                                     fontSize=10).encode(x="t_s:Q", y=alt.value(0), text="phase:N")
+                                     fontSize=10).encode(x=x, y=alt.value(0), text="phase:N")
     return [rule, text]
+
+
+# Rows of a chart wait here, under a placeholder name, until the spec is a plain dict:
+# Altair's to_dict deep-copies inline values object by object, which was most of the chart
+# time of a long run (900 points x 9 series x 8 charts). Filled and emptied within one
+# build_charts call.
+_WAITING: dict[str, list[dict[str, Any]]] = {}
+_NAMES = itertools.count()
+
+
+def _data(rows: list[dict[str, Any]]) -> alt.Data:
+    name = f"p5rows{next(_NAMES)}"
+    _WAITING[name] = rows
+    return alt.Data(name=name)
+
+
+def _fill(node: Any) -> Any:
+    """Put the waiting rows back where their placeholder is: ``{"data": {"values": rows}}``,
+    the same spec Altair would have written with inline values."""
+    if isinstance(node, dict):
+        data = node.get("data")
+        if isinstance(data, dict) and data.get("name") in _WAITING:
+            node["data"] = {"values": _WAITING[data["name"]]}
+        for value in node.values():
+            _fill(value)
+    elif isinstance(node, list):
+        for value in node:
+            _fill(value)
+    return node
 
 
 def _layer(name: str, title: str, layers: list[alt.Chart], phase_marks: list[alt.Chart]) -> ChartSpec:
     chart = alt.layer(*layers, *phase_marks).properties(
         title=title, width="container", height=HEIGHT_PX)
-    return ChartSpec(name, title, chart.to_dict(validate=False))
+    return ChartSpec(name, title, _fill(chart.to_dict(validate=False)))
 
 
 def _phase_offsets(run: RunData) -> tuple[dict[str, float], list[dict[str, Any]]]:
     start = run.started_at or 0.0
     offsets = {p["name"]: float(p.get("started_at") or start) - start for p in run.phases}
     marks = [{"t_s": round(offsets[p["name"]], 1), "phase": p["name"]} for p in run.phases]
-    return offsets, marks
+    return offsets, with_clock(marks, start)
+
+
+def with_clock(rows: list[dict[str, Any]], run_started_at: float) -> list[dict[str, Any]]:
+    """Add ``at``, the UTC instant of ``t_s`` in epoch milliseconds (Vega-Lite's time unit).
+
+    Example: ``with_clock([{"t_s": 1.5}], 1_795_000_000.0)`` -> ``[{"t_s": 1.5, "at": 1795000001500}]``.
+    """
+    for row in rows:
+        row["at"] = round((run_started_at + float(row["t_s"])) * 1000)
+    return rows
 
 
 def build_charts(run: RunData) -> list[ChartSpec]:
     """Every chart of the run page that has data, in page order."""
+    try:
+        with debug_mode(False):
+            return _build_charts(run)
+    finally:
+        _WAITING.clear()
+
+
+def _build_charts(run: RunData) -> list[ChartSpec]:
+    start = run.started_at or 0.0
     offsets, boundaries = _phase_offsets(run)
     marks = _phase_marks(boundaries)  # built once: Altair objects are slow to construct
     total_s = sum(len(rows) for rows in run.per_second.values())
     bucket_s = bucket_seconds(total_s)
     lengths = {p["name"]: float(p["ended_at"]) - float(p["started_at"]) for p in run.phases
                if p.get("started_at") is not None and p.get("ended_at") is not None}
-    seconds = per_second_rows(run.per_second, offsets, bucket_s, lengths)
-    samples = sample_rows(run.samples, run.started_at or 0.0, run.primary_source)
+    seconds = with_clock(per_second_rows(run.per_second, offsets, bucket_s, lengths), start)
+    samples = with_clock(sample_rows(run.samples, start, run.primary_source), start)
     slo = run.slo()
     per = "per second" if bucket_s == 1 else f"per {bucket_s}-s bucket, worst second"
     charts = [
@@ -153,6 +217,7 @@ def _rate(run: RunData, seconds: list[dict[str, Any]], samples: list[dict[str, A
         length = phase.get("planned_duration_s") or 0.0
         target += [{"t_s": start, "target": phase.get("rate")},
                    {"t_s": round(start + float(length), 1), "target": phase.get("rate")}]
+    with_clock(target, run.started_at or 0.0)
     layers = [_lines(seconds, {"achieved_rate": "achieved (client)"}, "requests per second"),
               _lines(target, {"target": "target"}, "requests per second")]
     if has_values(samples, ["request_rate"]):
@@ -199,3 +264,30 @@ def _sample_chart(name: str, title: str, samples: list[dict[str, Any]], columns:
     rules = [(f"{label} {fmt(float(value))}", float(value)) for label, value in lines if value is not None]
     return _layer(name, title, [_lines(samples, present, y_title, points=True, y_format=y_format),
                                 *_thresholds(rules)], marks)
+
+
+_NOT_SERIES = frozenset({"at", "t_s", "phase", "label", "y", "sample"})
+
+
+def chart_table(spec: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
+    """The data behind a chart as one table: a row per instant (UTC epoch ms in ``at``), a
+    column per series. charts.js builds the same table in the browser from the same spec.
+
+    Example: layers with values ``[{"at": 0, "client p95": 40}]`` and ``[{"at": 0, "target": 80}]``
+    -> ``(["client p95", "target"], [[0, 40, 80]])`` (the first cell of each row is ``at``).
+    """
+    columns: list[str] = []
+    by_instant: dict[int, dict[str, Any]] = {}
+    for layer in spec.get("layer", []):
+        for row in (layer.get("data") or {}).get("values", []) or []:
+            names = [key for key in row if key not in _NOT_SERIES]
+            if "at" not in row or not names:
+                continue  # phase marks and SLO lines: drawn, but not data
+            cells = by_instant.setdefault(int(row["at"]), {})
+            for name in names:
+                if name not in columns:
+                    columns.append(name)
+                if row[name] is not None:
+                    cells[name] = row[name]
+    rows = [[at, *(cells.get(name) for name in columns)] for at, cells in sorted(by_instant.items())]
+    return columns, rows

@@ -61,13 +61,21 @@ def cell(value: object) -> str:
     return html_text("NA" if value is None else value)
 
 
-def table(headers: Sequence[str], rows: Iterable[Sequence[object]], css: str = "") -> Markup:
+def table(headers: Sequence[str], rows: Iterable[Sequence[object]], css: str = "",
+          row_css: Sequence[str] = ()) -> Markup:
     """An HTML table on consecutive lines (a blank line would end Markdown's HTML block).
 
     The table itself stays class-less so Material styles it like a Markdown table; ``css``
-    goes on a wrapping div.
+    goes on a wrapping div of class ``p5-table`` (phase5.css: the table takes the full width
+    and wraps its cells; a table still too wide scrolls sideways inside that div, with a
+    shadow at the edge that hides columns, never cut off). ``row_css`` gives each body row its class (e.g.
+    ``p5-row-fail``), in order; missing or empty entries leave a row plain.
     """
     head = "".join(f"<th>{html_text(h)}</th>" for h in headers)
-    lines = ["<tr>" + "".join(f"<td>{cell(v)}</td>" for v in row) + "</tr>" for row in rows]
+    lines = []
+    for index, row in enumerate(rows):
+        name = row_css[index] if index < len(row_css) else ""
+        opening = f'<tr class="{html_text(name)}">' if name else "<tr>"
+        lines.append(opening + "".join(f"<td>{cell(v)}</td>" for v in row) + "</tr>")
     body = "\n".join(["<table>", f"<thead><tr>{head}</tr></thead>", "<tbody>", *lines, "</tbody>", "</table>"])
-    return Markup(f'<div class="{html_text(css)}">\n{body}\n</div>' if css else body)
+    return Markup(f'<div class="p5-table {html_text(css)}">\n{body}\n</div>' if css else body)

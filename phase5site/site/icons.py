@@ -5,6 +5,8 @@ the ``p5-*`` classes in ``site_src/stylesheets/phase5.css``.
 
 from __future__ import annotations
 
+import html
+
 # A circle with a check mark, a circle with a cross, a circle with a bar, a warning triangle;
 # INVALID (the load generator limited the measurement) borrows the triangle.
 _PATHS: dict[str, str] = {
@@ -23,17 +25,20 @@ _ICON_OF = {"GO": "PASS", "NO-GO": "FAIL", "INVALID": "WARN", "NOT-EXERCISED": "
 
 def icon(kind: str, *, not_significant: bool = False) -> str:
     """Inline SVG plus its label for a verdict (PASS, FAIL, NA, INVALID), a decision (GO,
-    NO-GO, INVALID) or WARN. Unknown kinds render as NA, since an unknown verdict is not a pass.
+    NO-GO, INVALID) or WARN. A state this module does not know (a newer evaluator's, e.g.
+    NOT-EXERCISED) gets the NA shape with its own name as the label, since an unknown
+    verdict is not a pass, and a page must not crash or rename it.
 
     Example: ``icon("PASS")`` -> ``'<span class="p5-verdict p5-pass"><svg ...>...</svg> PASS</span>'``;
     ``not_significant`` labels a PASS whose confidence interval crosses the threshold
     ("PASS, not significant").
     """
-    key = kind if kind in _LABELS else "NA"
-    shape = _PATHS[_ICON_OF.get(key, key)]
-    css = "p5-" + key.lower().replace("-", "")
+    known = kind in _LABELS
+    shape = _PATHS[_ICON_OF.get(kind, kind if known else "NA")]
+    css = "p5-" + kind.lower().replace("-", "") if known else "p5-other"
+    label = _LABELS[kind] if known else html.escape(str(kind))
     return (
         f'<span class="p5-verdict {css}"><svg class="p5-icon" viewBox="0 0 24 24" width="18" '
         f'height="18" aria-hidden="true"><path fill="currentColor" d="{shape}"/></svg> '
-        f"{_LABELS[key]}{', not significant' if not_significant and key == 'PASS' else ''}</span>"
+        f"{label}{', not significant' if not_significant and kind == 'PASS' else ''}</span>"
     )

@@ -9,8 +9,25 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 from phase5site.errors import SiteError
+from phase5site.site.cache import cache_dir
+
+
+class _TemplateCache:
+    """A plugin object for one build: gives the theme's Jinja environment a bytecode cache,
+    so Material's templates are not compiled again at every build (about a fifth of
+    mkdocs' time in a profile of a one-run site)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def on_env(self, env: Any, /, *, config: Any, files: Any) -> Any:
+        import jinja2
+
+        env.bytecode_cache = jinja2.FileSystemBytecodeCache(str(self.folder))
+        return env
 
 
 class _Collect(logging.Handler):
@@ -34,6 +51,9 @@ def run_mkdocs(config_file: Path, site_dir: Path, *, strict: bool, site_url: str
     try:
         overrides = {"site_url": site_url} if site_url else {}
         config = load_config(config_file=str(config_file), strict=strict, site_dir=str(site_dir), **overrides)
+        folder = cache_dir("jinja")
+        if folder is not None:
+            config.plugins["phase5site-template-cache"] = _TemplateCache(folder)  # type: ignore[assignment]
         build(config)
     except (exceptions.Abort, exceptions.ConfigurationError, exceptions.BuildError) as error:
         listed = "\n".join(f"  {m}" for m in collector.messages) or f"  {error}"

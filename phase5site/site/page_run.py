@@ -8,28 +8,34 @@ from typing import Any
 from markupsafe import Markup
 
 from phase5site.site.charts import ChartSpec
+from phase5site.site.decision import NOT_EVALUATED, row_class, run_badge, shown_decision
 from phase5site.site.escape import html_text, json_attribute, md_text
 from phase5site.site.fmt import duration, number, table, utc
 from phase5site.site.health import health_section
 from phase5site.site.icons import icon
 from phase5site.site.rundata import RunData
 
+ONE_FILE_NAME = "report.html"  # the one-file report beside the run page (site.onefile)
+ONE_FILE_LABEL = "One-file report (report.html)"
 MAX_EVENTS = 300  # a page lists at most this many events; the rest are counted
 
 
 def decision_badge(run: RunData) -> Markup:
-    if run.verdicts.decision is None:
-        return Markup(icon("NA") + " not evaluated")
-    return Markup(icon(run.verdicts.decision))
+    """The run's decision as shown (``decision.shown_decision``: 'not evaluated' included)."""
+    return run_badge(run)
 
 
 def chart_div(chart: ChartSpec) -> str:
-    """The chart as a div whose spec charts.js hands to vega-embed."""
+    """The chart as a div whose spec charts.js hands to vega-embed, and a closed <details>
+    that charts.js fills with the chart's data table when it is opened (the data is in the
+    spec already: a table in the page would double its size and the build's work)."""
     return (f'<div class="vega-chart" id="chart-{html_text(chart.name)}" '
-            f"data-vega-spec='{json_attribute(chart.spec)}'></div>")
+            f"data-vega-spec='{json_attribute(chart.spec)}'></div>\n"
+            f'<details class="p5-chart-data" data-chart="chart-{html_text(chart.name)}">'
+            f"<summary>Data table: {html_text(chart.title)}</summary></details>")
 
 
-def _summary(run: RunData) -> str:
+def summary_table(run: RunData) -> str:
     rows = [
         ("Decision", decision_badge(run)),
         ("Status", run.run.get("status")),
@@ -44,20 +50,26 @@ def _summary(run: RunData) -> str:
     return str(table(["Run", ""], rows, css="p5-summary"))
 
 
-def _verdicts(run: RunData) -> str:
+def verdict_section(run: RunData) -> str:
     verdicts = run.verdicts
     if verdicts.unavailable:
         return f'<p class="p5-note">{icon("NA")} No verdict: {html_text(verdicts.unavailable)}.</p>'
     parts = []
+    shown = shown_decision(run)
+    if shown.state == NOT_EVALUATED:  # e.g. a placeholder-only import: say why it is no NO-GO here
+        parts.append(f'<p class="p5-note">{icon("NA")} Not evaluated: {html_text(shown.reason)}. The rows below '
+                     "are the evaluation's, which counts a mandatory NA as NO-GO.</p>")
     if verdicts.phases:
         phase_rows = [(p.phase, Markup(icon(p.decision or "NA")), "; ".join(p.reasons) or "—")
                       for p in verdicts.phases]
-        parts.append(str(table(["Phase", "Decision", "Reasons"], phase_rows, css="p5-phase-decisions")))
+        parts.append(str(table(["Phase", "Decision", "Reasons"], phase_rows, css="p5-phase-decisions",
+                               row_css=[row_class(p.decision or "NA") for p in verdicts.phases])))
     rows = [(row.phase or "run", row.category, row.pooled, row.worst_sample, row.target,
              Markup(icon(row.verdict, not_significant=row.significant is False)), row.note) for row in verdicts.rows]
     if rows:
         parts.append(str(table(["Phase", "Category", "Pooled", "Worst sample", "Target", "Verdict", "Note"],
-                               rows, css="p5-verdicts")))
+                               rows, css="p5-verdicts",
+                               row_css=[row_class(row.verdict) for row in verdicts.rows])))
     else:
         parts.append("<p>No category could be judged.</p>")
     if verdicts.reasons:
@@ -100,7 +112,7 @@ def _get(obj: Any, name: str) -> Any:
     return obj.get(name) if isinstance(obj, dict) else getattr(obj, name, None)
 
 
-def _phases(run: RunData) -> str:
+def phase_table(run: RunData) -> str:
     rows = []
     for phase in run.phases:
         start, end = phase.get("started_at"), phase.get("ended_at")
@@ -154,20 +166,18 @@ def _endpoints(run: RunData) -> str:
     return note + "\n\n" + str(table(headers, rows, css="p5-endpoints p5-sortable"))
 
 
-def _events(run: RunData) -> str:
-    start = run.started_at or 0.0
+def event_table(run: RunData) -> str:
     events = sorted(run.events, key=lambda e: e.get("at") or 0.0)
-    rows = [(f"{float(e['at']) - start:.1f}" if e.get("at") is not None else "NA", e.get("phase") or "—",
-             e.get("kind"), e.get("message")) for e in events[:MAX_EVENTS]]
+    rows = [(utc(e.get("at")), e.get("phase") or "—", e.get("kind"), e.get("message")) for e in events[:MAX_EVENTS]]
     if not rows:
         return "<p>No events were recorded.</p>"
-    text = str(table(["t (s)", "Phase", "Kind", "Message"], rows, css="p5-events"))
+    text = str(table(["Time (UTC)", "Phase", "Kind", "Message"], rows, css="p5-events"))
     if len(events) > MAX_EVENTS:
         text += f"\n\n<p>{len(events) - MAX_EVENTS} more events are in run.duckdb (table events).</p>"
     return text
 
 
-def _na_reasons(run: RunData) -> str:
+def na_reason_table(run: RunData) -> str:
     """Why values are NA: each (source, column, reason) once, with how many samples had it."""
     counts: dict[tuple[str, str, str], int] = {}
     for sample in run.samples:
@@ -195,6 +205,9 @@ def _downloads(downloads: dict[str, str]) -> str:
     if not downloads:
         return "<p>No files to download.</p>"
     items = "".join(f'<li><a href="{html_text(href)}" download="{html_text(name)}">{html_text(name)}</a></li>'
+                    if name != ONE_FILE_LABEL else
+                    f'<li><a href="{html_text(href)}">{html_text(name)}</a>: one self-contained HTML file '
+                    "(charts inline, no script, no network) to attach to a ticket</li>"
                     for name, href in downloads.items())
     return f"<ul>{items}</ul>"
 
@@ -205,23 +218,27 @@ def render_run_page(run: RunData, charts: list[ChartSpec], downloads: dict[str, 
     description = run.spec.get("description") or ""
     parts = [
         # mkdocs copies the title into <title> unescaped: give it the file-safe slug only.
-        f"---\ntitle: Run {run.slug}\n---",
+        # hide: toc gives the wide verdict and phase tables the table of contents' width.
+        f"---\ntitle: Run {run.slug}\nhide:\n  - toc\n---",
         f"# Run {md_text(run.name)}",
+        f'<p class="p5-one-file"><a href="{ONE_FILE_NAME}">One-file report</a> (HTML, for a ticket)</p>'
+        if ONE_FILE_LABEL in downloads else "",
         f"<p>{html_text(description)}</p>" if description else "",
-        _summary(run),
-        "## Verdict", _verdicts(run),
+        summary_table(run),
+        "## Verdict", verdict_section(run),
         "## Client vs server counts" if run.verdicts.reconciliations or run.verdicts.synthetic else "",
         _evidence(run),
         "## Charts",
-        ("<p>Time axis: seconds since the run started; dashed grey lines mark phase starts, dashed red "
-         "lines the SLO targets. Client values come from every request, server values from the "
-         "metrics source, one point per sample.</p>"),
+        ("<p>Time axis: UTC clock time; dashed grey lines mark phase starts (named at the top), dashed "
+         "red lines the SLO targets. Client values come from every request, server values from the "
+         "metrics source, one point per sample. Under each chart, <em>Data table</em> opens the "
+         "numbers it draws.</p>"),
         chart_html,
-        "## Phases", _phases(run),
+        "## Phases", phase_table(run),
         "## Per request", _endpoints(run),
         "## Generator health and drops", health_section(run),
-        "## Events", _events(run),
-        "### NA reasons", _na_reasons(run),
+        "## Events", event_table(run),
+        "### NA reasons", na_reason_table(run),
         "## Metadata",
         "<p>The run spec as stored with the run, secrets replaced by <code>***</code>.</p>",
         _pre(run.spec),

@@ -12,12 +12,27 @@ from phase5site.site.escape import html_text
 from phase5site.site.fmt import duration, link, number, table, utc
 from phase5site.site.health import overview_cells
 from phase5site.site.icons import icon
+from phase5site.site.decision import (
+    NOT_EVALUATED,
+    ReleaseDecision,
+    decision_block,
+    SiteOptions,
+    release_decision,
+    row_class,
+    run_tags,
+    shown_decision,
+)
 from phase5site.site.page_run import decision_badge
 from phase5site.site.rundata import RunData
 from phase5site.site.verdicts import VerdictRow, value_text
 
 # Pages live in site_src/generated/; run pages in site_src/runs/<slug>/index.md.
 RUN_HREF = "../runs/{slug}/index.html"  # raw HTML links: final URLs (use_directory_urls: false)
+# Wide tables: Material's table of contents would take a fifth of the width.
+HIDE_TOC = "---\nhide:\n  - toc\n---"
+# Event kinds a caveat can quote (reporting lists notable events as "<kind>: <message>").
+EVENT_KINDS = frozenset({"run_start", "run_end", "phase_start", "phase_end", "drops", "breaker_trip", "na",
+                         "error", "signal", "fault", "warning"})
 
 
 def _latest_first(runs: list[RunData]) -> list[RunData]:
@@ -30,7 +45,7 @@ def render_overview(runs: list[RunData], skipped: list[str] | None = None) -> st
     for run in _latest_first(runs):
         latest.setdefault(run.name, run)
     decisions = [(link(RUN_HREF.format(slug=run.slug), run.name), utc(run.started_at),
-                  decision_badge(run), "; ".join(run.verdicts.reasons) or "—")
+                  decision_badge(run), shown_decision(run).reason or "—")
                  for run in sorted(latest.values(), key=lambda r: r.name)]
     all_runs = [(link(RUN_HREF.format(slug=run.slug), run.name), utc(run.started_at),
                  duration(run.duration_s), run.run.get("status"), decision_badge(run),
@@ -39,7 +54,7 @@ def render_overview(runs: list[RunData], skipped: list[str] | None = None) -> st
                  Markup(f'{link(RUN_HREF.format(slug=run.slug), "page")} · '
                         f'{link(f"../runs/{run.slug}/metrics.csv", "metrics.csv")}'))
                 for run in _latest_first(runs)]
-    parts = ["# Overview", "## Latest decision per run spec"]
+    parts = [HIDE_TOC, "# Overview", "## Latest decision per run spec"]
     if not runs:
         parts.append("<p>No runs yet. Start one with <code>phase5site run runspecs/demo.yaml</code>, "
                      "then <code>phase5site build</code>.</p>")
@@ -47,7 +62,8 @@ def render_overview(runs: list[RunData], skipped: list[str] | None = None) -> st
         parts.append(str(table(["Run spec", "Latest run (UTC)", "Decision", "Reasons"], decisions)))
         parts += ["## All runs", str(table(["Name", "Start (UTC)", "Duration", "Status", "Verdict",
                                             "Samples", "Requests", "Dropped (share)", "Load generator",
-                                            "Links"], all_runs, css="p5-runs"))]
+                                            "Links"], all_runs, css="p5-runs",
+                                           row_css=[row_class(shown_decision(r).state) for r in _latest_first(runs)]))]
     if skipped:
         items = "".join(f"<li>{html_text(message)}</li>" for message in skipped)
         parts += ["## Runs that could not be read", f"<ul>{items}</ul>"]
@@ -121,7 +137,7 @@ def _pair_table(pair: Pair) -> str:
 
 def render_comparison(runs: list[RunData]) -> str:
     """Baseline vs extended side by side, then every run's pooled values per category."""
-    parts = ["# Comparison"]
+    parts = [HIDE_TOC, "# Comparison"]
     pair = default_pair(runs)
     if pair is None:
         parts.append("<p>Comparison needs at least two evaluated runs.</p>")
@@ -178,7 +194,7 @@ def embed_markdown(text: str) -> str:
 
 def render_slo(slo_docs: list[Path], downloads: dict[str, list[str]]) -> str:
     """The finalized SLO documents, newest version first, with links to their machine files."""
-    parts = ["# Service level objectives"]
+    parts = [HIDE_TOC, "# Service level objectives"]
     if not slo_docs:
         parts.append("<p>No finalized SLO yet. Run <code>phase5site slo recommend</code> on a baseline, "
                      "then <code>phase5site slo finalize --version X.Y.Z</code>; the documents land in "
@@ -192,21 +208,24 @@ def render_slo(slo_docs: list[Path], downloads: dict[str, list[str]]) -> str:
     return "\n\n".join(parts) + "\n"
 
 
-def render_completion(runs: list[RunData], slo_docs: list[Path]) -> str:
-    """The Phase 5 completion summary: runs, verdicts, SLO targets adopted, open caveats."""
+def render_completion(runs: list[RunData], slo_docs: list[Path], release: ReleaseDecision | None = None) -> str:
+    """The Phase 5 completion summary: the release decision from the runs that count, every
+    run, the SLO targets adopted, and the open caveats grouped by run and kind."""
+    release = release or release_decision(runs, SiteOptions())
     ordered = _latest_first(runs)
-    go = sum(1 for run in runs if run.verdicts.decision == "GO")
-    nogo = sum(1 for run in runs if run.verdicts.decision == "NO-GO")
-    invalid = sum(1 for run in runs if run.verdicts.decision == "INVALID")
-    parts = ["# Phase 5 completion report",
-             (f"<p>{len(runs)} runs: {go} GO, {nogo} NO-GO, {invalid} INVALID (load generator limited), "
-              f"{len(runs) - go - nogo - invalid} not evaluated. "
-              f"Finalized SLO documents: {len(slo_docs)}.</p>"), "## Runs"]
-    parts.append(str(table(["Run", "Start (UTC)", "Status", "Decision", "Requests"],
+    states = [shown_decision(run).state for run in runs]
+    counts = {state: states.count(state) for state in dict.fromkeys(states)}
+    tally = ", ".join(f"{count} {state}" for state, count in counts.items()) or "none"
+    parts = [HIDE_TOC, "# Phase 5 completion report", "## Release decision", decision_block(release, "../"),
+             f"<p>{len(runs)} runs in all: {html_text(tally)}. Finalized SLO documents: {len(slo_docs)}.</p>",
+             "## Runs"]
+    parts.append(str(table(["Run", "Start (UTC)", "Status", "Tags", "Decision", "Requests"],
                            [(link(RUN_HREF.format(slug=r.slug), r.name), utc(r.started_at), r.run.get("status"),
-                             decision_badge(r), number(r.request_count)) for r in ordered])))
+                             ", ".join(run_tags(r)) or "—", decision_badge(r), number(r.request_count))
+                            for r in ordered],
+                           css="p5-completion-runs", row_css=[row_class(shown_decision(r).state) for r in ordered])))
     parts += ["## SLO targets adopted", _targets(slo_docs, ordered)]
-    parts += ["## Open caveats", _caveats(ordered)]
+    parts += ["## Open caveats", _caveats(release)]
     return "\n\n".join(parts) + "\n"
 
 
@@ -229,26 +248,64 @@ def _targets(slo_docs: list[Path], runs: list[RunData]) -> str:
         table(["slo key", "value"], rows))
 
 
-def _caveats(runs: list[RunData]) -> str:
-    items: list[str] = []
-    for run in runs:
-        label = f"{run.name} ({utc(run.started_at)})"
-        if run.verdicts.unavailable:
-            items.append(f"{label}: not evaluated ({run.verdicts.unavailable})")
-        if run.run.get("status") not in ("completed", None):
-            items.append(f"{label}: status {run.run.get('status')} ({run.run.get('exit_reason') or 'no reason'})")
-        if run.run.get("source") == "import":
-            items.append(f"{label}: imported from a legacy metrics.csv (no request rows, client values NA)")
-        if run.verdicts.synthetic:
-            items.append(f"{label}: synthetic load (diagnostics requests: {', '.join(run.verdicts.synthetic)})")
-        items += [f"{label}: warning: {warning}" for warning in run.verdicts.warnings]
-        items += [f"{label}: {caveat}" for caveat in run.verdicts.caveats]
-        na = [row for row in run.verdicts.rows if row.verdict == "NA"]
-        if na:
-            items.append(f"{label}: {len(na)} verdict rows are NA")
-        idle = [row for row in run.verdicts.rows if row.verdict == "NOT-EXERCISED"]
-        if idle:
-            items.append(f"{label}: {len(idle)} verdict rows are not exercised by the load")
-    if not items:
+def caveat_kind(caveat: str) -> str:
+    """The group a caveat goes in: the event kind it quotes, else 'evaluation'.
+
+    Example: ``caveat_kind("warning: column x unknown")`` -> ``'warning'``;
+    ``caveat_kind("baseline: PASS, not significant")`` -> ``'evaluation'``.
+    """
+    head = caveat.split(":", 1)[0].strip()
+    return head if head in EVENT_KINDS else "evaluation"
+
+
+def run_caveats(run: RunData) -> dict[str, list[str]]:
+    """A run's caveats by kind, each text once (repeats counted: "(x3)")."""
+    items: list[tuple[str, str]] = []
+    shown = shown_decision(run)
+    if shown.state == NOT_EVALUATED:
+        items.append(("not evaluated", shown.reason))
+    if run.run.get("status") not in ("completed", None):
+        items.append(("status", f"status {run.run.get('status')} ({run.run.get('exit_reason') or 'no reason'})"))
+    items += [(caveat_kind(caveat), caveat) for caveat in run.verdicts.caveats]
+    if run.verdicts.synthetic:
+        items.append(("synthetic", f"synthetic load (diagnostics requests: {', '.join(run.verdicts.synthetic)})"))
+    items += [("client vs server", f"warning: {warning}") for warning in run.verdicts.warnings]
+    na = [row for row in run.verdicts.rows if row.verdict == "NA"]
+    if na:
+        items.append(("NA rows", f"{len(na)} of {len(run.verdicts.rows)} verdict rows are NA"))
+    idle = [row for row in run.verdicts.rows if row.verdict == "NOT-EXERCISED"]
+    if idle:
+        items.append(("not exercised", f"{len(idle)} of {len(run.verdicts.rows)} verdict rows are not exercised by the load"))
+    grouped: dict[str, dict[str, int]] = {}
+    for kind, text in items:
+        texts = grouped.setdefault(kind, {})
+        texts[text] = texts.get(text, 0) + 1
+    return {kind: [text + (f" (x{n})" if n > 1 else "") for text, n in texts.items()]
+            for kind, texts in grouped.items()}
+
+
+def _run_caveat_block(run: RunData, open_it: bool) -> str:
+    groups = run_caveats(run)
+    total = sum(len(texts) for texts in groups.values())
+    summary = ", ".join(f"{len(texts)} {kind}" for kind, texts in groups.items())
+    inner = "".join(f"<li><strong>{html_text(kind)}</strong> ({len(texts)})<ul>"
+                    + "".join(f"<li>{html_text(text)}</li>" for text in texts) + "</ul></li>"
+                    for kind, texts in groups.items())
+    return (f'<details class="p5-caveats"{" open" if open_it else ""}><summary>{html_text(run.name)} '
+            f"({utc(run.started_at)}): {total} caveats: {html_text(summary)}</summary><ul>{inner}</ul></details>")
+
+
+def _caveats(release: ReleaseDecision) -> str:
+    """Caveats of the runs that decide first (open), then of the others (closed), grouped."""
+    deciding = [run for run in release.standing if run_caveats(run)]
+    others = [run for run in release.superseded + [r for r, _ in release.left_out] if run_caveats(run)]
+    if not deciding and not others:
         return "<p>None.</p>"
-    return "<ul>" + "".join(f"<li>{html_text(item)}</li>" for item in items) + "</ul>"
+    parts = []
+    if deciding:
+        parts.append("<p>Runs that decide the release:</p>")
+        parts += [_run_caveat_block(run, True) for run in deciding]
+    if others:
+        parts.append("<p>Runs that do not count (replaced, tagged, or not named):</p>")
+        parts += [_run_caveat_block(run, False) for run in others]
+    return "\n".join(parts)

@@ -122,7 +122,11 @@ def read_run(run_dir: Path, evaluator: Evaluator | None) -> RunData:
             if status is not None:
                 run["status"] = status()  # a run still 'running' in a closed file was cut short
             phases = [dict(p) for p in reader.phases()]
-            per_second = {p["name"]: [dict(r) for r in reader.per_second(p["name"])] for p in phases}
+            # One pass over the requests for every phase (a query per phase scanned them all
+            # once per phase), then split by phase.
+            per_second: dict[str, list[dict[str, Any]]] = {p["name"]: [] for p in phases}
+            for row in reader.per_second():
+                per_second.setdefault(str(row["phase"]), []).append(dict(row))
             data = RunData(
                 run_dir=run_dir,
                 slug=run_slug(run_dir),

@@ -172,7 +172,7 @@ def _source_row(phase: str | None, category: Any, raw: Any, server_caveat: str |
         pooled=("≥ " if censored and pooled is not None else "") + value_text(pooled, unit),
         worst_sample=worst,
         target=target,
-        verdict=verdict if verdict in VERDICTS else "NA",
+        verdict=verdict or "NA",  # a state this site does not know is shown by its name
         note="; ".join(notes),
         pooled_value=pooled,
         ci_low=low,

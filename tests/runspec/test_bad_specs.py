@@ -87,7 +87,7 @@ EXPECTED: dict[str, list[str]] = {
     'unknown_phase_key': ['7:54: phases[0].concurency: unknown key (expected one of: name, rate, concurrency, duration, samples, interval, observe, enabled, flags)'],
     'unknown_slo_key': ['6:7: slo.latency_p95: unknown key (expected one of: success_rate_min, error_rate_max, latency_p95_ms, latency_p99_ms, effective_fallback_max, rss_mean_mb_max, cache_hit_rate_min, plugin_reload_success_min, snapshot_success_min, min_valid_sample_share, categories)'],
     'unknown_target_key': ['6:3: target.timout: unknown key (expected one of: base_url, embedded, auth, allow_hosts, timeout, client, requests, workers, max_body_bytes, max_backlog, max_generator_lag)'],
-    'unknown_top_key': ['7:1: phasess: unknown key (expected one of: version, name, description, target, metrics, flags, slo, circuit_breaker, phases)'],
+    'unknown_top_key': ['7:1: phasess: unknown key (expected one of: version, name, description, tags, target, metrics, flags, slo, circuit_breaker, phases)'],
     'unset_variable': ['4:13: target.base_url: environment variable PHASE5_TEST_UNSET_URL is not set'],
     'unset_variable_in_list': ['5:28: target.allow_hosts[1]: environment variable PHASE5_TEST_UNSET_HOST is not set'],
     'wrong_version': ['1:10: version: must be one of 1 (got 2)'],

@@ -45,6 +45,7 @@ class RunPlan:
     dir_name: str | None = None  # folder name when ``name`` is not file-safe
     report: bool = True  # write production-report.md through the reporting part
     limited: dict[str, tuple[int, ...]] = field(default_factory=dict)  # phase -> generator-limited samples
+    tags: list[str] = field(default_factory=list)  # spec key tags: ["test"] leaves the run out of the release
 
 
 def _buckets(latencies_s: list[float]) -> list[list[Any]]:
@@ -64,6 +65,7 @@ def _spec(plan: RunPlan) -> dict[str, Any]:
         "slo": {"latency_p95_ms": 150.0, "latency_p99_ms": 250.0, "cache_hit_rate_min": 0.8,
                 "effective_fallback_max": 0.05, "rss_mean_mb_max": 500.0},
         "phases": [{"name": p.name, "rate": p.rate, "concurrency": p.concurrency} for p in plan.phases],
+        "tags": plan.tags,
     }
 
 
@@ -176,8 +178,9 @@ def make_run(results_dir: Path, plan: RunPlan) -> Path:
 
 def standard_runs(results_dir: Path, bearer: str) -> list[Path]:
     """A day-1 baseline, a day-2 extended run (its sample 2 generator-limited: INVALID) and an
-    older run whose name and phase are hostile markup (as a legacy import could carry),
-    small enough for fast tests."""
+    older run whose name and phase are hostile markup (as a legacy import could carry), with
+    5% errors (success rate FAIL: NO-GO) and tagged ``test`` (so it does not count toward the
+    release decision), small enough for fast tests."""
     day1 = RunPlan("day1-production-baseline", 1_795_000_000.0,
                    [PhasePlan("warmup", 20, 20), PhasePlan("baseline", 40, 120, samples=4)],
                    bearer=bearer, extra_events=[("breaker_trip", f"error rate 3% > 2% {HOSTILE}"),
@@ -185,5 +188,6 @@ def standard_runs(results_dir: Path, bearer: str) -> list[Path]:
     day2 = RunPlan("day2-extended", 1_795_090_000.0, [PhasePlan("extended", 40, 90, samples=3)],
                    bearer=bearer, seed=11, limited={"extended": (2,)})
     hostile = RunPlan(f"imported{HOSTILE}", 1_794_900_000.0, [PhasePlan(f"p{HOSTILE}", 10, 30, samples=1)],
-                      bearer=bearer, seed=3, dir_name="imported-hostile", report=False)
+                      bearer=bearer, seed=3, dir_name="imported-hostile", report=False, error_share=0.05,
+                      tags=["test"])
     return [make_run(results_dir, day1), make_run(results_dir, day2), make_run(results_dir, hostile)]

@@ -140,3 +140,147 @@ def test_the_per_request_table_sorts_by_a_clicked_column(built_site, server, pag
     # the request named <script>alert(1)</script> is shown as text, never run (the dialog hook)
     assert "<script>alert(1)</script>" in table.inner_text()
     assert not page.problems, page.problems
+
+
+# Every table of the page either fits in the viewport, or sits in a scroll container that
+# fits and really scrolls (overflow-x auto/scroll): no column is clipped or hidden. Returns
+# one line per offending table.
+_LAYOUT_PROBLEMS = """
+() => {
+  const viewport = document.documentElement.clientWidth;
+  const problems = [];
+  document.querySelectorAll("article table").forEach((table, index) => {
+    const name = `table ${index} (${(table.closest("[class^='p5-']") || table).className || "markdown"})`;
+    const box = table.closest(".p5-table") || table.closest(".md-typeset__scrollwrap");
+    const own = table.getBoundingClientRect();
+    if (own.width === 0) { problems.push(`${name}: not displayed`); return; }
+    if (!box) {
+      if (own.right > viewport + 1) problems.push(`${name}: right edge ${own.right} > ${viewport}`);
+      return;
+    }
+    const outer = box.getBoundingClientRect();
+    if (outer.right > viewport + 1 || outer.left < -1) {
+      problems.push(`${name}: its container spans ${outer.left}..${outer.right}, viewport ${viewport}`);
+    }
+    const overflowX = getComputedStyle(box).overflowX;
+    if (box.scrollWidth > box.clientWidth + 1 && !["auto", "scroll"].includes(overflowX)) {
+      problems.push(`${name}: ${box.scrollWidth}px wide in ${box.clientWidth}px with overflow-x ${overflowX}`);
+    }
+    for (const cell of table.querySelectorAll("thead th")) {
+      if (cell.getBoundingClientRect().width < 8) problems.push(`${name}: a header cell is squeezed away`);
+    }
+  });
+  return problems;
+}
+"""
+
+
+def _open(page, url: str) -> None:  # type: ignore[no-untyped-def]
+    """Leave the previous page first, then forget what its leaving cost: a request still in
+    flight there (Material's favicon, fetched late) is aborted by the navigation, which is no
+    fault of the page opened next."""
+    page.goto("about:blank")
+    page.problems.clear()
+    page.goto(url, wait_until="networkidle")
+
+
+def _layout_pages(site: Path) -> list[str]:
+    runs = sorted(p.relative_to(site).as_posix() for p in site.glob("runs/*/index.html"))
+    return ["index.html", "generated/overview.html", "generated/comparison.html", "generated/completion.html",
+            "generated/slo.html", *runs]
+
+
+@pytest.mark.parametrize("width", [1280, 768])
+def test_no_table_is_cut_off_or_hidden(built_site, server, page, width: int) -> None:  # type: ignore[no-untyped-def]
+    page.set_viewport_size({"width": width, "height": 900})
+    try:
+        for path in _layout_pages(built_site.site):
+            _open(page, f"{server}/{path}")
+            assert not page.problems, page.problems
+            assert page.locator("article table").count() > 0, path
+            assert page.evaluate(_LAYOUT_PROBLEMS) == [], f"{path} at {width} px"
+            if width == 1280 and path.startswith("runs/"):
+                # The content column takes the width (no table of contents beside it).
+                share = page.evaluate("() => document.querySelector('article').clientWidth / window.innerWidth")
+                assert share > 0.7, f"{path}: content is {share:.0%} of the window"
+                overflow = page.evaluate(
+                    "() => { const d = document.querySelector('.p5-verdicts'); return d.scrollWidth - d.clientWidth; }")
+                assert overflow <= 1, f"{path}: the verdict table needs {overflow}px more at 1280 px"
+    finally:
+        page.set_viewport_size({"width": 1400, "height": 1000})
+    assert not page.problems, page.problems
+
+
+def test_fail_rows_are_highlighted(built_site, server, page) -> None:  # type: ignore[no-untyped-def]
+    """The hostile run has 5% errors: its success-rate rows FAIL and stand out in colour."""
+    path = next(built_site.site.glob("runs/imported-hostile-*/index.html")).relative_to(built_site.site)
+    _open(page, f"{server}/{path.as_posix()}")
+    fail_rows = page.locator(".p5-verdicts tr.p5-row-fail")
+    assert fail_rows.count() >= 1
+    assert all("FAIL" in text for text in fail_rows.all_inner_texts())
+    colours = page.evaluate("""() => {
+        const fail = document.querySelector('.p5-verdicts tr.p5-row-fail');
+        const plain = [...document.querySelectorAll('.p5-verdicts tbody tr')].find(r => !r.className);
+        return [getComputedStyle(fail).backgroundColor, plain && getComputedStyle(plain).backgroundColor];
+    }""")
+    assert colours[0] not in ("rgba(0, 0, 0, 0)", "transparent", colours[1]), colours
+    assert not page.problems, page.problems
+
+
+def test_home_page_shows_the_release_decision(built_site, server, page) -> None:  # type: ignore[no-untyped-def]
+    """day1 GO and day2 INVALID count: the release is INVALID, with day2's reason; the run
+    tagged test is listed apart."""
+    _open(page, f"{server}/index.html")
+    head = page.locator(".p5-decision-head")
+    assert " ".join(head.inner_text().split()) == "Release decision: INVALID"
+    block = page.locator(".p5-decision").inner_text()
+    assert "day2-extended: INVALID" in block and "the load generator was delayed 612 ms" in block
+    evidence = page.locator(".p5-evidence tbody tr")
+    assert evidence.count() == 2
+    assert "day1-production-baseline" in evidence.all_inner_texts()[0]
+    left_out = page.locator(".p5-left-out tbody tr").all_inner_texts()
+    assert len(left_out) == 1 and "tagged test" in left_out[0] and "NO-GO" in left_out[0]
+    page.locator(".p5-evidence a", has_text="day1-production-baseline").click()
+    page.wait_for_url("**/runs/day1-production-baseline-*/index.html")
+    page.locator("div.vega-chart").first.wait_for(state="attached", timeout=20_000)
+    _charts_rendered(page)
+    page.wait_for_load_state("networkidle")  # leave nothing in flight for the next test to abort
+    assert not page.problems, page.problems
+
+
+def test_a_chart_data_table_is_one_click_away(built_site, server, page) -> None:  # type: ignore[no-untyped-def]
+    path = next(built_site.site.glob("runs/day1-production-baseline-*/index.html")).relative_to(built_site.site)
+    _open(page, f"{server}/{path.as_posix()}")
+    details = page.locator('details.p5-chart-data[data-chart="chart-latency"]')
+    assert details.locator("table").count() == 0
+    details.locator("summary").click()
+    table = details.locator("table")
+    table.wait_for(state="attached", timeout=10_000)
+    headers = table.locator("th").all_inner_texts()
+    assert headers[0] == "time (UTC)" and "client p95" in headers and "server p95" in headers
+    first = table.locator("tbody tr").first.locator("td").all_inner_texts()
+    assert first[0].startswith("2026-11-18 11:0")  # day1 starts 2026-11-18 11:06:40 UTC
+    assert table.locator("tbody tr").count() >= 140  # 140 s of per-second rows and 4 samples
+    assert not page.problems, page.problems
+
+
+def test_one_file_report_opens_from_file_with_no_request(built_site, page) -> None:  # type: ignore[no-untyped-def]
+    report = next(built_site.site.glob("runs/day1-production-baseline-*/report.html"))
+    context = page.context.browser.new_context(java_script_enabled=False)
+    try:
+        file_page = context.new_page()
+        requests: list[str] = []
+        file_page.on("request", lambda r: requests.append(r.url))
+        file_page.goto(report.as_uri(), wait_until="load")
+        assert requests == [report.as_uri()]
+        assert file_page.locator("figure.p5-chart svg").count() >= 5
+        assert file_page.locator("script").count() == 0
+        assert file_page.locator("h1").inner_text() == "Run day1-production-baseline"
+        assert file_page.locator(".p5-go").count() >= 1  # day1's decision, GO
+        details = file_page.locator("figure.p5-chart details").first
+        details.locator("summary").click()  # no script: the table is already there
+        assert details.locator("tbody tr").count() > 0
+        ARTIFACTS.mkdir(exist_ok=True)
+        file_page.screenshot(path=str(ARTIFACTS / "one-file-report.png"))
+    finally:
+        context.close()

@@ -81,8 +81,15 @@ def test_overview_comparison_slo_and_completion(built_site: BuiltSite) -> None:
     assert 'href="slo/SLO_v2.5.0/prometheus-rules.yml"' in slo
     assert not list(site.rglob("slo-draft.yaml"))
     completion = (site / "generated/completion.html").read_text(encoding="utf-8")
-    assert "3 runs" in completion and "Open caveats" in completion
-    assert "1 INVALID (load generator limited)" in completion
+    assert "3 runs in all: 1 GO, 1 INVALID, 1 NO-GO" in completion and "Open caveats" in completion
+    decision = completion[completion.index('class="p5-decision-head"'):]
+    assert decision.index("INVALID</span>") < decision.index("</p>")  # day1 GO + day2 INVALID
+    assert "Runs that count: every run not tagged test or import" in completion
+    left_out = completion[completion.index('class="p5-table p5-left-out"'):]
+    assert "imported-hostile" in left_out[:left_out.index("</table>")] and "tagged test" in left_out
+    caveats = completion[completion.index('id="open-caveats"'):]
+    assert caveats.count('<details class="p5-caveats" open>') == 2  # day1 and day2 decide
+    assert caveats.count('<details class="p5-caveats">') == 1  # the test run, closed
     assert "<td>limited: extended #2; own lag p99 " in overview and "Dropped (share)" in overview
     assert "CPU 90.0% of a core; loop lag 580.0 ms</td>" in overview
 
@@ -93,7 +100,7 @@ def test_a_generator_limited_run_page_says_invalid_and_why(built_site: BuiltSite
     assert 'class="p5-verdict p5-invalid"' in text
     assert "the load generator was delayed 612 ms at" in text
     assert "rerun on a quieter host or with more workers" in text
-    health = text[text.index('class="p5-health-windows"'):]
+    health = text[text.index('class="p5-table p5-health-windows"'):]
     assert "<td>612.0 ms</td><td>90.0% of a core</td><td>580.0 ms</td>" in health
 
 

@@ -49,7 +49,9 @@ def test_long_phase_is_bucketed_and_says_so() -> None:
     assert "per 8-s bucket, worst second" in latency.title
     assert _values(latency.spec) < 1000  # 7200 seconds folded into 900 points (+ SLO and phase marks)
     html = chart_div(latency)
-    assert len(html) < 200_000 and "'" not in html.split("data-vega-spec='", 1)[1][:-8]
+    attribute = html.split("data-vega-spec='", 1)[1].split("'></div>", 1)[0]
+    assert len(html) < 200_000 and "'" not in attribute
+    assert 'data-chart="chart-latency"' in html  # its data table, one click away
 
 
 def test_sample_charts_appear_with_their_columns_and_skip_all_na_ones() -> None:

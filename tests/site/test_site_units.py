@@ -7,7 +7,9 @@ from html.parser import HTMLParser
 
 import pytest
 
+from phase5site.site.decision import row_class
 from phase5site.site.escape import html_text, json_attribute, md_text
+from phase5site.site.icons import icon
 from phase5site.site.pages import ci_overlap, embed_markdown
 from phase5site.site.rundata import run_slug, scrub_secrets
 from phase5site.site.series import bucket_seconds, per_second_rows
@@ -105,7 +107,10 @@ def test_flatten_reads_the_reporting_shape_and_never_invents_a_pass() -> None:
     assert (first.phase, first.category, first.pooled, first.worst_sample, first.target, first.verdict) == (
         "baseline", "Latency P95 (client)", "180 ms", "240 ms (sample 3)", "<= 150 ms", "FAIL")
     assert (first.ci_low, first.ci_high, first.key) == (170.0, 190.0, "latency_p95/client")
-    assert second.verdict == "NA" and second.pooled == "NA" and "no histogram" in second.note
+    # A state the site does not know (a newer evaluator's) keeps its name and is never a pass.
+    assert second.verdict == "MAYBE" and second.pooled == "NA" and "no histogram" in second.note
+    assert row_class(second.verdict) == "p5-row-other"
+    assert "MAYBE</span>" in icon(second.verdict) and "p5-other" in icon(second.verdict)
 
 
 def test_flatten_keeps_invalid_censored_values_and_generator_health() -> None:
