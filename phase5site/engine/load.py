@@ -287,6 +287,8 @@ class PhaseLoad:
             finally:
                 self.stats.in_flight -= 1
             done = self.clock.monotonic()
+            if result.pre_send_s:  # the client's own work before the request left is send lag
+                sent = min(done, sent + result.pre_send_s)
             outcome = classify(result.status, result.error)
             self.sink_provider().append(
                 self.phase, seq, request.name, self.axis.wall(intended), self.axis.wall(sent),

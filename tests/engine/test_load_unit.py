@@ -250,3 +250,45 @@ def test_oldest_outstanding_follows_requests_finishing_out_of_order() -> None:
     assert [got for got, _ in seen] == [truth for _, truth in seen]
     assert seen[-1] == (None, None) and len({truth for _, truth in seen}) > 2
     assert not load._handed_out, "finished requests leave the hand-out order"
+
+
+def test_the_clients_own_pre_send_work_is_send_lag_not_service_time() -> None:
+    # A heavy client (httpx) works on a request before it leaves; that time is the
+    # generator's, so the row's send time moves by the pre-send time the transport reports.
+    from phase5site.engine.transport import SendResult
+
+    class Heavy:
+        async def send(self, request):  # noqa: ANN001, ANN202
+            await asyncio.sleep(0.3)
+            return SendResult(status=200, bytes=2, pre_send_s=0.2)
+
+        async def aclose(self) -> None:
+            return None
+
+    sink = ListSink()
+    load = PhaseLoad(phase="p", rate=10, concurrency=2, duration_s=0.2, mix=_mix(),
+                     transport_factory=Heavy, sink_provider=lambda: sink, axis=WallAxis(offset_s=0.0))
+    _run(load, drop_after_s=600.0)
+    assert len(sink.rows) == 2
+    for row in sink.rows:
+        assert row["sent_at"] - row["intended_at"] >= 0.2
+        assert row["latency_ms"] - row["service_ms"] >= 200.0 - 1e-6
+        assert row["service_ms"] >= 0
+
+
+def test_httpx_transport_reports_its_pre_send_time() -> None:
+    from phase5site.engine.mix import PreparedRequest
+    from phase5site.engine.transport import HttpxTransport
+
+    transport = HttpxTransport(timeout_s=5.0, httpx_transport=httpx.MockTransport(
+        lambda request: httpx.Response(200, text="ok")))
+
+    async def go():  # noqa: ANN202
+        try:
+            return await transport.send(PreparedRequest("ok", "GET", "http://svc.test/ok", (), None))
+        finally:
+            await transport.aclose()
+
+    result = asyncio.run(go())
+    assert (result.status, result.bytes) == (200, 2)
+    assert result.pre_send_s is not None and result.pre_send_s >= 0.0
