@@ -262,7 +262,7 @@ def run_locust(locust: str, url: str, duration_s: float, processes: int, users: 
 
 def run_wrk2(url: str, rate: float, duration_s: float, connections: int) -> dict:
     """wrk2's throughput and p50 (ms; measured after its ~10 s calibration)."""
-    out = subprocess.run([str(WRK2), "-t1", f"-c{connections}", f"-d{duration_s:g}s", f"-R{rate:g}",
+    out = subprocess.run([str(WRK2), "-t1", f"-c{connections}", f"-d{duration_s:g}s", f"-R{round(rate)}",
                           "--latency", f"{url}/ok"], capture_output=True, text=True,
                          timeout=duration_s + 60).stdout
     result = {"rps": float("nan"), "p50_ms": float("nan")}
