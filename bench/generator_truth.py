@@ -22,7 +22,6 @@ this script's own processes, ended by pid. Not a test: it prints, it asserts not
 from __future__ import annotations
 
 import argparse
-import json
 import multiprocessing
 import os
 import re
@@ -37,6 +36,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 WRK2 = ROOT.parent / "shared" / "tools" / "wrk2" / "wrk"
 WRK2_CALIBRATION_S = 10.0  # wrk2 measures nothing during its first ~10 s
+
+
+def loadavg_1m() -> float:
+    """The host's 1-minute load average: printed beside every figure (the host is shared)."""
+    return float(Path("/proc/loadavg").read_text().split()[0])
 
 
 def _hog(core: int) -> None:
@@ -159,7 +163,7 @@ def fidelity(rate: float, duration_s: float, hogs: int) -> dict:
             limited = reader.con.execute(
                 "SELECT count(*) FILTER (WHERE generator_limited), count(*) FROM samples").fetchone()
     rss = probe.rss_mb or [float("nan")]
-    return {"rate": rate, "hogs": hogs, "achieved": sent / planned if planned else float("nan"),
+    return {"load_after": loadavg_1m(), "rate": rate, "hogs": hogs, "achieved": sent / planned if planned else float("nan"),
             "dropped": dropped, "own_p99": own_p99, "own_max": own_max,
             "limited": f"{limited[0]}/{limited[1]}", "cpu_pct": cpu_pct,
             "rss_first": rss[min(len(rss) - 1, 60)] if len(rss) > 60 else rss[0], "rss_last": rss[-1]}
@@ -225,6 +229,10 @@ def main() -> None:
     parser.add_argument("--only", choices=["fidelity", "truth", "drops"], action="append")
     parser.add_argument("--duration", type=float, default=60.0, help="seconds per fidelity case")
     parser.add_argument("--runs", type=int, default=3, help="demo runs for 'truth'")
+    parser.add_argument("--rates", type=float, nargs="+", default=[20, 80], help="fidelity rates (req/s)")
+    parser.add_argument("--hogs", type=int, nargs="+", default=None,
+                        help="fidelity hog counts (default: 0 and one per core)")
+    parser.add_argument("--drop-runs", type=int, default=3, help="repeats of the drops case")
     args = parser.parse_args()
     parts = args.only or ["fidelity", "truth", "drops"]
     print(f"{os.cpu_count()} CPUs; a shared host: other processes may be running")
@@ -232,21 +240,39 @@ def main() -> None:
         print(f"\nfidelity ({args.duration:g} s per case; goal: achieved >= 99.5 %, own-lag p99 <= 5 ms, "
               "no generator-limited window; quiet: lag p99 <= 2 ms, CPU <= 5 %)")
         print(f"{'rate':>5} {'hogs':>4} {'achieved':>9} {'dropped':>7} {'own p99':>9} {'own max':>9} "
-              f"{'limited':>8} {'cpu %':>6} {'rss MB first->last':>19}")
-        for hogs in (0, os.cpu_count() or 1):
-            for rate in (20, 80):
+              f"{'limited':>8} {'cpu %':>6} {'rss MB min1->last':>19} {'load before->after':>19}")
+        for hogs in (args.hogs if args.hogs is not None else (0, os.cpu_count() or 1)):
+            for rate in args.rates:
+                before = loadavg_1m()
                 m = fidelity(rate, args.duration, hogs)
                 print(f"{m['rate']:>5g} {m['hogs']:>4} {m['achieved']:>8.2%} {m['dropped']:>7} "
                       f"{m['own_p99'] or float('nan'):>7.2f}ms {m['own_max'] or float('nan'):>7.2f}ms "
-                      f"{m['limited']:>8} {m['cpu_pct']:>6.1f} {m['rss_first']:>8.1f} -> {m['rss_last']:.1f}",
-                      flush=True)
+                      f"{m['limited']:>8} {m['cpu_pct']:>6.1f} {m['rss_first']:>8.1f} -> {m['rss_last']:<8.1f} "
+                      f"{before:>8.2f} -> {m['load_after']:.2f}", flush=True)
     if "truth" in parts:
         print(f"\ntruth ({args.runs} demo runs, a hog on every core; goal: none NO-GO because of the tool)")
+        before = loadavg_1m()
         for code, verdict in truth(args.runs):
             print(f"  exit {code}: {verdict}", flush=True)
+        print(f"  load average {before:.2f} -> {loadavg_1m():.2f}")
     if "drops" in parts:
         print("\ndrops (3 s stall of 3000 ms at 80 req/s, 20 in flight each; goal: p95/p99 within 10 % of wrk2)")
-        print(json.dumps(drops(30.0), indent=2))
+        print(f"{'run':>3} {'p5s p95':>9} {'wrk2 p95':>9} {'diff':>7} {'p5s p99':>9} {'wrk2 p99':>9} "
+              f"{'diff':>7} {'p5s whole p95/p99':>18} {'dropped':>7} {'load before->after':>19}  (ms)")
+        for run in range(args.drop_runs):
+            before = loadavg_1m()
+            measured = drops(30.0)
+            ours = measured["phase5site"][f"after {WRK2_CALIBRATION_S:g} s"]
+            whole = measured["phase5site"]["whole run"]
+            theirs = measured["wrk2"]
+            def diff(key: str) -> str:
+                return f"{(ours[key] - theirs[key]) / theirs[key]:+.1%}" if theirs.get(key) else "n/a"
+            print(f"{run + 1:>3} {ours['p95']:>9.0f} {theirs.get('p95', float('nan')):>9.0f} {diff('p95'):>7} "
+                  f"{ours['p99']:>9.0f} {theirs.get('p99', float('nan')):>9.0f} {diff('p99'):>7} "
+                  f"{whole['p95'] or float('nan'):>8.0f}/{whole['p99'] or float('nan'):<9.0f} "
+                  f"{whole['dropped']!s:>7} {before:>8.2f} -> {loadavg_1m():.2f}", flush=True)
+        if not WRK2.exists():
+            print(f"  wrk2 not found at {WRK2}: no comparison")
 
 
 if __name__ == "__main__":

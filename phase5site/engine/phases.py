@@ -71,6 +71,7 @@ async def run_phase(run: Run, phase: PhaseSpec, ordinal: int) -> None:
     run.files.load(run.axis.wall(start), message)
     await run.event("phase_start", message, phase=phase.name, at=run.axis.wall(start))
     run.live.start_mono = run.live.last_at = start
+    run.live.sent_history.clear()  # a heartbeat during the setup above must not count as a reading
     if run.stop.requested:  # a signal arrived while the phase was being set up
         await end_phase(run, phase, progress)
         return

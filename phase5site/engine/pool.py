@@ -99,10 +99,19 @@ class WorkerPool:
         while True:
             try:
                 message = conn.recv()
+                if message[0] == "batch" and message[2] is not None:
+                    message = ("batch", index, table_of(message[2]), message[3])
             except (EOFError, OSError):
                 break
-            if message[0] == "batch" and message[2] is not None:
-                message = ("batch", index, table_of(message[2]), message[3])
+            except Exception as error:  # noqa: BLE001 - a silent reader would hang the run
+                # An unreadable message (a cut pickle, a damaged batch): nothing more from
+                # this worker can be trusted. Said as its failure, then it is stopped.
+                self._deliver(index, ("failed", index, f"unreadable message from load worker "
+                                      f"{index}: {type(error).__name__}: {error}"))
+                if not self._closing:
+                    with contextlib.suppress(OSError, ValueError, AttributeError):
+                        process.kill()  # our own child
+                break
             self._deliver(index, message)
         if not self._closing:
             process.join(JOIN_TIMEOUT_S)

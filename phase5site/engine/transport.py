@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import ssl
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -31,6 +32,25 @@ class SendResult:
     status: int | None
     bytes: int | None
     error: TransportError | None = None
+    # Seconds the client worked on the request before it went on its way (httpx builds
+    # the request, merges headers, picks a connection): the load adds it to the send time,
+    # so a heavy client's own delay is send lag (the generator's), not the service's time.
+    pre_send_s: float | None = None
+
+
+class _HandOffClock(httpx.AsyncBaseTransport):
+    """Wraps httpx's network transport to note when the client hands a request to it."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self.inner = inner
+        self.handed_at: float | None = None  # time.perf_counter()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.handed_at = time.perf_counter()
+        return await self.inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
 
 
 class Transport(Protocol):
@@ -64,30 +84,34 @@ class HttpxTransport:
         limits = httpx.Limits(
             max_connections=max_connections, max_keepalive_connections=max_connections
         )
+        inner = httpx_transport or httpx.AsyncHTTPTransport(
+            verify=_shared_ssl_context(), limits=limits, trust_env=False)
+        self._hand_off = _HandOffClock(inner)  # one request at a time per transport (a slot)
         self._client = httpx.AsyncClient(
             verify=_shared_ssl_context(),
             timeout=httpx.Timeout(timeout_s),
             limits=limits,
-            transport=httpx_transport,
+            transport=self._hand_off,
             follow_redirects=False,
             trust_env=False,  # a proxy from the environment must not reroute load
         )
 
     async def send(self, request: PreparedRequest) -> SendResult:
+        started = time.perf_counter()
+        self._hand_off.handed_at = None
         try:
             # httpx's timeout applies per phase (connect, read, ...); the outer bound makes
             # it a limit on the whole request, which is what "per-request timeout" means.
             async with asyncio.timeout(self.timeout_s):
                 status, size = await self._stream(request)
         except (TimeoutError, httpx.TimeoutException):
-            return SendResult(status=None, bytes=None, error="timeout")
-        except httpx.HTTPError:
-            return SendResult(status=None, bytes=None, error="connect_error")
-        except OSError:
-            return SendResult(status=None, bytes=None, error="connect_error")
+            return SendResult(status=None, bytes=None, error="timeout", pre_send_s=self._pre_send(started))
+        except (httpx.HTTPError, OSError):
+            return SendResult(status=None, bytes=None, error="connect_error",
+                              pre_send_s=self._pre_send(started))
         if size is None:
-            return SendResult(status=None, bytes=None, error="body_too_large")
-        return SendResult(status=status, bytes=size)
+            return SendResult(status=None, bytes=None, error="body_too_large", pre_send_s=self._pre_send(started))
+        return SendResult(status=status, bytes=size, pre_send_s=self._pre_send(started))
 
     async def _stream(self, request: PreparedRequest) -> tuple[int, int | None]:
         """(status, body length), or (status, None) when the body passed ``max_body_bytes``.
@@ -108,6 +132,10 @@ class HttpxTransport:
                 if size > self.max_body_bytes:
                     return response.status_code, None
             return response.status_code, size
+
+    def _pre_send(self, started: float) -> float | None:
+        handed_at = self._hand_off.handed_at
+        return None if handed_at is None else max(0.0, handed_at - started)
 
     async def aclose(self) -> None:
         await self._client.aclose()

@@ -91,7 +91,7 @@ class _Worker:
 
     async def serve(self) -> None:
         loop = asyncio.get_running_loop()
-        loop.add_reader(self.conn.fileno(), self._readable)
+        watch_pipe(loop, self.conn, self._readable)
         self.conn.send(("ready", self.index, os.getpid()))
         probe = asyncio.create_task(self._probe_loop())
         try:
@@ -180,6 +180,19 @@ class _Worker:
             self.rows.clear()
             payload = ipc_bytes(table)
         self.conn.send(("batch", self.index, payload, self._stats(load)))
+
+
+def watch_pipe(loop: asyncio.AbstractEventLoop, conn: Connection, callback: Any) -> None:
+    """Call ``callback`` when the parent's pipe is readable, keeping the pipe blocking.
+
+    uvloop's ``add_reader`` (libuv's poll handle) switches the descriptor to non-blocking;
+    ``Connection.send`` then raised ``BlockingIOError`` half-way through a batch bigger than
+    the pipe's free buffer (16,000 req/s, a parent slow to read), which cut the message: the
+    parent's reader died on an unreadable pickle, the worker's flusher died, and the run hung
+    at the end of its phase. A blocking pipe makes a slow parent hold the worker back (seen
+    as send lag) instead; ``_readable`` only reads after ``poll`` says a message is there."""
+    loop.add_reader(conn.fileno(), callback)
+    os.set_blocking(conn.fileno(), True)
 
 
 def ipc_bytes(table: pa.Table) -> bytes:

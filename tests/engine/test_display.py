@@ -92,3 +92,24 @@ def test_the_heartbeat_counts_the_whole_run_time_left() -> None:
     status = snapshot({"phases_planned_s": [5.0, 30.0, 16.0]}, live, 112.0, final=False)
     assert status["elapsed_s"] == 12.0
     assert status["run_planned_s"] == 51.0 and status["run_left_s"] == 34.0  # 30 - 12 + 16
+
+
+def test_live_rate_does_not_jitter_with_the_workers_100_ms_batches() -> None:
+    # At a steady 80 req/s the parent learns of sends in batches of 8 every 100 ms, and the
+    # heartbeat fires about once a second (here 1.00-1.06 s apart): a one-second rate then
+    # read 72-88 req/s. Over RATE_WINDOW_S it stays within 2 % of 80 once the window is full.
+    import math
+    import random
+
+    from phase5site.engine.heartbeat import RATE_WINDOW_S, LivePhase, live_rate
+
+    live = LivePhase(last_at=1000.0)
+    beats, now = [], 1000.0
+    noise = random.Random(11)
+    for _ in range(60):
+        now += 1.0 + noise.uniform(0.0, 0.06)
+        sent = 8 * math.floor((now - 1000.0) * 10)  # whole batches delivered by now
+        beats.append((now - 1000.0, live_rate(live, now, sent)))
+    steady = [rate for at, rate in beats if at > RATE_WINDOW_S + 1]
+    assert steady and all(78.4 <= rate <= 81.6 for rate in steady), steady
+    assert len(live.sent_history) <= RATE_WINDOW_S + 2  # bounded: old readings leave

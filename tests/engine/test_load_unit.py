@@ -27,9 +27,7 @@ def _mix(bearer: str | None = None) -> RequestMix:
     return RequestMix(prepare(specs, base_url="http://svc.test", bearer=bearer), [1, 1, 1], seed=3)
 
 
-def _run(load: PhaseLoad, drop_after_s: float | None = None) -> None:
-    """Run the phase now; ``drop_after_s`` moves the end-of-phase drop deadline (a busy
-    machine sends late, and a test about rows must not turn into one about drops)."""
+def _run(load: PhaseLoad, *, drop_after_s: float | None = None) -> None:
     async def go() -> None:
         start = time.monotonic()
         await load.run(start, None if drop_after_s is None else start + drop_after_s)
@@ -51,12 +49,12 @@ def test_every_intended_request_gets_one_row_with_outcome_and_times() -> None:
         transport_factory=httpx_factory(5.0, httpx.MockTransport(handler)),
         sink_provider=lambda: sink, axis=WallAxis(offset_s=1000.0),
     )
-    _run(load, drop_after_s=120.0)
+    # A busy host may not send all 100 within the phase's 0.5 s, and what still waits at the
+    # phase's end is dropped by design: let them wait (the end bound is not under test here).
+    _run(load, drop_after_s=600.0)
     assert sorted(row["seq"] for row in sink.rows) == list(range(100))
-    # A request still waiting for a slot at the phase end is dropped, not sent (a busy
-    # machine can leave a few): every other row reached the transport exactly once.
     sent = [row for row in sink.rows if row["outcome"] != "dropped"]
-    assert len(seen) == len(sent) and len(sent) >= 50
+    assert len(seen) == len(sent) == 100
     assert all(r.headers["authorization"] == f"Bearer {token}" for r in seen)
     posts = [r for r in seen if r.method == "POST"]
     assert posts and all(r.content == b'{"a":1}' and r.headers["x-test"] == "yes" for r in posts)
@@ -165,7 +163,7 @@ def test_transport_errors_are_classified() -> None:
         transport_factory=httpx_factory(5.0, httpx.MockTransport(handler)),
         sink_provider=lambda: sink, axis=WallAxis(offset_s=0.0),
     )
-    _run(load, drop_after_s=120.0)
+    _run(load, drop_after_s=600.0)  # a busy host's late sends are not dropped: not under test
     pairs = {(row["request_name"], row["outcome"]) for row in sink.rows}
     assert pairs == {("ok", "connect_error"), ("missing", "timeout"), ("post", "http_5xx")}
     assert all(row["status"] is None for row in sink.rows if row["outcome"] != "http_5xx")
@@ -204,3 +202,95 @@ def test_a_stop_accounts_for_every_request_handed_out() -> None:
     handed_out = load.pacer.next_index
     assert load.stats.cancelled == 2 and load.stats.cancelled_queued > 0
     assert len(sink.rows) + load.stats.cancelled + load.stats.cancelled_queued == handed_out
+
+
+def test_oldest_outstanding_follows_requests_finishing_out_of_order() -> None:
+    # The oldest unfinished request decides when a sample window may close; it is kept in
+    # hand-out order (no min() over everything in flight), so check it against the truth
+    # while ten in-flight requests finish in a shuffled order.
+    import random
+
+    from phase5site.engine.transport import SendResult
+
+    class Held:
+        def __init__(self) -> None:
+            self.waiting: list[asyncio.Future] = []  # in the order the slots sent them
+
+        async def send(self, request):  # noqa: ANN001, ANN202
+            future = asyncio.get_running_loop().create_future()
+            self.waiting.append(future)
+            return await future
+
+        async def aclose(self) -> None:
+            return None
+
+    held = Held()
+    sink = ListSink()
+    load = PhaseLoad(phase="p", rate=1000, concurrency=10, duration_s=0.01, mix=_mix(),
+                     transport_factory=lambda: held, sink_provider=lambda: sink,
+                     axis=WallAxis(offset_s=0.0))
+    seen: list[tuple[float | None, float | None]] = []
+
+    async def go() -> None:
+        start = time.monotonic()  # nothing is dropped at the end (a busy host may be late)
+        task = asyncio.create_task(load.run(start, start + 600.0))
+        while len(held.waiting) < 10:
+            await asyncio.sleep(0.001)
+        assert load.pacer is not None and load.pacer.done
+        remaining = set(range(10))
+        for k in random.Random(7).sample(range(10), 10):
+            held.waiting[k].set_result(SendResult(status=200, bytes=2))
+            remaining.discard(k)
+            while load.stats.completed < 10 - len(remaining):
+                await asyncio.sleep(0)
+            truth = load.pacer.intended_at(min(remaining)) if remaining else None
+            seen.append((load.oldest_outstanding(), truth))
+        await task
+
+    asyncio.run(go())
+    assert sorted(row["seq"] for row in sink.rows) == list(range(10))  # k-th send is seq k
+    assert [got for got, _ in seen] == [truth for _, truth in seen]
+    assert seen[-1] == (None, None) and len({truth for _, truth in seen}) > 2
+    assert not load._handed_out, "finished requests leave the hand-out order"
+
+
+def test_the_clients_own_pre_send_work_is_send_lag_not_service_time() -> None:
+    # A heavy client (httpx) works on a request before it leaves; that time is the
+    # generator's, so the row's send time moves by the pre-send time the transport reports.
+    from phase5site.engine.transport import SendResult
+
+    class Heavy:
+        async def send(self, request):  # noqa: ANN001, ANN202
+            await asyncio.sleep(0.3)
+            return SendResult(status=200, bytes=2, pre_send_s=0.2)
+
+        async def aclose(self) -> None:
+            return None
+
+    sink = ListSink()
+    load = PhaseLoad(phase="p", rate=10, concurrency=2, duration_s=0.2, mix=_mix(),
+                     transport_factory=Heavy, sink_provider=lambda: sink, axis=WallAxis(offset_s=0.0))
+    _run(load, drop_after_s=600.0)
+    assert len(sink.rows) == 2
+    for row in sink.rows:
+        assert row["sent_at"] - row["intended_at"] >= 0.2
+        assert row["latency_ms"] - row["service_ms"] >= 200.0 - 1e-6
+        assert row["service_ms"] >= 0
+
+
+def test_httpx_transport_reports_its_pre_send_time() -> None:
+    from phase5site.engine.mix import PreparedRequest
+    from phase5site.engine.transport import HttpxTransport
+
+    transport = HttpxTransport(timeout_s=5.0, httpx_transport=httpx.MockTransport(
+        lambda request: httpx.Response(200, text="ok")))
+
+    async def go():  # noqa: ANN202
+        try:
+            return await transport.send(PreparedRequest("ok", "GET", "http://svc.test/ok", (), None))
+        finally:
+            await transport.aclose()
+
+    result = asyncio.run(go())
+    assert (result.status, result.bytes) == (200, 2)
+    assert result.pre_send_s is not None and result.pre_send_s >= 0.0

@@ -211,3 +211,74 @@ phases:
     report = CliRunner().invoke(cli, ["report", str(outcome.run_dir)])
     assert report.exit_code == 5, report.output
     assert "INVALID" in report.output and "NO-GO" not in report.output.split("\n")[0]
+
+
+def _loops():
+    import asyncio
+
+    import uvloop
+
+    return [("asyncio", asyncio.new_event_loop), ("uvloop", uvloop.new_event_loop)]
+
+
+def test_a_batch_bigger_than_the_pipe_goes_whole_while_the_worker_watches_its_pipe() -> None:
+    # uvloop's add_reader makes the descriptor non-blocking; a batch bigger than the pipe's
+    # free buffer then raised BlockingIOError half-way through send, the cut message killed
+    # the parent's reader and the run hung at 16,000 req/s. The pipe must stay blocking.
+    import multiprocessing
+
+    from phase5site.engine.worker import watch_pipe
+
+    batch = os.urandom(4 * 2**20)  # far above a socket pair's buffer
+    for name, new_loop in _loops():
+        parent_end, worker_end = multiprocessing.Pipe(duplex=True)
+        loop = new_loop()
+        try:
+            watch_pipe(loop, worker_end, lambda: None)
+            received: list[bytes] = []
+            reader = threading.Thread(target=lambda: received.append(parent_end.recv_bytes()))
+            reader.start()
+            worker_end.send_bytes(batch)  # the parent reads only as the bytes arrive
+            reader.join(120)
+            assert received == [batch], name
+        finally:
+            loop.remove_reader(worker_end.fileno())
+            loop.close()
+            parent_end.close()
+            worker_end.close()
+
+
+def test_an_unreadable_message_fails_the_worker_instead_of_silencing_it() -> None:
+    # A reader thread that died on a bad message used to leave the run waiting for that
+    # worker for ever; now the runner hears 'failed' and 'gone' and stops the run.
+    import asyncio
+    import multiprocessing
+
+    from phase5site.engine.pool import WorkerPool
+
+    heard: list[tuple] = []
+    context = multiprocessing.get_context("spawn")
+    parent_end, worker_end = context.Pipe(duplex=True)
+    stand_in = context.Process(target=time.sleep, args=(120,), daemon=True)  # a real child
+    stand_in.start()
+
+    async def go() -> None:
+        pool = WorkerPool(1, lambda index, message: heard.append(message))
+        pool._loop = asyncio.get_running_loop()
+        worker_end.send_bytes(b"m" * 64)  # not a pickle
+        reader = threading.Thread(target=pool._read, args=(0, parent_end, stand_in))
+        reader.start()
+        while len(heard) < 2:
+            await asyncio.sleep(0.01)
+        reader.join(30)
+
+    try:
+        asyncio.run(go())
+    finally:
+        if stand_in.is_alive():
+            stand_in.kill()
+        stand_in.join(10)
+        parent_end.close()
+        worker_end.close()
+    assert heard[0][0] == "failed" and "unreadable message from load worker 0" in heard[0][2]
+    assert heard[1][0] == "gone" and not stand_in.is_alive()
