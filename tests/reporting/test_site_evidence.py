@@ -38,7 +38,7 @@ def test_run_page_and_report_show_the_evidence(tmp_path: Path) -> None:
     run = read_run(run_dir, default_evaluator())
     page = render_run_page(run, [], {})
     assert "Synthetic load" in page and "cache_warm" in page
-    assert "## Client vs server counts" in page and 'class="p5-reconciliation"' in page
+    assert "## Client vs server counts" in page and 'class="p5-table p5-reconciliation"' in page
     assert "NOT-EXERCISED" in page and f"not required: {WHY}" in page
     assert "what would exercise it: cache lookups happen only on the dev diagnostics routes POST /api/cache-test/warm" in page
     assert "the service counted" in page, "the caveat sits beside the server's rates"
