@@ -149,7 +149,6 @@ GENERATOR_COLUMNS: tuple[str, ...] = (
 # connection instead of reading on (a transport failure, like timeout and connect_error).
 OUTCOMES: tuple[str, ...] = ("ok", "http_4xx", "http_5xx", "timeout", "connect_error", "body_too_large",
                              "dropped")
-TRANSPORT_OUTCOMES: tuple[str, ...] = ("timeout", "connect_error", "body_too_large")
 
 
 # --- the physical range of each column, and the one gate every sample value passes -------

@@ -17,8 +17,8 @@ Errors map to the transport outcomes: the per-request timeout expiring (connect 
 is ``timeout``; a body longer than ``target.max_body_bytes`` (declared by Content-Length, or
 counted as chunks or a read-until-close body arrive) is ``body_too_large`` and its
 connection is closed at once, so a hostile or broken server cannot make a worker read
-gigabytes; anything else that prevents a complete response is ``connect_error``. A server may close an idle keep-alive connection just as a request
-crosses the wire (RFC 9112, 9.3.1): an idempotent request (RFC 9110, 9.2.2) is then sent once
+gigabytes; anything else that prevents a complete response is ``connect_error``. A server
+may close an idle keep-alive connection just as a request crosses the wire (RFC 9112, 9.3.1): an idempotent request (RFC 9110, 9.2.2) is then sent once
 more on a new connection, while POST and PATCH end as ``connect_error``, since the server
 may have acted on them.
 """
