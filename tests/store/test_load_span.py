@@ -65,3 +65,15 @@ def test_load_span_without_a_plan_or_an_end() -> None:
     assert load_span_s(T0, T0 + 48.0, None) == pytest.approx(48.0)
     assert load_span_s(T0, None, 45.0) is None
     assert load_span_s(T0, T0, 45.0) is None
+
+
+def test_the_run_page_phase_table_shows_the_rate_the_load_sent_at(tmp_path: Path) -> None:
+    from phase5site.site.page_run import _phases
+    from phase5site.site.rundata import read_run
+
+    run_dir = phase_run(tmp_path, planned_s=45.0, sent_for_s=45.0, ended_after_s=48.1)
+    html = _phases(read_run(run_dir, None))
+    cells = [cell.split(">", 1)[1] if ">" in cell else cell for cell in html.split("<td")[1:]]
+    values = [c.split("<", 1)[0].strip() for c in cells]
+    # Phase, Status, Target, Offered, Achieved, ...: offered and achieved are 450 / 45 s
+    assert values[:5] == ["baseline", "completed", "10", "10", "10"], values
