@@ -176,9 +176,12 @@ name: paused
 target:
   embedded: {profile: metasheet, seed: 3}
   workers: 1
-  requests:  # the service looks its cache up only on the cache-test routes
+  requests:  # the service looks its cache up only on the cache-test routes, and records a
+    # fallback only on the fallback test route (else the mandatory effective_fallback is
+    # NOT-EXERCISED, a NO-GO that is not the generator-health rule this test is about)
     - {name: health, path: /health, weight: 2}
     - {name: cache-warm, method: POST, path: "/api/cache-test/warm?count=2", weight: 1}
+    - {name: fallback, method: POST, path: /internal/test/fallback, json: {mode: cache_miss}, weight: 0.3}
 metrics: {source: scrape}
 slo: {success_rate_min: 0, error_rate_max: 1, latency_p95_ms: 600000, latency_p99_ms: 600000,
       effective_fallback_max: 1, rss_mean_mb_max: 1000000, cache_hit_rate_min: 0,
