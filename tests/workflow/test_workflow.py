@@ -32,6 +32,8 @@ target:
     - {name: health, path: /health, weight: 2}
     - {name: plugins, path: /api/plugins, weight: 2}
     - {name: cache-warm, method: POST, path: "/api/cache-test/warm?count=2", weight: 1}
+    # fallbacks are recorded only on the fallback test route (mandatory effective_fallback)
+    - {name: fallback, method: POST, path: /internal/test/fallback, json: {mode: cache_miss}, weight: 0.3}
 metrics: {source: scrape}
 slo: {latency_p95_ms: 600000, latency_p99_ms: 600000, success_rate_min: 0.5, error_rate_max: 0.5}
 phases:
