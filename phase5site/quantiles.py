@@ -245,6 +245,27 @@ def histogram_quantile(q: float, buckets: Iterable[tuple[float, float]] | None) 
     return _interpolate(ordered, index, rank)
 
 
+def quantile_bucket(q: float, buckets: Iterable[tuple[float, float]]) -> tuple[float | None, float | None]:
+    """(lower, upper) edge of the bucket holding the q-quantile's rank; the first bucket's lower
+    edge is 0, the +Inf bucket's upper edge +Inf; (None, None) without observations.
+
+    >>> quantile_bucket(0.95, [(0.1, 15), (0.5, 15), (math.inf, 15)])
+    (0.0, 0.1)
+    >>> quantile_bucket(0.6, [(0.1, 50), (0.25, 90), (math.inf, 100)])
+    (0.1, 0.25)
+    >>> quantile_bucket(0.95, [(0.1, 50), (0.25, 90), (math.inf, 100)])
+    (0.25, inf)
+    """
+    ordered = monotonic_buckets(buckets)
+    if len(ordered) < 2 or ordered[-1][1] <= 0:
+        return None, None
+    rank = q * ordered[-1][1]
+    index = bisect.bisect_left([count for _, count in ordered], rank)
+    index = min(index, len(ordered) - 1)
+    low = 0.0 if index == 0 else ordered[index - 1][0]
+    return low, ordered[index][0]
+
+
 def _interpolate(ordered: Buckets, index: int, rank: float) -> float | None:
     bucket_start = 0.0
     bucket_end, count = ordered[index]

@@ -15,6 +15,7 @@ from phase5site.reporting.health import phase_health
 from phase5site.reporting.mix import MixFacts, mix_facts, phase_reconciliation
 from phase5site.reporting.models import PhaseReport, PhaseThroughput, RunEvaluation
 from phase5site.slo.evaluate import PhaseData, evaluate_phase
+from phase5site.store import load_span_s
 from phase5site.reporting.endpoints import EndpointStats, endpoint_reasons, endpoint_reports, request_thresholds
 from phase5site.slo.models import DECISION_INVALID, FAIL, GO, INSUFFICIENT_DATA, INVALID, NO_GO
 from phase5site.runspec.models import SloSpec
@@ -102,7 +103,10 @@ def _throughput(phase: Mapping[str, Any]) -> PhaseThroughput:
     started, ended = phase.get("started_at"), phase.get("ended_at")
     duration = ended - started if started is not None and ended is not None and ended > started else None
     sent = phase.get("requests_sent")
-    achieved = sent / duration if sent is not None and duration else None
+    # over the span the load could send in, not the wall time that includes the last
+    # sample's wait for a Prometheus scrape (store.endpoints.load_span_s)
+    span = load_span_s(started, ended, phase.get("planned_duration_s"))
+    achieved = sent / span if sent is not None and span else None
     return PhaseThroughput(
         offered_rate=phase.get("rate"),
         achieved_rate=achieved,

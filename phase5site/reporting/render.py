@@ -223,6 +223,15 @@ def _latency_comparison(categories: list[CategoryVerdict]) -> list[str]:
     return lines
 
 
+def _in_bucket(breakdown: dict[str, float | None], label: str) -> str:
+    """'95.0 ms (bucket 0-100 ms)': a coarse histogram's quantile with the edges it lies between."""
+    value = fmt_value(breakdown.get(f"{label}_ms"), "ms")
+    low, high = breakdown.get(f"{label}_low_ms"), breakdown.get(f"{label}_high_ms")
+    if breakdown.get(f"{label}_ms") is None or low is None:
+        return value
+    return f"{value} (bucket {low:g}-{high:g} ms)" if high is not None else f"{value} (bucket above {low:g} ms)"
+
+
 def _optional(categories: list[CategoryVerdict]) -> list[str]:
     lines = []
     for category in categories:
@@ -233,8 +242,8 @@ def _optional(categories: list[CategoryVerdict]) -> list[str]:
         counts = f"{_count(row.good)} good of {_count(row.total)}" if row.total is not None else "no events counted"
         durations = ""
         if "p95_ms" in row.breakdown:
-            durations = (f"; duration P95 {fmt_value(row.breakdown.get('p95_ms'), 'ms')}, "
-                         f"P99 {fmt_value(row.breakdown.get('p99_ms'), 'ms')} (pooled histogram)")
+            durations = (f"; duration P95 {_in_bucket(row.breakdown, 'p95')}, "
+                         f"P99 {_in_bucket(row.breakdown, 'p99')} (pooled histogram, interpolated inside the bucket)")
         lines.append(f"- {category.title}: **{category.verdict_label}**, {fmt_value(row.pooled, row.unit)} ({counts})"
                      + durations + (f"; {row.na_reason}" if row.na_reason else "") + why)
     return lines

@@ -14,6 +14,7 @@ from phase5site.site.fmt import duration, number, table, utc
 from phase5site.site.health import health_section
 from phase5site.site.icons import icon
 from phase5site.site.rundata import RunData
+from phase5site.store import load_span_s
 
 ONE_FILE_NAME = "report.html"  # the one-file report beside the run page (site.onefile)
 ONE_FILE_LABEL = "One-file report (report.html)"
@@ -117,9 +118,11 @@ def phase_table(run: RunData) -> str:
     for phase in run.phases:
         start, end = phase.get("started_at"), phase.get("ended_at")
         elapsed = None if start is None or end is None else float(end) - float(start)
+        # rates over the span the load could send in (not the wait for a last Prometheus scrape)
+        span = load_span_s(start, end, phase.get("planned_duration_s"))
         sent, dropped = phase.get("requests_sent"), phase.get("dropped")
-        achieved = None if sent is None or not elapsed else sent / elapsed
-        offered = None if sent is None or dropped is None or not elapsed else (sent + dropped) / elapsed
+        achieved = None if sent is None or not span else sent / span
+        offered = None if sent is None or dropped is None or not span else (sent + dropped) / span
         share = None if sent is None or dropped is None or not (sent + dropped) else dropped / (sent + dropped)
         rows.append((phase.get("name"), phase.get("status"), number(phase.get("rate")),
                      number(offered), number(achieved), number(phase.get("concurrency")),

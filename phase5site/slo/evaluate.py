@@ -25,6 +25,7 @@ Rules (DESIGN.md "SLO verdicts", CSV_V3.md "Pooling"):
 from __future__ import annotations
 
 import json
+import math
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -452,12 +453,21 @@ def _add_breakdown(category: Category, row: SourceRow, samples: Sequence[Row]) -
 
 
 def _duration_breakdown(samples: Sequence[Row], column: str) -> dict[str, float | None]:
-    """P95/P99 in ms of an operation's duration, from its histogram pooled over the phase."""
+    """P95/P99 in ms of an operation's duration, from its histogram pooled over the phase,
+    with the edges of the bucket each falls in (``p95_low_ms`` / ``p95_high_ms`` ...).
+
+    The interpolated value alone overstates what a coarse histogram knows: the real service's
+    snapshot operations (10-40 ms) all land in the first bucket (0, 0.1 s], where
+    interpolation reads "P95 95 ms, P99 99 ms"; the bucket says only "at most 100 ms"."""
     pooled = quantiles.pool_buckets(quantiles.parse_buckets(row.get(column)) for row in samples)
     result: dict[str, float | None] = {}
-    for label, q in (("p95_ms", 0.95), ("p99_ms", 0.99)):
+    for label, q in (("p95", 0.95), ("p99", 0.99)):
         value_s = quantiles.histogram_quantile(q, pooled)
-        result[label] = None if value_s is None else value_s * 1000.0
+        result[f"{label}_ms"] = None if value_s is None else value_s * 1000.0
+        if value_s is not None and pooled:
+            low, high = quantiles.quantile_bucket(q, pooled)
+            result[f"{label}_low_ms"] = None if low is None else low * 1000.0
+            result[f"{label}_high_ms"] = None if high is None or math.isinf(high) else high * 1000.0
     return result
 
 

@@ -2,13 +2,14 @@
 
 Public API (see docs-dev/CONTRACTS.md): ``RunWriter``, ``RequestRows``, ``RunReader``,
 ``find_runs``, the CSV v3 helpers ``append_csv_row`` / ``export_csv`` / ``format_timestamp``,
-``export_parquet``, the legacy importer ``import_legacy`` (``import_legacy_run`` also returns
+``export_parquet``, ``load_span_s`` (the span a phase's rates are over), the legacy importer ``import_legacy`` (``import_legacy_run`` also returns
 the warnings), Quantile arithmetic lives in ``phase5site.quantiles``.
 """
 
 from __future__ import annotations
 
 from phase5site.store.csv_v3 import append_csv_row, export_csv, format_timestamp
+from phase5site.store.endpoints import load_span_s
 from phase5site.store.legacy import ImportResult, import_legacy, import_legacy_run
 from phase5site.store.parquet import export_parquet
 from phase5site.store.reader import RunReader
@@ -31,5 +32,6 @@ __all__ = [
     "format_timestamp",
     "import_legacy",
     "import_legacy_run",
+    "load_span_s",
     "migrate",
 ]

@@ -179,7 +179,9 @@ name: paused
 target:
   embedded: {profile: metasheet, seed: 3}
   workers: 1
-  requests:  # the service looks its cache up only on the cache-test routes
+  requests:  # the service looks its cache up only on the cache-test routes, and records a
+    # fallback only on the fallback test route (else the mandatory effective_fallback is
+    # NOT-EXERCISED, a NO-GO that is not the generator-health rule this test is about)
     - {name: health, path: /health, weight: 2}
     - {name: cache-warm, method: POST, path: "/api/cache-test/warm?count=2", weight: 1}
     - {name: fallback, method: POST, path: /internal/test/fallback, weight: 1, json: {mode: cache_miss}}
