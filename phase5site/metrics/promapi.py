@@ -134,10 +134,15 @@ class PrometheusClient:
             return Answer(request, error=f"Prometheus status error: {detail}", raw=raw)
         return Answer(request, data=body.get("data"), raw=raw)
 
-    async def instant(self, expr: str, at: float) -> QueryAnswer:
-        """Evaluate ``expr`` at UTC epoch ``at`` (POST form: long expressions are fine)."""
+    async def _query(self, expr: str, at: float) -> tuple[str, Answer]:
+        """POST /api/v1/query of ``expr`` at UTC epoch ``at`` (POST form: long expressions are
+        fine), with the request's description for error text."""
         request = f"query time={at:.3f} expr={expr}"
-        answer = await self._call("POST", "/api/v1/query", request, data={"query": expr, "time": f"{at:.3f}"})
+        return request, await self._call("POST", "/api/v1/query", request, data={"query": expr, "time": f"{at:.3f}"})
+
+    async def instant(self, expr: str, at: float) -> QueryAnswer:
+        """Evaluate ``expr`` at UTC epoch ``at``."""
+        request, answer = await self._query(expr, at)
         if not answer.ok:
             return QueryAnswer(request, error=answer.error, raw=answer.raw)
         vector, error = parse_vector(answer.data)
@@ -146,8 +151,7 @@ class PrometheusClient:
     async def raw_samples(self, expr: str, at: float) -> MatrixAnswer:
         """Evaluate a range selector ``expr`` (``up{job="x"}[60000ms]``) at ``at``: the raw
         samples Prometheus holds in that range, with their own timestamps."""
-        request = f"query time={at:.3f} expr={expr}"
-        answer = await self._call("POST", "/api/v1/query", request, data={"query": expr, "time": f"{at:.3f}"})
+        request, answer = await self._query(expr, at)
         if not answer.ok:
             return MatrixAnswer(request, error=answer.error, raw=answer.raw)
         matrix, error = parse_matrix(answer.data)
