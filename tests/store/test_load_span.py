@@ -68,11 +68,11 @@ def test_load_span_without_a_plan_or_an_end() -> None:
 
 
 def test_the_run_page_phase_table_shows_the_rate_the_load_sent_at(tmp_path: Path) -> None:
-    from phase5site.site.page_run import _phases
+    from phase5site.site.page_run import phase_table
     from phase5site.site.rundata import read_run
 
     run_dir = phase_run(tmp_path, planned_s=45.0, sent_for_s=45.0, ended_after_s=48.1)
-    html = _phases(read_run(run_dir, None))
+    html = phase_table(read_run(run_dir, None))
     cells = [cell.split(">", 1)[1] if ">" in cell else cell for cell in html.split("<td")[1:]]
     values = [c.split("<", 1)[0].strip() for c in cells]
     # Phase, Status, Target, Offered, Achieved, ...: offered and achieved are 450 / 45 s
