@@ -144,6 +144,8 @@ class LivePage:
     # --- server ---------------------------------------------------------------------------
 
     async def start(self) -> None:
+        """Serve on the running loop (the run's); chart times count from here."""
+        self._started = self._clock()
         self._server = await asyncio.start_server(self._handle, sock=self._sock,
                                                   limit=MAX_REQUEST_BYTES)
 

@@ -5,7 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import re
+import signal
 import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -156,3 +164,67 @@ def test_close_without_a_polling_page_does_not_wait() -> None:
         assert closing.done()
 
     asyncio.run(scenario())
+
+
+def test_the_live_page_cannot_read_the_store() -> None:
+    """DuckDB stays single-writer: the page's modules import neither the store nor duckdb."""
+    import ast
+    import inspect
+
+    from phase5site.engine import livepage, livepage_html
+
+    for module in (livepage, livepage_html):
+        tree = ast.parse(inspect.getsource(module))
+        names = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+        names |= {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+        assert not {n for n in names if n.startswith(("phase5site.store", "duckdb"))}, names
+
+
+SIGNAL_SPEC = """
+version: 1
+name: livesig
+target:
+  embedded: {seed: 5}
+  auth: {bearer: "${LIVE_SIG_JWT}"}
+phases:
+  - {name: main, rate: 20, concurrency: 4, duration: 60, observe: false}
+"""
+
+
+def test_ctrl_c_stops_the_run_and_its_live_page(tmp_path: Path) -> None:
+    spec = tmp_path / "livesig.yaml"
+    spec.write_text(SIGNAL_SPEC)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "phase5site", "run", str(spec), "--live", "0", "--no-site",
+         "--skip-verify", "--results-dir", str(tmp_path / "results")],
+        env={**os.environ, "LIVE_SIG_JWT": fake_token()}, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, cwd=tmp_path, text=True)
+    try:
+        assert process.stdout is not None
+        url = None
+        for line in process.stdout:
+            found = re.search(r"live page: (http://127\.0\.0\.1:\d+/)", line)
+            if found:
+                url = found.group(1)
+                break
+        assert url is not None
+        end = time.monotonic() + 120  # a bound for a busy machine, not a timing assertion
+        sent = 0
+        while sent < 10 and time.monotonic() < end:
+            try:
+                with urllib.request.urlopen(url + "state.json", timeout=30) as response:
+                    sent = json.loads(response.read()).get("status", {}).get("sent") or 0
+            except OSError:
+                pass
+            time.sleep(0.5)
+        assert sent >= 10, "the live page never showed 10 sends"
+        process.send_signal(signal.SIGINT)
+        rest, _ = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 130, rest
+    assert "interrupted" in rest
+    with pytest.raises(OSError):  # the server stopped with the run
+        urllib.request.urlopen(url + "state.json", timeout=5)
