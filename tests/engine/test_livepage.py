@@ -228,3 +228,23 @@ def test_ctrl_c_stops_the_run_and_its_live_page(tmp_path: Path) -> None:
     assert "interrupted" in rest
     with pytest.raises(OSError):  # the server stopped with the run
         urllib.request.urlopen(url + "state.json", timeout=5)
+
+
+def test_run_with_a_live_port_in_use_is_refused_before_any_request(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from phase5site.cli import cli
+
+    spec = tmp_path / "livesig.yaml"
+    spec.write_text(SIGNAL_SPEC)
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    try:
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(cli, ["run", str(spec), "--live", str(port), "--results-dir",
+                                          str(tmp_path / "results")], env={"LIVE_SIG_JWT": fake_token()})
+    finally:
+        taken.close()
+    assert result.exit_code != 0 and f"--live {port}" in result.output and "in use" in result.output
+    assert not (tmp_path / "results").exists()  # no run folder, no pre-flight, no load
