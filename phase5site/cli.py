@@ -238,6 +238,16 @@ def target(port: int, host: str, faults: tuple[str, ...], seed: int,
     run_foreground(config, on_ready=announce)
 
 
+LIVE_HELP = ("Serve a live page on 127.0.0.1 while the run goes (rate, p95, errors; "
+             "from the runner's own state, never run.duckdb); --live alone picks a free port, "
+             "--live PORT takes that one. The URL is printed once; off by default.")
+
+
+def live_option(function: Any) -> Any:
+    return click.option("--live", "live", type=click.IntRange(0, 65535), is_flag=False, flag_value=0,
+                        default=None, metavar="[PORT]", help=LIVE_HELP)(function)
+
+
 @cli.command()
 @click.argument("spec", type=click.Path(dir_okay=False, path_type=Path))
 @results_dir_option("Folder that receives the run folder <name>-<UTC time>/.")
@@ -247,10 +257,11 @@ def target(port: int, host: str, faults: tuple[str, ...], seed: int,
 @click.option("--skip-verify", is_flag=True,
               help="Start even when a pre-flight check fails (for staging only).")
 @click.option("--no-site", is_flag=True, help="Do not build the site at the end of the run.")
+@live_option
 @env_file_option
 @handle_errors
 def run(spec: Path, results_dir: Path, phases: tuple[str, ...], no_breaker: bool,
-        skip_verify: bool, no_site: bool, env_file: Path | None) -> None:
+        skip_verify: bool, no_site: bool, live: int | None, env_file: Path | None) -> None:
     """Pre-flight, send the spec's paced load, sample metrics, report the verdict, build the site.
 
     Runs `verify`'s checks first and refuses to start on a FAIL (unless --skip-verify),
@@ -262,9 +273,14 @@ def run(spec: Path, results_dir: Path, phases: tuple[str, ...], no_breaker: bool
     load, 130/143 on SIGINT/SIGTERM (the run folder stays readable, status 'interrupted'),
     1 on failure.
 
+    With --live, a page on 127.0.0.1 shows the run while it goes (put --live after SPEC,
+    or give it a port: `--live 8765`).
+
     Example:
 
         phase5site run runspecs/demo.yaml --results-dir results
+
+        phase5site run runspecs/demo.yaml --live 8765
     """
     from phase5site.ops.envfile import merged_environment
     from phase5site.runspec import load_spec
@@ -279,7 +295,7 @@ def run(spec: Path, results_dir: Path, phases: tuple[str, ...], no_breaker: bool
     result = run_workflow(loaded, env=env, results_dir=results_dir, only_phases=list(phases) or None,
                           breaker=not no_breaker, verify=not skip_verify,
                           site_root=None if no_site else Path.cwd(), tty=sys.stdout.isatty(),
-                          echo=click.echo, commands=command_reference())
+                          echo=click.echo, commands=command_reference(), live_port=live)
     _finish_workflow(result)
 
 
@@ -711,8 +727,9 @@ def archive(path: Path, dest: Path, readonly: bool, make_tar: bool, verify_only:
               show_default=True, help="Folder for the SLO draft and the finalized documents.")
 @click.option("--version", "version", default="2.5.0", show_default=True,
               help="Release version of the finalized SLO document.")
+@live_option
 @handle_errors
-def demo(spec_path: Path, results_dir: Path, slo_dir: Path, version: str) -> None:
+def demo(spec_path: Path, results_dir: Path, slo_dir: Path, version: str, live: int | None) -> None:
     """Run the whole production chain against the embedded simulator in about a minute.
 
     verify -> run (warmup, baseline, extended) -> report -> slo recommend -> slo finalize
@@ -728,7 +745,7 @@ def demo(spec_path: Path, results_dir: Path, slo_dir: Path, version: str) -> Non
 
     result = run_demo(spec_path, results_dir=results_dir, site_root=Path.cwd(), slo_dir=slo_dir,
                       version=version, tty=sys.stdout.isatty(), echo=click.echo,
-                      commands=command_reference())
+                      commands=command_reference(), live_port=live)
     _finish_workflow(result)
 
 

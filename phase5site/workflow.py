@@ -113,24 +113,42 @@ def run_workflow(
     tty: bool,
     echo: Echo,
     commands: Sequence[CommandHelp] = (),
+    live_port: int | None = None,
 ) -> WorkflowResult:
     """verify -> run -> report -> site, as ``phase5site run`` does; a spec this machine's
     memory cannot hold is refused first, as ``validate`` refuses it.
 
-    ``commands`` is the CLI's help for the site's reference page."""
+    ``commands`` is the CLI's help for the site's reference page. ``live_port`` (``--live``;
+    0 = any free port) serves the live page on 127.0.0.1 during the run: the port is taken
+    before the pre-flight, so a port in use refuses the run before any request."""
     from phase5site.engine.display import run_with_progress
     from phase5site.engine.stopping import SignalLatch
     from phase5site.ops.environment import host_memory_bytes
     from phase5site.runspec.plan import build_plan
 
     build_plan(loaded, only_phases, memory_limit_bytes=host_memory_bytes())  # SpecError: too big
-    if verify:
-        preflight(loaded, env, results_dir, only_phases, echo)
+    live_page = None
+    if live_port is not None:
+        from phase5site.engine.livepage import LivePage
+
+        live_page = LivePage.bind(live_port, secrets=loaded.secrets)  # UsageError: port in use
+        echo(f"live page: {live_page.url} (while the run goes)")
+    try:
+        if verify:
+            preflight(loaded, env, results_dir, only_phases, echo)
+    except BaseException:
+        if live_page is not None:
+            live_page.release()
+        raise
     # From here a signal never cuts the evidence short: the run's own handlers stop the load
     # (a second signal forces it), and one after the run waits until its summary is written.
     with SignalLatch() as latch:
-        outcome = run_with_progress(loaded, results_dir=results_dir, only_phases=only_phases,
-                                    breaker=breaker, tty=tty)
+        try:
+            outcome = run_with_progress(loaded, results_dir=results_dir, only_phases=only_phases,
+                                        breaker=breaker, tty=tty, live_page=live_page)
+        finally:
+            if live_page is not None:
+                live_page.release()  # the run stopped serving it; this closes a socket never served
         result = WorkflowResult(run_dir=outcome.run_dir, status=outcome.status, signal=outcome.signal)
         reason = f" ({outcome.exit_reason})" if outcome.exit_reason else ""
         echo(f"run {outcome.status}{reason}: {outcome.run_dir}", err=outcome.status != "completed")
@@ -151,7 +169,7 @@ def run_workflow(
 
 def run_demo(spec_path: Path, *, results_dir: Path, site_root: Path, slo_dir: Path,
              version: str, tty: bool, echo: Echo,
-             commands: Sequence[CommandHelp] = ()) -> WorkflowResult:
+             commands: Sequence[CommandHelp] = (), live_port: int | None = None) -> WorkflowResult:
     """The whole production chain against the embedded target, in about a minute."""
     from phase5site.ops.archive import archive_run
     from phase5site.runspec import load_spec
@@ -161,7 +179,7 @@ def run_demo(spec_path: Path, *, results_dir: Path, site_root: Path, slo_dir: Pa
         raise RunError(f"{spec_path} does not use the embedded target",
                        hint="the demo never sends load to a real service; use `phase5site run`")
     result = run_workflow(loaded, env={}, results_dir=results_dir, only_phases=None, breaker=True,
-                          verify=True, site_root=None, tty=tty, echo=echo)
+                          verify=True, site_root=None, tty=tty, echo=echo, live_port=live_port)
     if result.run_dir is None or result.status != "completed":
         return result
     _demo_slo(result, slo_dir, version, echo)

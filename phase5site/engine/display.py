@@ -158,10 +158,12 @@ def run_with_progress(
     only_phases: list[str] | None,
     breaker: bool,
     tty: bool,
+    live_page: Any = None,
 ) -> Any:
-    """``run_spec`` with the terminal display that suits stdout (the CLI's single call)."""
+    """``run_spec`` with the terminal display that suits stdout (the CLI's single call);
+    ``live_page`` (a bound ``engine.livepage.LivePage``) is served while the run goes."""
     from phase5site.engine.runner import run_spec
 
     with make_progress(tty) as progress:
         return run_spec(loaded, results_dir=results_dir, only_phases=only_phases, breaker=breaker,
-                        progress=progress)
+                        progress=progress, live_page=live_page)

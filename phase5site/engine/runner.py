@@ -57,6 +57,14 @@ class ProgressSink(Protocol):
     def update(self, status: dict[str, Any]) -> None: ...
 
 
+class LivePageSink(ProgressSink, Protocol):
+    """A progress sink that serves on the run's event loop (``engine.livepage.LivePage``)."""
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
 @dataclass(frozen=True)
 class RunOutcome:
     run_dir: Path
@@ -120,8 +128,12 @@ def run_spec(
     only_phases: list[str] | None = None,
     breaker: bool = True,
     progress: ProgressSink | None = None,
+    live_page: LivePageSink | None = None,
 ) -> RunOutcome:
-    """Run the spec's phases; return where the results are and how the run ended."""
+    """Run the spec's phases; return where the results are and how the run ended.
+
+    ``live_page`` (``engine.livepage.LivePage``, ``run --live``) is served on the run's own
+    loop from its start to its end and gets the same snapshot as ``progress``."""
     check_contacted_hosts(loaded.spec)
     phases = select_phases(loaded, only_phases)
     too_few = [p.name for p in phases if p.concurrency < worker_count(loaded.spec.target, phases)]
@@ -129,7 +141,7 @@ def run_spec(
         raise UsageError(f"target.workers is {loaded.spec.target.workers} but phase(s) "
                          f"{', '.join(too_few)} have fewer slots (concurrency) than workers",
                          hint="every worker needs at least one slot: lower target.workers")
-    run = Run(loaded, Path(results_dir), phases, breaker=breaker, progress=progress)
+    run = Run(loaded, Path(results_dir), phases, breaker=breaker, progress=progress, live_page=live_page)
     return asyncio.run(run.execute())
 
 
@@ -157,7 +169,8 @@ class Run:
     """One run's state on the parent's side; ``phases`` and ``sampleloop`` work on it."""
 
     def __init__(self, loaded: LoadedSpec, results_dir: Path, phases: list[PhaseSpec], *,
-                 breaker: bool, progress: ProgressSink | None) -> None:
+                 breaker: bool, progress: ProgressSink | None,
+                 live_page: LivePageSink | None = None) -> None:
         self.loaded = loaded
         self.spec = loaded.spec
         self.results_dir = results_dir
@@ -165,6 +178,7 @@ class Run:
         self.breaker_on = breaker and self.spec.circuit_breaker.enabled
         self.breaker_flag = breaker
         self.progress = progress
+        self.live_page = live_page
         self.clock = SystemClock()
         self.axis = WallAxis()
         self.window = RollingErrorWindow(window_s=self.spec.circuit_breaker.window)
@@ -198,9 +212,15 @@ class Run:
         # asyncio.run's own SIGINT handler (task cancelled, KeyboardInterrupt, run 'failed').
         restore_signals = install_signals(self._on_signal)
         try:
+            if self.live_page is not None:
+                await self.live_page.start()
             return await self._execute()
         finally:
-            restore_signals()
+            try:
+                if self.live_page is not None:
+                    await self.live_page.close()
+            finally:
+                restore_signals()
 
     async def _execute(self) -> RunOutcome:
         from phase5site.store import RunWriter
@@ -577,6 +597,7 @@ class Run:
         status = snapshot(self.status_base(final_status), self.live, self.clock.monotonic(),
                           final=final_status is not None)
         written = self.files.write_status(status)
+        self._update_live_page(status)
         if self.live.finished and final_status is None:
             return written  # between phases: status.json is fresh, nothing new to print
         if status.get("phase") and final_status is None:
@@ -591,6 +612,15 @@ class Run:
                 self.files.load(self.now_wall(), f"progress display failed ({type(error).__name__}: "
                                 f"{error}); see status.json and this log")
         return written
+
+    def _update_live_page(self, status: dict[str, Any]) -> None:
+        if self.live_page is None:
+            return
+        try:
+            self.live_page.update(status)
+        except Exception as error:  # noqa: BLE001 - like the display: never stops the load
+            assert self.files is not None
+            self.files.load(self.now_wall(), f"live page update failed ({type(error).__name__}: {error})")
 
     # --- events and metadata --------------------------------------------------------------
 

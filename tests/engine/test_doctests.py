@@ -7,7 +7,7 @@ import importlib
 
 import pytest
 
-MODULES = ["breaker", "clock", "heartbeat", "httpclient", "load", "mix", "outcome", "pacer", "sampler"]
+MODULES = ["breaker", "clock", "heartbeat", "httpclient", "livepage", "load", "mix", "outcome", "pacer", "sampler"]
 
 
 @pytest.mark.parametrize("name", MODULES)
