@@ -23,7 +23,9 @@ from phase5site.runspec.models import EmbeddedSpec
 from phase5site.simulator import start_target
 from phase5site.store import RunReader
 
-JWT = "eyJhbGciOiJIUzI1NiJ9.eyJ1c2VySWQiOiJwNS1sb2FkIn0.c2lnbmF0dXJlLW9mLXRoZS1sb2FkLWp3dA"
+from .helpers import fake_token
+
+JWT = fake_token()  # generated per session: JWT-shaped, never a real credential
 METRICS_TOKEN = "m3trics-scrape-t0ken-generated-for-tests"
 
 

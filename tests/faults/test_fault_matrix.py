@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -42,7 +43,7 @@ from phase5site.runspec.models import EmbeddedSpec
 from phase5site.simulator import start_target
 from phase5site.store import RunReader
 
-TOKEN = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJmYXVsdC1tYXRyaXgifQ.c2lnbmF0dXJlLW5vdC1yZWFs"
+TOKEN = "eyJ" + secrets.token_urlsafe(24)  # generated per session, never a real credential
 Responder = Callable[[str, str, bytes], tuple[int, str, bytes]]
 
 
