@@ -3,7 +3,8 @@ and maps ``Phase5Error`` to a message and an exit code. No logic lives here.
 
 Exit codes: 0 GO / success, 1 runtime error, 2 usage or spec error, 3 NO-GO,
 4 aborted by the circuit breaker, 5 INVALID (the load generator, not the service, limited the
-client latency), 130 interrupted (SIGINT), 143 terminated (SIGTERM).
+client latency), 6 NOT-EVALUATED (a phase did not run its course, nothing FAILed), 130
+interrupted (SIGINT), 143 terminated (SIGTERM).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ EXIT_USAGE = 2
 EXIT_NO_GO = 3
 EXIT_ABORTED = 4
 EXIT_INVALID = 5
+EXIT_NOT_EVALUATED = 6
 EXIT_SIGINT = 130
 EXIT_SIGTERM = 143
 
@@ -70,11 +72,12 @@ def results_dir_option(help_text: str) -> Callable[[F], F]:
                         default=Path("results"), show_default=True, help=help_text)
 
 
-DECISION_EXIT_CODES = {"GO": EXIT_GO, "NO-GO": EXIT_NO_GO, "INVALID": EXIT_INVALID}
+DECISION_EXIT_CODES = {"GO": EXIT_GO, "NO-GO": EXIT_NO_GO, "INVALID": EXIT_INVALID,
+                       "NOT-EVALUATED": EXIT_NOT_EVALUATED}
 
 
 def workflow_exit_code(result: Any) -> int:
-    """0 GO, 3 NO-GO, 5 INVALID, 4 aborted by the breaker, 130/143 interrupted, 1 otherwise; a
+    """0 GO, 3 NO-GO, 5 INVALID, 6 NOT-EVALUATED, 4 aborted by the breaker, 130/143 interrupted, 1 otherwise; a
     signal after the run (while its summary was written) still exits 128 + the signal."""
     import signal as signals
 
@@ -131,7 +134,9 @@ def cli() -> None:
 
     Exit codes: 0 GO or success, 1 runtime error, 2 usage or spec error, 3 NO-GO,
     4 aborted by the circuit breaker, 5 INVALID (the load generator was delayed while slots
-    were free: its client latency measures the tool), 130/143 interrupted by SIGINT/SIGTERM.
+    were free: its client latency measures the tool), 6 NOT-EVALUATED (a phase did not run
+    its planned course, or nothing could be judged, and nothing FAILed), 130/143 interrupted
+    by SIGINT/SIGTERM.
     """
 
 
@@ -382,7 +387,8 @@ def import_(csv_path: Path, metadata_path: Path | None, results_dir: Path) -> No
 
 
 def _finish_report(result: Any, as_json: bool) -> None:
-    """Print the verdict (or the JSON evaluation) and exit 0 for GO, 3 NO-GO, 5 INVALID."""
+    """Print the verdict (or the JSON evaluation) and exit 0 for GO, 3 NO-GO, 5 INVALID,
+    6 NOT-EVALUATED."""
     from phase5site.reporting import evaluation_json
     from phase5site.reporting.render import evidence_lines, not_significant_lines
 
@@ -426,9 +432,11 @@ def report(path: Path, as_json: bool, junit: Path | None, out: Path | None, html
     sample, spread, threshold, PASS/FAIL/NA, confidence interval), throughput, fallback by
     source, plugin reload and snapshot, client vs server latency, NA reasons and caveats.
 
-    Exit codes: 0 GO, 3 NO-GO (a mandatory category FAIL or NA, or an optional one FAIL),
-    5 INVALID (nothing FAILs, but the load generator was delayed while slots were free, so
-    client latency is INVALID: rerun on a quieter host or with more workers), 1 runtime
+    Exit codes: 0 GO, 3 NO-GO (a mandatory category FAIL or NA, or an optional one FAIL, or
+    the circuit breaker aborted the run), 5 INVALID (nothing FAILs, but the load generator was
+    delayed while slots were free, so client latency is INVALID: rerun on a quieter host or
+    with more workers), 6 NOT-EVALUATED (a phase did not run its planned course, or nothing
+    could be judged, e.g. an import of placeholders; nothing FAILed), 1 runtime
     error (unreadable run), 2 usage error (e.g. the run is not completed: use
     `summary --partial`).
 
@@ -464,8 +472,10 @@ def summary(run_dir: Path | None, results_dir: Path, partial: bool, as_json: boo
 
     RUN_DIR defaults to the latest run under --results-dir (the one `status` shows).
     Without --partial the run must be completed. With it, the verdict is computed from the
-    samples that exist and the summary lists what is missing. Exit codes as `report`:
-    0 GO, 3 NO-GO, 5 INVALID, 1 runtime error, 2 usage error.
+    samples that exist and the summary lists what is missing; a phase cut short reads
+    NOT-EVALUATED (what it measured so far is shown) unless something FAILed in it. Exit
+    codes as `report`: 0 GO, 3 NO-GO, 5 INVALID, 6 NOT-EVALUATED, 1 runtime error, 2 usage
+    error.
 
     Example:
 
@@ -502,9 +512,10 @@ def slo() -> None:
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Draft file to write (YAML; default results/slo/slo-draft.yaml).")
 @click.option("--headroom", type=float, default=0.2, show_default=True, help="Share added to the worst latency/memory sample before rounding up (0.2 = 20%).")
 @click.option("--allow", "allow", multiple=True, metavar="REASON",
-              type=click.Choice(["no-go", "aborted", "interrupted", "failed", "invalid", "short"]),
+              type=click.Choice(["no-go", "aborted", "interrupted", "failed", "invalid", "short", "not-evaluated"]),
               help="Draft from a run refused for REASON anyway (repeatable): no-go, aborted, interrupted, "
-              "failed, invalid (generator-limited), short (shorter than planned). The draft records it.")
+              "failed, invalid (generator-limited), short (shorter than planned), not-evaluated (nothing "
+              "to judge in a phase). The draft records it.")
 @handle_errors
 def slo_recommend(run_dirs: tuple[Path, ...], out: Path | None, headroom: float, allow: tuple[str, ...]) -> None:
     """Propose SLO targets from one or more baseline runs (pooled) as a YAML draft.

@@ -29,10 +29,13 @@ EXIT_MEANINGS: dict[int, str] = {
     0: "GO: every mandatory category PASSes and no optional one FAILs",
     1: "runtime error",
     2: "usage error",
-    3: "NO-GO: a category FAILs on valid evidence, a mandatory one is NA, or the run did not complete",
+    3: "NO-GO: a category FAILs on valid evidence, a required one is NA or not exercised in a phase "
+       "that ran its course, or the circuit breaker aborted the run",
     4: "aborted by the circuit breaker: the service suffered, the load was stopped",
     5: "INVALID: nothing FAILs, but the load generator was delayed while slots were free; "
        "rerun on a quieter host or with more workers",
+    6: "NOT-EVALUATED: no verdict: a phase did not run its planned course (or nothing could be "
+       "judged) and nothing FAILed in what was measured; rerun it to a verdict",
     129: "interrupted by SIGHUP",
     130: "interrupted by SIGINT (Ctrl-C)",
     143: "interrupted by SIGTERM",
@@ -67,11 +70,22 @@ def _worst(row: Any) -> str:
 
 
 def verdict_block(evaluation: RunEvaluation) -> Block:
-    rows = []
+    """Per phase, category and source: pooled value, threshold, mark, worst sample. A phase
+    that did not run its course is labelled "(so far)": its rows are what was measured, not
+    a verdict; requests outside every sample window are named below the table."""
+    rows, lines = [], []
     for phase in evaluation.evaluated_phases():
-        for category in phase.evaluation.categories:  # type: ignore[union-attr]
+        assert phase.evaluation is not None
+        label = phase.phase + (" (so far)" if phase.evaluation.stopped else "")
+        if phase.evaluation.stopped:
+            lines.append(f"{phase.phase}: {phase.evaluation.stopped}: the rows are what was measured so far")
+        outside = phase.evaluation.outside
+        if outside is not None and outside.requests:
+            lines.append(f"{phase.phase}: {outside.requests:,} requests outside every sample window "
+                         f"({outside.errors:,} errors, {outside.dropped:,} dropped): not in the pooled figures")
+        for category in phase.evaluation.categories:
             for row in category.rows:
-                rows.append([phase.phase, category.category, row.source, fmt_pooled(row), fmt_threshold(row),
+                rows.append([label, category.category, row.source, fmt_pooled(row), fmt_threshold(row),
                              mark(str(row.verdict), row.verdict_label),
                              _worst(row)])
     for e in evaluation.endpoints:
@@ -79,8 +93,8 @@ def verdict_block(evaluation: RunEvaluation) -> Block:
             value = "NA" if t.value_ms is None else f"{'≥ ' if t.censored else ''}{t.value_ms:.1f} ms"
             rows.append([e.phase, f"request {e.name} {t.quantile}", "client", value, f"<= {t.threshold_ms:.1f} ms",
                          mark(t.verdict), "NA"])
-    return Block("SLO verdicts (pooled over each phase)",
-                 ["phase", "category", "source", "pooled", "threshold", "verdict", "worst sample"], rows)
+    return Block("SLO verdicts (pooled over the sample windows of each phase)",
+                 ["phase", "category", "source", "pooled", "threshold", "verdict", "worst sample"], rows, lines)
 
 
 def _sent_bytes(evaluation: RunEvaluation, phase: str) -> str:
@@ -143,6 +157,8 @@ def summary_blocks(evaluation: RunEvaluation, *, exit_code: int, top: int = TOP_
     head = [f"run {evaluation.run_id}: {evaluation.decision} (status {evaluation.status or 'NA'}, "
             f"source {evaluation.source or 'NA'}, thresholds: {evaluation.thresholds_from})"]
     head += [f"  - {reason}" for reason in evaluation.reasons]
+    head += [f"  phase {p.phase}: {p.evaluation.decision}" for p in evaluation.evaluated_phases()
+             if p.evaluation is not None and p.evaluation.decision != evaluation.decision]
     blocks = [Block("Verdict", lines=head), verdict_block(evaluation), load_block(evaluation)]
     endpoints = endpoint_block(evaluation, top)
     if endpoints is not None:

@@ -17,7 +17,15 @@ from phase5site.reporting.models import PhaseReport, PhaseThroughput, RunEvaluat
 from phase5site.slo.evaluate import PhaseData, evaluate_phase
 from phase5site.store import load_span_s
 from phase5site.reporting.endpoints import EndpointStats, endpoint_reasons, endpoint_reports, request_thresholds
-from phase5site.slo.models import DECISION_INVALID, FAIL, GO, INSUFFICIENT_DATA, INVALID, NO_GO
+from phase5site.slo.models import (
+    DECISION_INVALID,
+    FAIL,
+    GO,
+    INVALID,
+    NO_GO,
+    NOT_EVALUATED,
+    OutsideSamples,
+)
 from phase5site.runspec.models import SloSpec
 
 SERVER_SOURCES = ("prometheus", "scrape", "import")
@@ -151,21 +159,56 @@ def phase_data(reader: Any, phase: Mapping[str, Any], server_source: str | None,
         mask_legacy_values(all_rows)
     server_rows = [row for row in all_rows if server_source and row.get("source") == server_source]
     server_rows.sort(key=lambda row: row.get("sample_num") or 0)
-    latencies, dropped_waits = None, []
+    client_rows = _client_rows(all_rows)
+    latencies, dropped_waits, outside = None, [], None
     if reader.request_count(phase=name) > 0:
-        latencies = reader.sent_latencies_ms(phase=name).tolist()
-        dropped_waits = reader.dropped_waits_ms(phase=name)
+        # pooled over the requests the samples cover (slo.evaluate), the rest counted apart
+        windows = sample_windows(client_rows)
+        latencies = reader.sent_latencies_ms(phase=name, windows=windows).tolist()
+        dropped_waits = reader.dropped_waits_ms(phase=name, windows=windows)
+        if windows is not None:
+            found = reader.outside_windows(name, windows)
+            outside = OutsideSamples(**found) if found["requests"] else None
     return PhaseData(
         phase=name,
         server_samples=server_rows,
-        client_samples=_client_rows(all_rows),
+        client_samples=client_rows,
         client_latencies_ms=latencies,
         client_dropped_waits_ms=dropped_waits,
         server_source=server_source,
         planned_samples=phase.get("samples"),
         metrics_source_none=metrics_none,
         moved_by=dict(moved_by or {}),
+        stopped=stopped_course(phase, max(len(server_rows), len(client_rows))),
+        outside=outside,
     )
+
+
+def sample_windows(client_rows: list[dict[str, Any]]) -> list[tuple[float, float]] | None:
+    """The client windows ``[(window_start, window_end), ...]`` of a phase's samples; None when
+    a sample does not record its window (then the whole phase is pooled, as before)."""
+    windows = [(row.get("window_start"), row.get("window_end")) for row in client_rows]
+    if any(start is None or end is None for start, end in windows):
+        return None
+    return [(float(start), float(end)) for start, end in windows]  # type: ignore[arg-type]
+
+
+def stopped_course(phase: Mapping[str, Any], n_samples: int) -> str | None:
+    """How a phase fell short of its planned course, or None when it ran it.
+
+    Example: an aborted baseline of 12 planned samples with 2 stored, 7 s of 36 s ->
+    'ended aborted after 7 s of 36 s planned, 2 of 12 samples'.
+    """
+    status = phase.get("effective_status") or phase.get("status")
+    if status in (None, "completed"):
+        return None
+    parts = [f"ended {status}"]
+    started, ended, planned = phase.get("started_at"), phase.get("ended_at"), phase.get("planned_duration_s")
+    if started is not None and ended is not None and planned:
+        parts.append(f"after {max(0.0, ended - started):.0f} s of {planned:.0f} s planned")
+    if phase.get("samples"):
+        parts.append(f"{n_samples} of {phase['samples']} samples")
+    return ", ".join(parts[:1]) + (" " + ", ".join(parts[1:]) if len(parts) > 1 else "")
 
 
 def _missing(spec: Mapping[str, Any], phases: list[PhaseReport], status: str | None) -> list[str]:
@@ -236,16 +279,30 @@ def _phase_reasons(evaluated: list[PhaseReport], decision: str) -> list[str]:
 
 def run_decision(run: Mapping[str, Any], evaluated: list[PhaseReport],
                  endpoints: list[EndpointStats] | None = None) -> tuple[str, list[str]]:
-    """NO-GO with its reasons, else INVALID with the generator's, else GO. A per-request
-    threshold (``requests[].slo``) counts like a category: FAIL -> NO-GO, INVALID -> INVALID."""
+    """The run's decision with its reasons, the first rule that applies:
+
+    - NO-GO: a phase is NO-GO, a per-request threshold (``requests[].slo``) FAILs, or the
+      circuit breaker aborted the run (it trips only on the service's own errors or fallback);
+    - NOT-EVALUATED: the run was interrupted or failed, a phase is NOT-EVALUATED, or no phase
+      has samples: there is no verdict to give, and it is never GO;
+    - INVALID: a phase (or a per-request threshold) is INVALID: the generator limited it;
+    - GO.
+    """
+    status = run.get("status")
+    why = run.get("exit_reason") or "no reason recorded"
     reasons = _phase_reasons(evaluated, NO_GO) + endpoint_reasons(endpoints or [], FAIL)
-    if not evaluated:
-        reasons.append(f"no phase has samples: {INSUFFICIENT_DATA}")
-    if run.get("status") not in (None, "completed"):
-        # A cut-short run is incomplete evidence: it can inform, never release.
-        reasons.append(f"run {run.get('status')}: incomplete evidence ({run.get('exit_reason') or 'no reason recorded'})")
+    if status == "aborted":
+        reasons.append(f"run aborted: {why} (the breaker stops the load only when the service suffers)")
     if reasons:
         return NO_GO, reasons
+    unevaluated = _phase_reasons(evaluated, NOT_EVALUATED)
+    if status not in (None, "completed"):
+        # A cut-short run is incomplete evidence: it can inform, never release.
+        unevaluated.append(f"run {status}: incomplete evidence ({why})")
+    if not evaluated:
+        unevaluated.append("no phase has samples: nothing to judge")
+    if unevaluated:
+        return NOT_EVALUATED, unevaluated
     invalid = _phase_reasons(evaluated, DECISION_INVALID) + endpoint_reasons(endpoints or [], INVALID)
     return (DECISION_INVALID, invalid) if invalid else (GO, [])
 

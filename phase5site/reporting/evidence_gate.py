@@ -13,7 +13,10 @@ Reasons (stable names, the values of ``--allow``):
 - ``interrupted``: a signal (or a crash) cut the run short;
 - ``failed``: the run failed (a worker died, the disk filled);
 - ``invalid``: the load generator was delayed while slots were free (client latency INVALID);
-- ``short``: an observed phase ran shorter than planned, or took fewer samples than planned.
+- ``short``: an observed phase ran shorter than planned, or took fewer samples than planned;
+- ``not-evaluated``: a phase of a run that ran its course had nothing to judge (every
+  category NA or not exercised), so no target can rest on it (a phase cut short is refused
+  as aborted, interrupted or failed).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from phase5site.errors import UsageError
 from phase5site.reporting.endpoints import endpoint_reasons
 from phase5site.reporting.models import RunEvaluation
 
-REASONS: tuple[str, ...] = ("no-go", "aborted", "interrupted", "failed", "invalid", "short")
+REASONS: tuple[str, ...] = ("no-go", "aborted", "interrupted", "failed", "invalid", "short", "not-evaluated")
 # A phase that ends within this share of its planned duration is not short: the engine's
 # stop and the clock's resolution are not a shorter measurement.
 SHORT_TOLERANCE = 0.01
@@ -87,6 +90,10 @@ def refusals(evaluation: RunEvaluation) -> list[Refusal]:
     short = _short(evaluation)
     if short:
         found.append(("short", "; ".join(short)))
+    unjudged = [f"{p.phase}: {r}" for p in phases if p.evaluation.decision == "NOT-EVALUATED"  # type: ignore[union-attr]
+                and not p.evaluation.stopped for r in p.evaluation.reasons[:1]]  # type: ignore[union-attr]
+    if unjudged:
+        found.append(("not-evaluated", "; ".join(unjudged)))
     return [Refusal(reason, evaluation.run_id, detail) for reason, detail in found]
 
 

@@ -4,7 +4,9 @@ FAIL is a ``<failure>``; NA or NOT-EXERCISED in a required category is a ``<fail
 (it makes the run NO-GO); NA or NOT-EXERCISED in a category that is not required is
 ``<skipped>`` (its message carries the spec's justification). INVALID (the
 load generator, not the service, limited the measurement) is an ``<error>``: the test could
-not be carried out, which is neither a pass nor a failure of the service. Each suite's
+not be carried out, which is neither a pass nor a failure of the service. In a phase that did
+not run its planned course (NOT-EVALUATED) a FAIL stays a ``<failure>`` and every other
+category is an ``<error type="NOT-EVALUATED">``: measured so far, not judged. Each suite's
 ``<properties>`` carry the phase's drops and generator health (NA properties are left out).
 """
 
@@ -64,9 +66,10 @@ def render_junit(evaluation: RunEvaluation) -> str:
     for phase in evaluation.evaluated_phases():
         assert phase.evaluation is not None
         cases = phase.evaluation.categories
-        failures = sum(1 for c in cases if _blocks(c))
-        skipped = sum(1 for c in cases if not c.required and c.verdict in UNJUDGED)
-        errors = sum(1 for c in cases if c.verdict == "INVALID")
+        stopped = phase.evaluation.stopped
+        failures = sum(1 for c in cases if c.verdict == "FAIL" or (not stopped and _blocks(c)))
+        skipped = 0 if stopped else sum(1 for c in cases if not c.required and c.verdict in UNJUDGED)
+        errors = len(cases) - failures if stopped else sum(1 for c in cases if c.verdict == "INVALID")
         suite = ET.SubElement(
             suites, "testsuite", name=f"slo.{phase.phase}", tests=str(len(cases)),
             failures=str(failures), errors=str(errors), skipped=str(skipped),
@@ -80,9 +83,13 @@ def render_junit(evaluation: RunEvaluation) -> str:
                 f"{fmt_value(row.threshold, row.unit)}, {row.verdict_label})"
                 for row in category.rows
             )
-            if _blocks(category):
+            if category.verdict == "FAIL" or (not stopped and _blocks(category)):
                 failure = ET.SubElement(case, "failure", message=category.reason or category.verdict)
                 failure.text = values
+            elif stopped:
+                error = ET.SubElement(case, "error", type="NOT-EVALUATED",
+                                      message=f"phase {stopped}: {category.verdict_label} so far, not judged")
+                error.text = values
             elif category.verdict == "INVALID":
                 error = ET.SubElement(case, "error", type="INVALID", message=category.reason or "generator-limited")
                 error.text = values
@@ -96,8 +103,8 @@ def render_junit(evaluation: RunEvaluation) -> str:
             ET.SubElement(case, "system-out").text = values
     endpoint_junit(suites, evaluation)
     if not evaluation.evaluated_phases():
-        suite = ET.SubElement(suites, "testsuite", name="slo", tests="1", failures="1", errors="0", skipped="0")
+        suite = ET.SubElement(suites, "testsuite", name="slo", tests="1", failures="0", errors="1", skipped="0")
         case = ET.SubElement(suite, "testcase", classname="slo", name="samples")
-        ET.SubElement(case, "failure", message="no phase has samples: insufficient data")
+        ET.SubElement(case, "error", type="NOT-EVALUATED", message="no phase has samples: nothing to judge")
     ET.indent(suites)
     return ET.tostring(suites, encoding="unicode", xml_declaration=True) + "\n"

@@ -16,9 +16,11 @@ COMBINATION_RULE = (
     "fails, is NOT-EXERCISED when no source has a value and the counters behind it were measured "
     "but never moved over the phase (the load did not reach it), and is NA only when no source "
     "has a value. Fallback, memory, cache, plugin reload and snapshot exist server-side only. A run "
-    "is NO-GO if a category FAILs on valid evidence (or a required one is NA or NOT-EXERCISED, or "
-    "the run did not complete), else INVALID if a category is INVALID, else GO. Required: the "
-    "mandatory categories, unless the spec marks one required: false with a justification."
+    "is NO-GO if a category FAILs on valid evidence (or a required one is NA or NOT-EXERCISED in a "
+    "phase that ran its course, or the circuit breaker aborted the run); else NOT-EVALUATED if a "
+    "phase did not run its planned course (interrupted, failed) or nothing could be judged; else "
+    "INVALID if a category is INVALID, else GO. Required: the mandatory categories, unless the "
+    "spec marks one required: false with a justification."
 )
 
 
@@ -91,8 +93,9 @@ class PhaseReport:
 
 @dataclass(frozen=True)
 class RunEvaluation:
-    """Verdict of a run: NO-GO if it did not complete or a phase is NO-GO; else INVALID if a
-    phase is INVALID; else GO (each phase judged alone). ``reasons`` explain the decision."""
+    """Verdict of a run (``reporting.evaluate.run_decision``): NO-GO if a phase is NO-GO or the
+    breaker aborted it; else NOT-EVALUATED if it was cut short or a phase is not evaluated;
+    else INVALID if a phase is INVALID; else GO. ``reasons`` explain the decision."""
 
     run_id: str
     name: str | None

@@ -291,7 +291,17 @@ def _phase_section(phase: PhaseReport) -> list[str]:
     if evaluation.reasons:
         lines += [f"{evaluation.decision} because:", ""] + [f"- {reason}" for reason in evaluation.reasons] + [""]
     caveat = phase.reconciliation.caveat if phase.reconciliation is not None else None
-    lines += ["### SLO verdicts", ""] + verdict_table(evaluation.categories, caveat)
+    if evaluation.stopped:
+        lines += [f"> **Measured so far, not a verdict**: the phase {evaluation.stopped}. The rows below are "
+                  "what its samples measured before it stopped; only a FAIL among them counts.", ""]
+    outside = evaluation.outside
+    if outside is not None and outside.requests:
+        lines += [f"Requests outside every sample window: {outside.requests:,} ({outside.ok:,} ok, "
+                  f"{outside.errors:,} errors, {outside.dropped:,} dropped; P95 {_ms(outside.latency_p95_ms)}; "
+                  f"intended {fmt_time(outside.first_at)} to {fmt_time(outside.last_at)}): counted apart, "
+                  "not in the pooled figures below.", ""]
+    title = "### SLO verdicts (measured so far)" if evaluation.stopped else "### SLO verdicts"
+    lines += [title, ""] + verdict_table(evaluation.categories, caveat)
     lines += _breakdowns(evaluation.categories)
     lines += ["", "### Client vs server latency", ""] + _latency_comparison(evaluation.categories)
     lines += ["", "### Plugin reload and snapshot (optional categories)", ""] + _optional(evaluation.categories)
@@ -359,7 +369,9 @@ METHOD_NOTES = [
     "- Ratios are pooled over the phase: sum of good events / sum of all events over the samples "
     "(never the mean of per-sample ratios). Memory is the mean of per-sample RSS, the maximum beside it.",
     "- Server percentiles: `histogram_quantile` over bucket deltas summed across samples (Prometheus "
-    "interpolation). Client percentiles: nearest rank over every request of the phase.",
+    "interpolation). Client percentiles: nearest rank over every request of the phase's sample windows, the "
+    "requests the samples cover, so a pooled percentile never exceeds the worst sample's; requests intended "
+    "outside every window are counted apart.",
     "- Ratio intervals: Wilson score (and exact Clopper-Pearson), 95%, assuming independent requests. "
     "Percentile intervals: distribution-free order statistics (Binomial(n, q)); server-side ones are "
     "widened to histogram bucket edges.",
@@ -372,7 +384,11 @@ METHOD_NOTES = [
     "generator's own delay; a window whose own-lag p99 exceeds `target.max_generator_lag` (default 10 ms) is "
     "generator-limited, and the phase's client latency is INVALID: a measurement of the tool, not the service. "
     "Server-side categories are judged as always.",
-    "- Exit codes of `phase5site report`: 0 GO, 3 NO-GO, 5 INVALID, 1 runtime error, 2 usage error.",
+    "- A phase that did not run its planned course (aborted, interrupted, failed) is NOT-EVALUATED: its rows "
+    "are what was measured so far, and only a FAIL among them counts (NO-GO). A phase where no category has "
+    "a value (e.g. an import of placeholders) is NOT-EVALUATED too.",
+    "- Exit codes of `phase5site report`: 0 GO, 3 NO-GO, 5 INVALID, 6 NOT-EVALUATED, 1 runtime error, "
+    "2 usage error.",
 ]
 
 

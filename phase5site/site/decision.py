@@ -13,11 +13,11 @@ runs and combines their decisions:
   evidence is not a pass); else INVALID if one is INVALID (the load generator limited
   it: rerun on a quieter host); else GO. With no standing run there is no decision.
 
-A run is *not evaluated* when there is no evaluation, or when it is an imported legacy file
-whose every verdict row is NA (or that has no sample at all): its values were placeholders
-of the old observer, cumulative totals or absent, so "NO-GO" would claim a judgement nobody
-could make. The evaluation itself still says NO-GO (its rule: a mandatory NA is NO-GO);
-only what the site shows for such a run differs, and the page says why.
+A run is *not evaluated* when there is no evaluation, or when the evaluator says
+NOT-EVALUATED (``reporting.evaluate.run_decision``): a phase did not run its planned course
+and nothing failed in it, or nothing could be judged, e.g. an imported legacy file whose
+values are placeholders of the old observer, cumulative totals or absent. The site shows
+the evaluator's reasons; it does not judge on its own.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from phase5site.site.escape import html_text
 from phase5site.site.fmt import link, table, utc
 from phase5site.site.icons import icon
 from phase5site.site.rundata import RunData
+from phase5site.slo.models import NOT_EVALUATED as EVALUATOR_NOT_EVALUATED
 
 LEFT_OUT_TAGS = ("test", "import")
 NOT_EVALUATED = "not evaluated"
@@ -70,9 +71,8 @@ def shown_decision(run: RunData) -> Shown:
     verdicts = run.verdicts
     if verdicts.decision is None:
         return Shown(NOT_EVALUATED, verdicts.unavailable or "no evaluation")
-    if run.run.get("source") == "import" and all(row.verdict == "NA" for row in verdicts.rows):
-        return Shown(NOT_EVALUATED, "imported legacy file: every value is a placeholder of the old observer, "
-                                    "a cumulative total or NA, so no category could be judged")
+    if verdicts.decision == EVALUATOR_NOT_EVALUATED:
+        return Shown(NOT_EVALUATED, "; ".join(verdicts.reasons) or "no verdict could be reached")
     return Shown(verdicts.decision, "; ".join(verdicts.reasons))
 
 
@@ -160,7 +160,8 @@ def row_class(state: str) -> str:
     Example: ``row_class("FAIL")`` -> ``'p5-row-fail'``; ``row_class("NOT-EXERCISED")`` -> ``'p5-row-other'``.
     """
     return {"PASS": "", "GO": "", "FAIL": "p5-row-fail", "NO-GO": "p5-row-fail", "NA": "p5-row-na",
-            NOT_EVALUATED: "p5-row-na", "INVALID": "p5-row-invalid"}.get(state, "p5-row-other")
+            NOT_EVALUATED: "p5-row-na", "NOT-EVALUATED": "p5-row-na",
+            "INVALID": "p5-row-invalid"}.get(state, "p5-row-other")
 
 
 def decision_block(release: ReleaseDecision, prefix: str) -> str:

@@ -18,9 +18,10 @@ _PATHS: dict[str, str] = {
     "WARN": "M1 21h22L12 2 1 21zm12-3h-2v-2h2v2zm0-4h-2v-4h2v4z",
 }
 _LABELS = {"PASS": "PASS", "FAIL": "FAIL", "NA": "NA", "WARN": "warning",
-           "GO": "GO", "NO-GO": "NO-GO", "INVALID": "INVALID", "NOT-EXERCISED": "NOT-EXERCISED"}
+           "GO": "GO", "NO-GO": "NO-GO", "INVALID": "INVALID", "NOT-EXERCISED": "NOT-EXERCISED",
+           "NOT-EVALUATED": "not evaluated"}
 # NOT-EXERCISED (the load never moved the category's counters) borrows NA's bar.
-_ICON_OF = {"GO": "PASS", "NO-GO": "FAIL", "INVALID": "WARN", "NOT-EXERCISED": "NA"}
+_ICON_OF = {"GO": "PASS", "NO-GO": "FAIL", "INVALID": "WARN", "NOT-EXERCISED": "NA", "NOT-EVALUATED": "NA"}
 
 
 def icon(kind: str, *, not_significant: bool = False) -> str:

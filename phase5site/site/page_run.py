@@ -57,11 +57,13 @@ def verdict_section(run: RunData) -> str:
         return f'<p class="p5-note">{icon("NA")} No verdict: {html_text(verdicts.unavailable)}.</p>'
     parts = []
     shown = shown_decision(run)
-    if shown.state == NOT_EVALUATED:  # e.g. a placeholder-only import: say why it is no NO-GO here
+    if shown.state == NOT_EVALUATED:  # a run cut short, or a placeholder-only import: say why
         parts.append(f'<p class="p5-note">{icon("NA")} Not evaluated: {html_text(shown.reason)}. The rows below '
-                     "are the evaluation's, which counts a mandatory NA as NO-GO.</p>")
+                     "are what was measured; none of them is a verdict on the release.</p>")
     if verdicts.phases:
-        phase_rows = [(p.phase, Markup(icon(p.decision or "NA")), "; ".join(p.reasons) or "—")
+        phase_rows = [(p.phase, Markup(icon(p.decision or "NA")),
+                       "; ".join([*p.reasons, *([f"measured so far: the phase {p.stopped}"] if p.stopped else []),
+                                  *([p.outside] if p.outside else [])]) or "—")
                       for p in verdicts.phases]
         parts.append(str(table(["Phase", "Decision", "Reasons"], phase_rows, css="p5-phase-decisions",
                                row_css=[row_class(p.decision or "NA") for p in verdicts.phases])))

@@ -49,8 +49,10 @@ class RunVerdicts:
 @dataclass(frozen=True)
 class PhaseDecision:
     phase: str
-    decision: str | None  # GO | NO-GO | INVALID | None (phase not observed / not evaluated)
+    decision: str | None  # GO | NO-GO | INVALID | NOT-EVALUATED | None (phase not observed)
     reasons: list[str] = field(default_factory=list)
+    stopped: str | None = None  # how the phase fell short of its course: its rows are "so far"
+    outside: str | None = None  # the requests outside every sample window, in words
 
 
 @dataclass(frozen=True)
@@ -189,8 +191,9 @@ def _number(value: Any) -> float | None:
 
 def _phase_rows(phase: Any) -> list[VerdictRow]:
     name = get_field(phase, "phase", "name")
-    label = None if name is None else str(name)
     judged = get_field(phase, "evaluation", default=None) or phase  # PhaseReport wraps PhaseEvaluation
+    # a phase cut short shows what it measured so far, labelled so on every row
+    label = None if name is None else str(name) + (" (so far)" if get_field(judged, "stopped") else "")
     caveat = _server_caveat(get_field(phase, "reconciliation", default=None))
     rows = []
     for category in get_field(judged, "categories", default=[]) or []:
@@ -217,6 +220,45 @@ def _server_caveat(reconciliation: Any) -> str | None:
             "its success and error rates describe only the requests it counts (timed routes)")
 
 
+def _outside_text(outside: Any) -> str | None:
+    """Example: '40 requests outside every sample window (1 errors, 0 dropped, P95 12.0 ms):
+    counted apart, not in the pooled figures'."""
+    requests = _number(get_field(outside, "requests")) if outside is not None else None
+    if not requests:
+        return None
+    p95 = _number(get_field(outside, "latency_p95_ms"))
+    return (f"{requests:,.0f} requests outside every sample window ({get_field(outside, 'errors', default=0):,} errors, "
+            f"{get_field(outside, 'dropped', default=0):,} dropped, P95 {'NA' if p95 is None else f'{p95:.1f} ms'}): "
+            "counted apart, not in the pooled figures")
+
+
+def _endpoint_rows(evaluation: Any) -> list[VerdictRow]:
+    """The per-request thresholds (spec ``requests[].slo``), as rows of the verdict table."""
+    rows = []
+    for endpoint in get_field(evaluation, "endpoints", default=[]) or []:
+        name = get_field(endpoint, "name")
+        for t in get_field(endpoint, "thresholds", default=[]) or []:
+            value = _number(get_field(t, "value_ms"))
+            bound = "≥ " if get_field(t, "censored", default=False) and value is not None else ""
+            quantile = str(get_field(t, "quantile", default="?"))
+            threshold = _number(get_field(t, "threshold_ms"))
+            reason = get_field(t, "reason")
+            rows.append(VerdictRow(
+                phase=str(get_field(endpoint, "phase")),
+                category=f"request {name} {quantile.upper()} (client)",
+                pooled=bound + value_text(value, "ms"),
+                worst_sample="NA",
+                target="NA" if threshold is None else f"<= {value_text(threshold, 'ms')}",
+                verdict=str(get_field(t, "verdict", default="NA")).upper(),
+                note="; ".join([str(reason)] if reason else []
+                               + ["per-request threshold (spec requests[].slo), over every request of that name"]),
+                pooled_value=value,
+                key=f"request:{name}:{quantile}/client",
+                unit="ms",
+            ))
+    return rows
+
+
 def flatten(evaluation: Any) -> RunVerdicts:
     """Reshape a ``RunEvaluation`` (object or mapping) into ``RunVerdicts``."""
     phases = get_field(evaluation, "phases", default=None)
@@ -235,9 +277,12 @@ def flatten(evaluation: Any) -> RunVerdicts:
         judged = get_field(phase, "evaluation", default=None)
         if judged is not None:
             decisions.append(PhaseDecision(str(get_field(phase, "phase", "name")), _decision(get_field(judged, "decision")),
-                                           [str(r) for r in get_field(judged, "reasons", default=[]) or []]))
+                                           [str(r) for r in get_field(judged, "reasons", default=[]) or []],
+                                           stopped=get_field(judged, "stopped"),
+                                           outside=_outside_text(get_field(judged, "outside"))))
     if not phases and get_field(evaluation, "categories") is not None:
         rows.extend(_phase_rows(evaluation))
+    rows.extend(_endpoint_rows(evaluation))
     reasons = [str(reason) for reason in get_field(evaluation, "reasons", default=[]) or []]
     caveats = [str(c) for c in get_field(evaluation, "caveats", default=[]) or []]
     return RunVerdicts(

@@ -19,7 +19,16 @@ Rules (DESIGN.md "SLO verdicts", CSV_V3.md "Pooling"):
 - a category whose counters were measured and never moved over the phase is NOT-EXERCISED
   (``slo.exercise``); a *required* category (the spec's ``slo.categories``, default: the
   mandatory ones) that is NA or NOT-EXERCISED makes the phase NO-GO, naming what would
-  exercise it; one the spec does not require (with a justification) does not block GO.
+  exercise it; one the spec does not require (with a justification) does not block GO;
+- a phase that did not run its planned course (``PhaseData.stopped``) is NOT-EVALUATED, its
+  figures shown as measured so far, unless a category FAILs in them (NO-GO: a failure seen
+  is a failure; an NA there only says the phase was cut short); a phase in which no category
+  has a value to judge (every one NA or not exercised: e.g. a legacy import of placeholders)
+  is NOT-EVALUATED too, never NO-GO on the service's account;
+- client percentiles pool the requests of the sample windows, the same requests the sample
+  figures cover, so the pooled value never exceeds the worst sample's (nearest rank: at most
+  5 % of each window lies above its P95, so at most 5 % of their union does); requests
+  intended outside every window are counted apart (``PhaseData.outside``).
 """
 
 from __future__ import annotations
@@ -55,8 +64,10 @@ from phase5site.slo.models import (
     NO_GO,
     NOT_EXERCISED,
     NOT_EXERCISED_TEXT,
+    NOT_EVALUATED,
     PASS,
     CategoryVerdict,
+    OutsideSamples,
     PhaseEvaluation,
     Source,
     SourceRow,
@@ -75,9 +86,10 @@ class PhaseData:
 
     ``server_samples``: sample rows of one server source (``[]`` when metrics source is
     none); ``client_samples``: rows carrying the client columns; ``client_latencies_ms``:
-    sorted latencies of every sent request of the phase (``None`` when not available, e.g.
-    an imported CSV); ``client_dropped_waits_ms``: the wait of each dropped request of the
-    phase (None where unknown), ranked above the sent ones (``quantiles.censored_ranking``);
+    sorted latencies of every sent request of the phase's sample windows, the requests the
+    samples cover (``None`` when not available, e.g. an imported CSV);
+    ``client_dropped_waits_ms``: the wait of each dropped request of those windows (None
+    where unknown), ranked above the sent ones (``quantiles.censored_ranking``);
     ``planned_samples``: what the spec asked for (for caveats); ``moved_by``: per category,
     what would exercise it (for the NOT-EXERCISED reason).
     """
@@ -92,6 +104,11 @@ class PhaseData:
     metrics_source_none: bool = False
     # category -> what a load must send to move its counters (the metrics profile's words)
     moved_by: Mapping[str, str] = field(default_factory=dict)
+    # how the phase fell short of its planned course ("ended aborted after 2 of 12 samples");
+    # None when it ran its course
+    stopped: str | None = None
+    # the phase's requests intended outside every sample window (not in the pooled figures)
+    outside: OutsideSamples | None = None
 
 
 def judge(value: float | None, threshold: float, comparison: str) -> Verdict:
@@ -563,8 +580,42 @@ def go_no_go(categories: Sequence[CategoryVerdict]) -> tuple[str, list[str]]:
     return GO, []
 
 
+JUDGED = (PASS, FAIL, INVALID)
+
+
+def settle(decision: str, reasons: list[str], categories: Sequence[CategoryVerdict],
+           stopped: str | None) -> tuple[str, list[str]]:
+    """The phase decision once its course is known (module docstring): a stopped phase is
+    NOT-EVALUATED unless a category FAILs; a phase with nothing to judge is NOT-EVALUATED.
+
+    Example: stopped "ended interrupted after 3 of 12 samples", every category PASS ->
+    ('NOT-EVALUATED', ['phase ended interrupted after 3 of 12 samples: not evaluated; ...']);
+    every category NA -> ('NOT-EVALUATED', ['no category has a value to judge: ...', <the NA
+    reasons>]).
+    """
+    failed = [f"{c.category}: {c.reason}" for c in categories if c.verdict == FAIL]
+    if stopped is not None:
+        if failed:
+            return NO_GO, [*failed, f"phase {stopped}: the other figures are as measured so far"]
+        return NOT_EVALUATED, [f"phase {stopped}: not evaluated; the figures are what was measured so far"]
+    if not any(c.verdict in JUDGED for c in categories):
+        return NOT_EVALUATED, ["no category has a value to judge: every one is NA or not exercised", *reasons]
+    return decision, reasons
+
+
+def _outside_caveat(outside: OutsideSamples) -> str:
+    """Example: '40 requests (1 error, 0 dropped; P95 12.0 ms) were intended outside every
+    sample window: counted apart, not in the pooled figures'."""
+    p95 = "NA" if outside.latency_p95_ms is None else f"{outside.latency_p95_ms:.1f} ms"
+    errors = "error" if outside.errors == 1 else "errors"
+    return (f"{outside.requests} requests ({outside.errors} {errors}, {outside.dropped} dropped; P95 {p95}) "
+            "were intended outside every sample window: counted apart, not in the pooled figures")
+
+
 def _caveats(data: PhaseData, categories: Sequence[CategoryVerdict]) -> list[str]:
     caveats: list[str] = []
+    if data.outside is not None and data.outside.requests:
+        caveats.append(_outside_caveat(data.outside))
     n = max(len(data.server_samples), len(data.client_samples))
     if n < FEW_SAMPLES:
         caveats.append(f"only {n} samples (fewer than {FEW_SAMPLES}): per-sample spread and worst sample are weak evidence")
@@ -611,7 +662,7 @@ def evaluate_phase(data: PhaseData, slo: SloSpec) -> PhaseEvaluation:
     limited = limited_windows([*data.client_samples, *data.server_samples])
     invalid = invalid_reason(limited, n_samples) if limited else None
     categories = [evaluate_category(category, data, slo, invalid) for category in CATEGORIES]
-    decision, reasons = go_no_go(categories)
+    decision, reasons = settle(*go_no_go(categories), categories, data.stopped)
     return PhaseEvaluation(
         phase=data.phase,
         decision=decision,  # type: ignore[arg-type]
@@ -621,4 +672,6 @@ def evaluate_phase(data: PhaseData, slo: SloSpec) -> PhaseEvaluation:
         server_source=data.server_source,
         caveats=_caveats(data, categories),
         generator_limited_samples=[w.sample_num for w in limited if w.sample_num is not None],
+        stopped=data.stopped,
+        outside=data.outside,
     )

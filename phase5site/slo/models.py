@@ -10,7 +10,7 @@ from typing import Any, Literal
 from phase5site.slo.stats import Interval
 
 Verdict = Literal["PASS", "FAIL", "NA", "INVALID", "NOT-EXERCISED"]
-Decision = Literal["GO", "NO-GO", "INVALID"]
+Decision = Literal["GO", "NO-GO", "INVALID", "NOT-EVALUATED"]
 Comparison = Literal[">=", "<="]
 Source = Literal["server", "client"]
 
@@ -27,6 +27,10 @@ NOT_EXERCISED_TEXT = "not exercised by this load"
 GO: Decision = "GO"
 NO_GO: Decision = "NO-GO"
 DECISION_INVALID: Decision = "INVALID"
+# No verdict could be reached: the phase did not run its planned course (aborted, interrupted,
+# failed) and nothing FAILed in what it measured, or no category had a value to judge (e.g. a
+# legacy import whose values are all placeholders). Never GO; not a NO-GO on the service.
+NOT_EVALUATED: Decision = "NOT-EVALUATED"
 INSUFFICIENT_DATA = "insufficient data"
 NOT_SIGNIFICANT = "not significant"
 
@@ -130,10 +134,29 @@ class CategoryVerdict:
 
 
 @dataclass(frozen=True)
+class OutsideSamples:
+    """The requests of a phase intended outside every sample window: not in any sample, so
+    not in the pooled figures either (``slo.evaluate``: pooled and per-sample values are over
+    the same requests). ``first_at``/``last_at``: their intended times (UTC epoch s)."""
+
+    requests: int
+    ok: int
+    errors: int  # 4xx + 5xx + transport errors
+    dropped: int
+    latency_p95_ms: float | None  # nearest rank over the sent ones; None when none was sent
+    first_at: float | None = None
+    last_at: float | None = None
+
+
+@dataclass(frozen=True)
 class PhaseEvaluation:
-    """``decision``: NO-GO if a category FAILs on valid evidence (or a mandatory one is NA),
-    else INVALID if a category is INVALID, else GO. ``reasons`` explain the decision;
-    ``generator_limited_samples`` are the windows whose client latency measured the tool."""
+    """``decision``: NO-GO if a category FAILs on valid evidence (or, in a phase that ran its
+    course, a required one is NA or not exercised); else NOT-EVALUATED if the phase did not
+    run its planned course (``stopped`` says how) or no category had a value; else INVALID if
+    a category is INVALID, else GO. ``reasons`` explain the decision;
+    ``generator_limited_samples`` are the windows whose client latency measured the tool.
+    In a stopped phase the categories are what was measured so far, shown, not judged
+    (a FAIL among them still makes it NO-GO: a failure seen is a failure)."""
 
     phase: str
     decision: Decision
@@ -143,6 +166,8 @@ class PhaseEvaluation:
     server_source: str | None
     caveats: list[str] = field(default_factory=list)
     generator_limited_samples: list[int] = field(default_factory=list)
+    stopped: str | None = None  # e.g. "ended aborted after 2 of 12 samples"; None: ran its course
+    outside: OutsideSamples | None = None  # None: not known (no request rows) or none outside
 
     def category(self, name: str) -> CategoryVerdict:
         return next(c for c in self.categories if c.category == name)

@@ -24,6 +24,22 @@ from phase5site.store.jsontext import load_json
 from phase5site.store.schema import JSON_SAMPLE_COLUMNS, check_version, schema_version
 
 SOURCE_PRIORITY: tuple[str, ...] = ("prometheus", "scrape", "import")
+Windows = list[tuple[float, float]]
+
+
+def _in_windows(phase: str | None, windows: Windows | None) -> tuple[str, dict[str, Any]]:
+    """SQL condition (and its parameters) for the requests of ``phase`` (any phase when None)
+    intended in one of ``windows`` (``[start, end)`` each; every request when None)."""
+    params: dict[str, Any] = {"phase": phase}
+    where = "($phase IS NULL OR phase = $phase)"
+    if windows is None:
+        return where, params
+    if not windows:
+        return f"{where} AND FALSE", params
+    params["starts"] = [float(start) for start, _ in windows]
+    params["ends"] = [float(end) for _, end in windows]
+    return (f"{where} AND EXISTS (SELECT 1 FROM (SELECT unnest($starts) AS ws, unnest($ends) AS we) "
+            "WHERE intended_at >= ws AND intended_at < we)"), params
 
 
 class RunReader:
@@ -166,30 +182,54 @@ class RunReader:
             counts[outcome] = int(count)
         return counts
 
-    def sent_latencies_ms(self, phase: str | None = None) -> np.ndarray:
-        """Sorted ``latency_ms`` of every sent (non-dropped) request that has one (float64).
+    def sent_latencies_ms(self, phase: str | None = None, windows: Windows | None = None) -> np.ndarray:
+        """Sorted ``latency_ms`` of every sent (non-dropped) request that has one (float64);
+        with ``windows`` (``[(start, end), ...]``), only requests intended in one of them
+        (``[start, end)``, the client window's rule).
 
         A NaN, infinite or negative latency (a file no engine of this tool wrote) is no
         measurement: it counts as not recorded, like NULL, instead of becoming a NaN
         percentile or confidence bound in every report (issue 13 item 2)."""
+        where, params = _in_windows(phase, windows)
         columns = self.con.execute(
-            "SELECT latency_ms FROM requests WHERE ($phase IS NULL OR phase = $phase) "
+            f"SELECT latency_ms FROM requests WHERE {where} "
             "AND outcome <> 'dropped' AND latency_ms IS NOT NULL AND isfinite(latency_ms) "
             "AND latency_ms >= 0 ORDER BY latency_ms",
-            {"phase": phase},
+            params,
         ).fetchnumpy()
         return np.asarray(columns["latency_ms"], dtype=np.float64)
 
-    def dropped_waits_ms(self, phase: str | None = None) -> list[float | None]:
+    def dropped_waits_ms(self, phase: str | None = None, windows: Windows | None = None) -> list[float | None]:
         """The wait of every dropped request (its ``latency_ms``, censored), sorted; None
-        where it was not recorded (runs before the engine stored it)."""
+        where it was not recorded (runs before the engine stored it). ``windows`` as for
+        ``sent_latencies_ms``."""
+        where, params = _in_windows(phase, windows)
         rows = self.con.execute(
-            "SELECT latency_ms FROM requests WHERE ($phase IS NULL OR phase = $phase) "
+            f"SELECT latency_ms FROM requests WHERE {where} "
             "AND outcome = 'dropped' ORDER BY latency_ms NULLS FIRST",
-            {"phase": phase},
+            params,
         ).fetchall()
         return [None if value is None or not math.isfinite(value) or value < 0 else float(value)
                 for (value,) in rows]
+
+    def outside_windows(self, phase: str, windows: Windows) -> dict[str, Any]:
+        """The requests of ``phase`` intended outside every one of ``windows``: ``requests``,
+        ``ok``, ``errors`` (4xx, 5xx, transport), ``dropped``, ``latency_p95_ms`` (nearest
+        rank over the sent ones with a latency; None if none), ``first_at``/``last_at``."""
+        inside, params = _in_windows(phase, windows)
+        ((requests, ok, errors, dropped, p95, first, last),) = self.con.execute(
+            f"SELECT count(*), count(*) FILTER (WHERE outcome = 'ok'), "
+            "count(*) FILTER (WHERE outcome NOT IN ('ok', 'dropped')), "
+            "count(*) FILTER (WHERE outcome = 'dropped'), "
+            "quantile_disc(latency_ms, 0.95) FILTER (WHERE outcome <> 'dropped' AND isfinite(latency_ms) "
+            "AND latency_ms >= 0), min(intended_at), max(intended_at) "
+            f"FROM requests WHERE phase = $phase AND NOT ({inside})",
+            params,
+        ).fetchall()
+        return {"requests": int(requests), "ok": int(ok), "errors": int(errors), "dropped": int(dropped),
+                "latency_p95_ms": None if p95 is None else float(p95),
+                "first_at": None if first is None else float(first),
+                "last_at": None if last is None else float(last)}
 
     def client_latencies_ms(self, phase: str | None = None) -> np.ndarray:
         """The client latency ranking of a phase (or the run), sorted (float64): every sent

@@ -127,7 +127,8 @@ def make_run(
             writer.add_sample(sample)
         writer.end_phase(
             phase, ended_at=T0 + 60.0 * max(1, len(samples)),
-            status="completed" if status == "completed" else status,
+            # a run left unfinished was cut short in its (only) phase, as the engine records it
+            status=status if finish else "interrupted",
             requests_sent=sent,
             dropped=len(dropped_waits_ms or []) + sum(1 for row in mixed_requests or [] if row[3] == "dropped"),
         )

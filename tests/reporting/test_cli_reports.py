@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from phase5site.cli import EXIT_GO, EXIT_NO_GO, EXIT_RUNTIME_ERROR, EXIT_USAGE, cli
+from phase5site.cli import EXIT_GO, EXIT_NO_GO, EXIT_NOT_EVALUATED, EXIT_RUNTIME_ERROR, EXIT_USAGE, cli
 
 from .runbuilder import good_sample, make_run
 from .test_reports import FIXTURES, latencies
@@ -72,8 +72,12 @@ def test_summary_needs_partial_for_an_interrupted_run(tmp_path: Path) -> None:
     assert code == EXIT_USAGE
     assert "--partial" in err
     code, out, _ = invoke("summary", str(run_dir), "--partial")
-    assert code == EXIT_NO_GO  # every category passes, but a cut-short run never releases
-    assert "run interrupted: incomplete evidence" in out
+    # every category passes so far, but a cut-short run is no verdict: never GO, and no NO-GO
+    # on the service's account either
+    assert code == EXIT_NOT_EVALUATED
+    assert "NOT-EVALUATED" in out and "run interrupted: incomplete evidence" in out
+    assert "baseline (so far)" in out
+    assert out.rstrip().splitlines()[-1].startswith("exit code 6: NOT-EVALUATED")
     text = (run_dir / "summary.md").read_text()
     assert "10 of 12 samples missing" in text
 

@@ -95,14 +95,16 @@ def test_partial_summary_lists_what_is_missing(tmp_path: Path) -> None:
     assert "run status is interrupted" in text
 
 
-def test_run_without_samples_is_no_go(tmp_path: Path) -> None:
+def test_run_without_samples_is_not_evaluated(tmp_path: Path) -> None:
     run_dir = make_run(tmp_path, samples=[], latencies_ms=None)
     evaluation = evaluate_run(run_dir)
-    assert evaluation.decision == "NO-GO"
-    assert "insufficient data" in evaluation.reasons[0]
+    assert evaluation.decision == "NOT-EVALUATED"  # nothing to judge: no verdict, never GO
+    assert evaluation.reasons == ["no phase has samples: nothing to judge"]
     assert evaluation.phases[0].evaluation is None
     root = ET.fromstring(render_junit(evaluation))
-    assert root.find("testsuite/testcase/failure") is not None
+    error = root.find("testsuite/testcase/error")
+    assert error is not None and error.get("type") == "NOT-EVALUATED"
+    assert root.find("testsuite/testcase/failure") is None
 
 
 def test_not_a_run_folder(tmp_path: Path) -> None:
@@ -127,8 +129,11 @@ def test_report_from_every_fixture(csv_path: Path, tmp_path: Path) -> None:
     assert result.report_path == folder / "production-report.md"
     assert FORBIDDEN.search(text) is None
     assert "**Verdict: " in text
-    # legacy files lack latency histograms and client requests: never a made-up percentile
-    assert result.evaluation.decision == "NO-GO"
+    # legacy files lack latency histograms and client requests: never a made-up percentile,
+    # never GO; a file in which nothing could be judged (placeholders, NA) is not evaluated
+    judged = [c for p in result.evaluation.evaluated_phases() for c in p.evaluation.categories  # type: ignore[union-attr]
+              if c.verdict in ("PASS", "FAIL", "INVALID")]
+    assert result.evaluation.decision == ("NO-GO" if judged else "NOT-EVALUATED")
     assert "NA" in text
     ET.parse(tmp_path / "junit.xml")
     for phase in result.evaluation.evaluated_phases():

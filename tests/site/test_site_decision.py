@@ -80,15 +80,16 @@ def test_named_runs_replace_the_tag_rule() -> None:
     assert release_decision([], SiteOptions()).decision is None
 
 
-def test_an_import_with_every_row_na_is_not_evaluated_but_one_measured_fail_stands() -> None:
-    placeholder = _run("legacy", 100, "NO-GO", source="import", rows=[_row("NA"), _row("NA")])
-    assert shown_decision(placeholder).state == NOT_EVALUATED
-    assert "placeholder" in shown_decision(placeholder).reason
-    assert run_tags(placeholder) == ["import"]
-    measured = _run("legacy", 100, "NO-GO", source="import", rows=[_row("NA"), _row("FAIL")])
-    assert shown_decision(measured).state == "NO-GO"
-    own_run = _run("day1", 100, "NO-GO", rows=[_row("NA")])  # not an import: NA is a NO-GO
-    assert shown_decision(own_run).state == "NO-GO"
+def test_the_evaluators_not_evaluated_is_shown_as_such_and_the_site_judges_nothing_itself() -> None:
+    unjudged = _run("legacy", 100, "NOT-EVALUATED", source="import", rows=[_row("NA"), _row("NA")])
+    assert shown_decision(unjudged).state == NOT_EVALUATED
+    assert shown_decision(unjudged).reason == "legacy reason"  # the evaluator's words
+    assert run_tags(unjudged) == ["import"]
+    # the site does not second-guess a NO-GO, even of an import with NA rows only
+    no_go = _run("legacy", 100, "NO-GO", source="import", rows=[_row("NA"), _row("NA")])
+    assert shown_decision(no_go).state == "NO-GO"
+    assert release_decision([_run("day1", 100, "GO"), _run("day2", 200, "NOT-EVALUATED")],
+                            SiteOptions()).decision == "NO-GO"  # missing evidence is not a pass
 
 
 def test_a_real_placeholder_only_legacy_file_is_not_evaluated(tmp_path: Path) -> None:
@@ -98,9 +99,11 @@ def test_a_real_placeholder_only_legacy_file_is_not_evaluated(tmp_path: Path) ->
     folder = LEGACY / "phase5-20251122-150047"
     imported = import_legacy_run(folder / "metrics.csv", folder / "metadata.json", tmp_path)
     run = read_run(imported.run_dir, default_evaluator())
-    assert run.verdicts.decision == "NO-GO"  # the evaluation's own rule: a mandatory NA
+    assert run.verdicts.decision == "NOT-EVALUATED"  # the evaluator's rule: nothing to judge
     assert run.verdicts.rows and all(row.verdict == "NA" for row in run.verdicts.rows)
     assert shown_decision(run).state == NOT_EVALUATED
+    assert "no category has a value to judge" in shown_decision(run).reason
+    assert "placeholder of the old observer" in shown_decision(run).reason
     release = release_decision([run], SiteOptions())
     assert release.decision is None and release.left_out[0][1] == "tagged import"
     groups = run_caveats(run)
