@@ -152,3 +152,32 @@ def test_report_html_writes_one_self_contained_file(built_site, tmp_path: Path) 
     assert "<details><summary>Data table</summary>" in text and "p5-verdicts" in text
     refused = CliRunner().invoke(cli, ["report", str(run_dir / "metrics.csv"), "--html", str(out)])
     assert refused.exit_code == 2 and "--html needs a run folder" in refused.output
+
+
+def test_run_page_rows_label_a_stopped_phase_and_carry_the_per_request_thresholds(tmp_path: Path) -> None:
+    """A real aborted run file through the real evaluator: its rows read "(so far)", its phase
+    row says how it stopped, and each requests[].slo threshold is a row of the verdict table."""
+    from phase5site.site.page_run import verdict_section
+
+    from reporting.runbuilder import good_sample, make_run  # tests/ is on sys.path (rootdir)
+    from reporting.test_console_summary import mixed
+    from reporting.test_reports import latencies
+
+    spec = {"name": "synthetic", "phases": [{"name": "baseline"}],
+            "target": {"requests": [{"name": "hello", "slo": {"p95": 0.1}},
+                                    {"name": "plugins", "slo": {"p95": 0.05}}]}}
+    run_dir = make_run(tmp_path, samples=[good_sample("baseline", i) for i in (1, 2)], planned_samples=12,
+                       status="aborted", latencies_ms=latencies(), mixed_requests=mixed(), spec=spec)
+    run = read_run(run_dir, default_evaluator())
+    phases = {row.phase for row in run.verdicts.rows}
+    assert "baseline (so far)" in phases  # the categories, measured before the stop
+    assert run.verdicts.phases[0].decision == "NOT-EVALUATED"
+    assert run.verdicts.phases[0].stopped == "ended aborted after 120 s of 720 s planned, 2 of 12 samples"
+    requests = {row.category: row for row in run.verdicts.rows if row.category.startswith("request ")}
+    assert set(requests) == {"request hello P95 (client)", "request plugins P95 (client)"}
+    assert requests["request plugins P95 (client)"].verdict == "FAIL"
+    assert requests["request hello P95 (client)"].target == "<= 100 ms"
+    html = verdict_section(run)
+    assert "measured so far: the phase ended aborted after 120 s of 720 s planned" in html
+    assert "request plugins P95 (client)" in html and "p5-row-fail" in html
+    assert shown_decision(run).state == "NO-GO"  # the breaker aborted it: the service suffered
