@@ -29,7 +29,9 @@ class LivePhase:
     progress: PhaseProgress | None = None
     phase: PhaseSpec | None = None
     ordinal: int = 0
-    start_mono: float = 0.0
+    # the phase's start (monotonic); None while it is being set up (flags, sources, the
+    # store's phase row), when a heartbeat must show 0 s elapsed, not the whole phase
+    start_mono: float | None = None
     last_at: float = 0.0  # the phase's start, then the last heartbeat (monotonic)
     # (monotonic, sent) at each heartbeat of the last RATE_WINDOW_S seconds
     sent_history: deque[tuple[float, int]] = field(default_factory=deque)
@@ -77,17 +79,18 @@ def snapshot(base: dict[str, Any], live: LivePhase, now: float, *, final: bool) 
     if progress is None or phase is None:
         return status
     totals = progress.totals()
-    achieved = live_rate(live, now, totals["sent"])
-    if live.finished or final:
+    started = live.start_mono is not None
+    ran = min(max(now - live.start_mono, 0.0), phase.planned_duration_s) if started else 0.0  # type: ignore[operator]
+    achieved = live_rate(live, now, totals["sent"]) if started else None
+    if started and (live.finished or final):
         # After the phase: the mean over the phase, not the (empty) last second.
-        elapsed = min(max(now - live.start_mono, 1e-9), phase.planned_duration_s)
-        achieved = totals["sent"] / elapsed
+        achieved = totals["sent"] / max(ran, 1e-9)
     p95 = progress.latency.quantile(0.95)
     lag_p99 = progress.send_lag_ms.quantile(0.99)
     outcomes = totals["outcomes"]
     status.update({
         "phase": phase.name, "phase_index": live.ordinal + 1,
-        "elapsed_s": round(min(now - live.start_mono, phase.planned_duration_s), 1),
+        "elapsed_s": round(ran, 1),
         "planned_s": phase.planned_duration_s, "target_rate": phase.rate,
         "achieved_rate": None if achieved is None else round(achieved, 1),
         "workers": progress.workers,

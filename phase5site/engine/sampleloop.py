@@ -105,7 +105,7 @@ async def store_tail_sample(run: Run, phase: PhaseSpec, progress: PhaseProgress,
     full windows only. Returns True when a row was stored.
     """
     last = await run.writer_thread.call(run.writer.last_sample_window, phase.name)
-    sample_num, window_start = (last[0] + 1, last[1]) if last else (1, run.axis.wall(run.live.start_mono))
+    sample_num, window_start = (last[0] + 1, last[1]) if last else (1, run.axis.wall(run.live.start_mono))  # type: ignore[arg-type]
     if ended_at <= window_start:
         return False
     client = await run.writer_thread.call(run.writer.client_window, phase.name, window_start, ended_at)

@@ -94,6 +94,22 @@ def test_the_heartbeat_counts_the_whole_run_time_left() -> None:
     assert status["run_planned_s"] == 51.0 and status["run_left_s"] == 34.0  # 30 - 12 + 16
 
 
+def test_a_heartbeat_while_a_phase_is_set_up_shows_it_not_started() -> None:
+    """The runner names the phase before its start is known (flags, metric sources and the
+    store's phase row come first): a heartbeat then printed "t=5/5s rate=0.0/20", the whole
+    phase as elapsed with nothing sent."""
+    from phase5site.engine.heartbeat import LivePhase, snapshot, status_line
+    from phase5site.engine.progress import PhaseProgress
+    from phase5site.runspec.models import PhaseSpec
+
+    phase = PhaseSpec(name="warmup", rate=20, concurrency=5, duration=5, observe=False)
+    live = LivePhase(progress=PhaseProgress(phase="warmup", rate=20, workers=1), phase=phase, ordinal=0)
+    status = snapshot({"phases_planned_s": [5.0, 36.0]}, live, 5_000.0, final=False)
+    assert status["elapsed_s"] == 0.0 and status["achieved_rate"] is None
+    assert status["run_left_s"] == 41.0
+    assert status_line(status).startswith("phase=warmup t=0/5s rate=NA/20 ")
+
+
 def test_live_rate_does_not_jitter_with_the_workers_100_ms_batches() -> None:
     # At a steady 80 req/s the parent learns of sends in batches of 8 every 100 ms, and the
     # heartbeat fires about once a second (here 1.00-1.06 s apart): a one-second rate then
