@@ -121,7 +121,7 @@ def test_a_disk_full_run_fails_with_one_line_keeps_its_rows_and_stays_reportable
         if status_text is not None:
             (run_dir / "status.json").write_text(status_text)
         result = CliRunner().invoke(cli, ["summary", str(run_dir), "--partial"])
-        assert result.exit_code == 3, result.output  # NO-GO: a failed run is incomplete evidence
+        assert result.exit_code == 6, result.output  # NOT-EVALUATED: a failed run is no verdict
         assert (run_dir / "summary.md").is_file()
         result = CliRunner().invoke(cli, ["report", str(run_dir)])
         assert result.exit_code == 2 and "is failed, not completed" in result.output
