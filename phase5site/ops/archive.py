@@ -238,7 +238,7 @@ def read_store(run_dir: Path) -> tuple[int | None, str | None, str | None]:
 
 
 def run_verdict(run_dir: Path) -> tuple[str | None, str | None]:
-    """GO / NO-GO / INVALID from ``phase5site.reporting.evaluate_run``, or None with the reason."""
+    """GO / NO-GO / INVALID / NOT-EVALUATED from ``phase5site.reporting.evaluate_run``, or None with the reason."""
     try:
         from phase5site.reporting import evaluate_run
     except ImportError:

@@ -74,8 +74,8 @@ def test_metadata_counts_samples_once_per_window_and_has_a_verdict(tmp_path: Pat
     assert metadata["samples"] == 4 and metadata["samples_reason"] is None
     assert metadata["run_status"] == "completed"
     assert metadata["files"] == 5  # run.duckdb, metadata.json, metrics.csv, logs/load.log, itself
-    # evaluate_run judges this thin run (no latency, fallback, memory data): insufficient data
-    assert (metadata["verdict"], metadata["verdict_reason"]) == ("NO-GO", None)
+    # evaluate_run finds nothing to judge in this thin run (no latency, fallback, memory data)
+    assert (metadata["verdict"], metadata["verdict_reason"]) == ("NOT-EVALUATED", None)
 
 
 def test_run_without_store_has_na_samples_with_reason(tmp_path: Path) -> None:
