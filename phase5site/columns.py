@@ -113,6 +113,12 @@ CLIENT_COLUMNS: tuple[str, ...] = (
     "dropped",
 )
 
+# The NA reason of a column whose family the service does not export at all (the metrics
+# profile's ``Family.exported``), stored as "not exported by this service: <family>". A fact
+# about the service, not the window: such a column can never move, so it is neither
+# evidence of exercise nor a sample's explained gap (slo.exercise reads it).
+NOT_EXPORTED = "not exported by this service"
+
 # Columns that describe the window itself (beside phase, sample_num and source, which
 # with them key a sample: source is prometheus | scrape | import | none).
 WINDOW_COLUMNS: tuple[str, ...] = (

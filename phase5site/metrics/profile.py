@@ -20,13 +20,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
+from phase5site.columns import NOT_EXPORTED
 from phase5site.errors import MetricsError
 from phase5site.metrics.counters import Measured
 from phase5site.metrics.selectors import LabelMatcher, parse_selector, promql_selector
 
 QuantityKind = Literal["counter", "gauge", "histogram"]
 FamilyType = Literal["counter", "gauge", "histogram", "summary"]
-NOT_EXPORTED = "not exported by this service"
 
 @dataclass(frozen=True)
 class Quantity:

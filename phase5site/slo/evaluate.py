@@ -512,7 +512,8 @@ def evaluate_category(category: Category, data: PhaseData, slo: SloSpec, invalid
 
     Server rows are weighed for coverage first, then for exercise (counters that never moved
     make the row NOT-EXERCISED); every PASS row then gets its significance."""
-    exercise = exercise_of(category, data.server_samples)
+    exercise = exercise_of(category, data.server_samples, min_share=slo.min_valid_sample_share,
+                           expected=max(len(data.server_samples), len(data.client_samples)))
     rows = [mark_not_exercised(with_evidence(row, category, data, slo), exercise)
             for row in _category_rows(category, data, slo, invalid)]
     rows = [replace(row, significant=significance(row)) for row in rows]

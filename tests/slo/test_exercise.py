@@ -175,3 +175,82 @@ def test_slo_document_prints_the_justification_and_keeps_the_release_criterion()
     text = slo_markdown(targets, [])
     assert f"| no: {WHY} |" in text
     assert f"- Cache hit rate: not required for a release: {WHY}" in text
+
+
+# --- NOT-EXERCISED is a verdict on the phase: it needs the coverage a PASS needs ----------
+
+COVERAGE = "only 1 of 6 samples valid (a server verdict needs all of them, or 80% with every other sample's NA explained)"
+
+
+def _cache_gap(num: int, reason: str | None) -> dict[str, Any]:
+    row = sample(num, cache_hits_raw=None, cache_misses_raw=None)
+    row["na_reasons"] = {"cache_hits_raw": reason, "cache_misses_raw": reason} if reason else {}
+    return row
+
+
+@pytest.mark.parametrize("reason", [None, "scrape: cache_hits_total absent from the page"])
+def test_counters_that_did_not_move_in_one_of_six_samples_are_insufficient_not_unexercised(reason: str | None) -> None:
+    rows = [_idle_cache(1)] + [_cache_gap(i, reason) for i in range(2, 7)]
+    evaluation = evaluate_phase(_phase(rows), SloSpec())
+    cache = evaluation.category("cache_hit_rate")
+    assert cache.verdict == "NA"
+    (row,) = cache.rows
+    assert row.insufficient is True
+    assert (row.na_reason or "").startswith(
+        f"{COVERAGE}; cache_hits_raw, cache_misses_raw did not move over the 1 sample that measured them, "
+        "too few to call the category not exercised")
+    if reason:
+        assert (row.na_reason or "").endswith(f"cache_hits_raw: {reason}")
+    assert evaluation.decision == "NO-GO"
+    assert any(r.startswith(f"cache_hit_rate: insufficient data (server: {COVERAGE}") for r in evaluation.reasons)
+
+
+def test_five_idle_samples_and_one_explained_gap_are_not_exercised() -> None:
+    rows = [_idle_cache(i) for i in range(1, 6)] + [_cache_gap(6, "prometheus: unreachable")]
+    cache = evaluate_phase(_phase(rows), SloSpec()).category("cache_hit_rate")
+    assert cache.verdict == "NOT-EXERCISED"
+    assert cache.rows[0].na_reason == (
+        "not exercised by this load: cache_hits_raw, cache_misses_raw did not move over the 5 samples that measured them")
+    # the sixth gap unexplained: 5 of 6 is not all of them, and the rest is not explained
+    unexplained = evaluate_phase(_phase(rows[:5] + [_cache_gap(6, None)]), SloSpec()).category("cache_hit_rate")
+    assert unexplained.verdict == "NA" and unexplained.rows[0].insufficient
+
+
+def test_the_spec_share_decides_as_for_a_pass() -> None:
+    rows = [_idle_cache(i) for i in range(1, 4)] + [_cache_gap(i, "prometheus: unreachable") for i in range(4, 7)]
+    assert evaluate_phase(_phase(rows), SloSpec()).category("cache_hit_rate").verdict == "NA"
+    lenient = SloSpec(min_valid_sample_share=0.5)
+    assert evaluate_phase(_phase(rows), lenient).category("cache_hit_rate").verdict == "NOT-EXERCISED"
+
+
+def _not_exported_reasons() -> dict[str, str]:
+    """The NA reasons a metasheet sample stores for the columns of families the service does
+    not export, as the metrics profile words them."""
+    from phase5site.metrics.profile import get_profile
+
+    return {name: measured.reason or "" for name, measured in get_profile("metasheet").not_exported().items()}
+
+
+def test_not_exported_counters_are_not_named_among_those_that_did_not_move() -> None:
+    gone = _not_exported_reasons()
+    assert {"http_adapter_ops", "message_bus_rpc_attempts", "cache_get_attempts"} <= set(gone)
+    idle = dict(raw_fallback_total=0, effective_fallback_total=0, **dict.fromkeys(gone))
+    rows = [{**sample(i, **idle), "na_reasons": dict(gone)} for i in range(1, 7)]
+    fallback = evaluate_phase(_phase(rows), SloSpec()).category("effective_fallback")
+    assert fallback.verdict == "NOT-EXERCISED"
+    assert fallback.rows[0].na_reason == (
+        "not exercised by this load: raw_fallback_total did not move over the 6 samples that measured them")
+
+
+def test_a_not_exported_reason_does_not_explain_a_gap() -> None:
+    """Samples lacking raw_fallback_total whose only stored reasons say "not exported" have an
+    unexplained gap: the service's families say nothing about why this window is missing."""
+    gone = _not_exported_reasons()
+    idle = dict(raw_fallback_total=0, effective_fallback_total=0, **dict.fromkeys(gone))
+    rows = [{**sample(i, **idle), "na_reasons": dict(gone)} for i in range(1, 6)]
+    rows.append({**sample(6, **{**idle, "raw_fallback_total": None, "effective_fallback_total": None}),
+                 "na_reasons": dict(gone)})
+    fallback = evaluate_phase(_phase(rows), SloSpec()).category("effective_fallback")
+    assert fallback.verdict == "NA"
+    assert "only 5 of 6 samples valid" in (fallback.reason or "")
+    assert "not exported" not in (fallback.rows[0].na_reason or "")
