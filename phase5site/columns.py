@@ -246,13 +246,58 @@ INPUT_RANGES: dict[str, ColumnRange] = {
     "rss_bytes": ColumnRange("resident memory in bytes", 0.0, "memory_bytes"),
 }
 
-# Parts that cannot exceed their whole in one sample: part columns -> whole column.
+# Parts that cannot exceed their whole in one sample: part columns -> whole column. The
+# outcomes partition the requests (2xx/3xx, 4xx, 5xx and others for the service; ok, 4xx,
+# 5xx, transport and dropped for the client), so their sum cannot exceed them either. The
+# client's drops stay out: rows before issue 11 counted only the sent requests.
 COUNT_PARTS: tuple[tuple[tuple[str, ...], str], ...] = (
     (("server_ok",), "server_requests"),
     (("server_4xx", "server_5xx"), "server_requests"),
+    (("server_ok", "server_4xx", "server_5xx"), "server_requests"),
     (("client_ok",), "client_requests"),
     (("client_4xx", "client_5xx", "client_transport_errors"), "client_requests"),
+    (("client_ok", "client_4xx", "client_5xx", "client_transport_errors"), "client_requests"),
 )
+
+# Counts that are one category's evidence together and have no stored whole to check them
+# against: one of them impossible leaves the others unusable for it too (a reload count of
+# -1 beside 0 failures is not "no reload happened"), so they are NA with it.
+SIBLING_COUNTS: tuple[tuple[str, ...], ...] = (
+    ("cache_hits_raw", "cache_misses_raw"),
+    ("plugin_reload_success", "plugin_reload_failure"),
+    ("snapshot_create_success", "snapshot_create_failure", "snapshot_restore_success", "snapshot_restore_failure"),
+)
+
+# The columns computed from window counts (CSV_V3.md formulas): column -> the counts (or
+# bucket increases) it is made of. A sample whose count is impossible (negative, a part above
+# its whole) cannot vouch for a ratio made of it either, even one that lies in [0, 1]: the
+# ratio is NA with it, naming the count, so the evaluator can read neither (issue: an
+# impossible 4xx count beside a valid-looking error_rate passed).
+DERIVED_FROM: dict[str, tuple[str, ...]] = {
+    "http_success_rate": ("server_ok", "server_requests"),
+    "error_rate": ("server_4xx", "server_5xx", "server_requests"),
+    "error_rate_4xx": ("server_4xx", "server_requests"),
+    "error_rate_5xx": ("server_5xx", "server_requests"),
+    "request_rate": ("server_requests",),  # the evaluator rebuilds counts from it
+    "raw_fallback_ratio": ("raw_fallback_total", "server_requests"),
+    "effective_fallback_ratio": ("effective_fallback_total", "server_requests"),
+    "fb_http_ratio": ("fallback_http", "http_adapter_ops"),
+    "fb_message_ratio": ("fallback_message", "message_bus_rpc_attempts"),
+    "fb_cache_ratio": ("fallback_cache", "cache_get_attempts"),
+    "cache_hit_rate": ("cache_hits_raw", "cache_misses_raw"),
+    "plugin_reload_success_rate": ("plugin_reload_success", "plugin_reload_failure"),
+    "snapshot_success_rate": ("snapshot_create_success", "snapshot_create_failure",
+                              "snapshot_restore_success", "snapshot_restore_failure"),
+    **dict.fromkeys(("p50_latency", "p90_latency", "p95_latency", "p99_latency"), ("latency_buckets",)),
+    **dict.fromkeys(("plugin_reload_p95", "plugin_reload_p99"), ("plugin_reload_buckets",)),
+    **dict.fromkeys(("snapshot_operation_p95", "snapshot_operation_p99"), ("snapshot_buckets",)),
+    # client_requests counts the dropped requests (issue 11): an impossible drop count leaves
+    # every client denominator unknown
+    "client_success_rate": ("client_ok", "client_requests", "dropped"),
+    "client_error_rate": ("client_4xx", "client_5xx", "client_transport_errors", "dropped", "client_requests"),
+    "client_error_rate_4xx": ("client_4xx", "client_requests", "dropped"),
+    "client_error_rate_5xx": ("client_5xx", "client_requests", "dropped"),
+}
 
 
 def _high(bound: float | str | None, limits: SampleLimits) -> tuple[float | None, str]:
@@ -331,33 +376,67 @@ def gate_row(row: Mapping[str, Any], reasons: Mapping[str, Any] | None = None,
              limits: SampleLimits = SampleLimits()) -> tuple[dict[str, Any], dict[str, str]]:
     """(values, na_reasons) of one sample with every impossible value NA, its reason added.
 
-    Also a part larger than its whole (``server_ok`` above ``server_requests``) makes the
-    parts NA: one of the two is wrong and the ratio cannot be known.
+    Also a part larger than its whole (``server_ok`` above ``server_requests``, or ok + 4xx +
+    5xx above it) makes the parts NA: one of the two is wrong and the ratio cannot be known.
+    A column made of a refused count (``DERIVED_FROM``: its ratio, its rate) is NA with it,
+    even when its own value looks valid, with a reason naming the count.
 
     >>> values, why = gate_row({"server_requests": 100.0, "server_5xx": -5.0, "error_rate": -0.05})
     >>> values["server_5xx"], values["error_rate"], values["server_requests"]
     (None, None, 100.0)
     >>> why["server_5xx"]
     'raw value -5.0 is below 0: a counter increase over the window cannot be'
+    >>> values, why = gate_row({"server_requests": 100, "server_ok": 90, "server_4xx": 20, "server_5xx": 0,
+    ...                         "http_success_rate": 0.9})
+    >>> values["http_success_rate"], why["http_success_rate"]  # doctest: +NORMALIZE_WHITESPACE
+    (None, 'made of server_ok, which is impossible in this sample (raw server_ok + server_4xx +
+    server_5xx = 110 exceeds server_requests = 100: a part cannot be larger than its whole)')
     """
     values = dict(row)
     na_reasons = {str(k): str(v) for k, v in reasons.items()} if isinstance(reasons, Mapping) else {}
+    refused: dict[str, str] = {}
     for column, value in row.items():
         problem = gate_value(column, value, limits)
         if problem is not None:
             values[column] = None
-            na_reasons[column] = problem
+            refused[column] = problem
+    in_range = dict(values)  # every relation is checked on these: refusing one must not hide another
     for parts, whole in COUNT_PARTS:
-        numbers = [values.get(part) for part in parts]
-        total = values.get(whole)
+        numbers = [in_range.get(part) for part in parts]
+        total = in_range.get(whole)
         if total is None or any(number is None for number in numbers):
             continue
         if sum(numbers) > total * (1 + 1e-9) + 1e-9:  # type: ignore[arg-type]
             for part in parts:
                 values[part] = None
-                na_reasons[part] = (f"raw {' + '.join(parts)} = {sum(numbers)!r} exceeds {whole} = "  # type: ignore[arg-type]
-                                    f"{total!r}: a part cannot be larger than its whole")
+                refused.setdefault(part, f"raw {' + '.join(parts)} = {sum(numbers)!r} exceeds {whole} = "  # type: ignore[arg-type]
+                                   f"{total!r}: a part cannot be larger than its whole")
+    na_reasons.update(refused)
+    for column, problem in _spread_refusals(values, refused).items():
+        values[column] = None
+        na_reasons[column] = problem
     return values, na_reasons
+
+
+def _spread_refusals(values: Mapping[str, Any], refused: Mapping[str, str]) -> dict[str, str]:
+    """column -> reason, for every stored value made unusable by a count the gate refused:
+    its siblings (``SIBLING_COUNTS``), then every column made of either (``DERIVED_FROM``).
+    Each reason names the impossible count and quotes why it is impossible."""
+    origin = {column: column for column in refused}  # unusable column -> the impossible count
+    found: dict[str, str] = {}
+    for group in SIBLING_COUNTS:
+        bad = next((name for name in group if name in refused), None)
+        for name in group if bad is not None else ():
+            if name not in refused and values.get(name) is not None:
+                origin[name] = bad  # type: ignore[assignment]
+                found[name] = f"read with {bad}, which is impossible in this sample ({refused[bad]})"
+    for column, inputs in DERIVED_FROM.items():
+        if column in origin or values.get(column) is None:
+            continue
+        bad = next((origin[name] for name in inputs if name in origin), None)
+        if bad is not None:
+            found[column] = f"made of {bad}, which is impossible in this sample ({refused[bad]})"
+    return found
 
 
 def gate_sample(row: Mapping[str, Any], limits: SampleLimits = SampleLimits()) -> dict[str, Any]:

@@ -5,6 +5,13 @@ phase value is ``sum(good) / sum(total)`` (pooled), never the mean of per-sample
 When the counts were not stored (legacy CSV files have only ratio columns for HTTP), the
 HTTP request count is reconstructed as ``request_rate x window_s`` and ``good`` as
 ``ratio x total``, and the row says so.
+
+A sample whose counts are impossible (a negative increase, ok + 4xx + 5xx above the
+requests) has them NA from the sample gate (``columns.gate_row``), and with them the counts
+read together with them (``columns.SIBLING_COUNTS``) and every ratio column made of them
+(``columns.DERIVED_FROM``): a reader then finds neither counts nor a
+ratio to fall back on, and the sample is no evidence for the category. Likewise a drop
+count that is NA for a stored reason is unknown, not 0.
 """
 
 from __future__ import annotations
@@ -105,8 +112,18 @@ def client_intended(row: Row) -> float | None:
     return total + dropped if answered is not None and answered == total else total
 
 
+def stored_reason(row: Row, column: str) -> str | None:
+    """The NA reason a sample stores for a column (``na_reasons``), if any."""
+    reasons = row.get("na_reasons")
+    if not isinstance(reasons, Mapping) or not reasons.get(column):
+        return None
+    return str(reasons[column])
+
+
 def _client_counts(parts: tuple[str, ...]) -> Callable[[Row], Counts | None]:
     def counts(row: Row) -> Counts | None:
+        if number(row, "dropped") is None and stored_reason(row, "dropped"):
+            return None  # the drops are NA for a reason (the gate refused them): not 0
         total = client_intended(row)
         # A row without a dropped count (hand-made, or an import) had no drops to count.
         part = _sum({**row, "dropped": number(row, "dropped") or 0.0}, parts)
@@ -131,7 +148,7 @@ class RatioReader:
 
     counts: Callable[[Row], Counts | None]
     ratio_column: str | None
-    columns: tuple[str, ...]  # columns whose NA reasons explain an NA
+    columns: tuple[str, ...]  # columns whose NA reasons explain an NA (a tie names the first)
 
 
 @dataclass(frozen=True)
@@ -162,7 +179,8 @@ CATEGORIES: tuple[Category, ...] = (
             _server_ratio_counts(("server_ok",), "http_success_rate", bad=False),
             "http_success_rate", ("http_success_rate", "server_ok", "server_requests"),
         ),
-        client=RatioReader(_client_counts(("client_ok",)), "client_success_rate", ("client_requests",)),
+        client=RatioReader(_client_counts(("client_ok",)), "client_success_rate",
+                           ("client_requests", "client_ok", "dropped", "client_success_rate")),
         exercise=("server_requests",),
     ),
     Category(
@@ -173,7 +191,8 @@ CATEGORIES: tuple[Category, ...] = (
         ),
         client=RatioReader(
             _client_counts(("client_4xx", "client_5xx", "client_transport_errors", "dropped")),
-            "client_error_rate", ("client_requests",),
+            "client_error_rate", ("client_requests", "client_4xx", "client_5xx", "client_transport_errors",
+                                  "dropped", "client_error_rate"),
         ),
         exercise=("server_requests",),
     ),

@@ -123,6 +123,18 @@ def test_hostile_sample_rows_never_crash_report_summary_junit_json_or_site(corru
         ({"latency_buckets": '[[0.1, 1e400], ["+Inf", 3]]', "p95_latency": math.inf}, "latency_p95", "server",
          "raw value inf"),
         ({"client_requests": -5, "client_success_rate": 2.0}, "success_rate", "client", "raw value -5"),
+        # Impossible counts beside a ratio column that looks valid: the ratio was read instead
+        # of the refused counts, and passed. 995 ok + 30 + 2 errors of 1000 requests:
+        ({"server_4xx": 30.0}, "success_rate", "server", "made of server_ok, which is impossible in this "
+         "sample (raw server_ok + server_4xx + server_5xx = 1027.0 exceeds server_requests = 1000.0"),
+        ({"server_4xx": 30.0}, "error_rate", "server", "exceeds server_requests = 1000.0"),
+        ({"server_4xx": -3.0, "error_rate": 0.002}, "error_rate", "server",
+         "made of server_4xx, which is impossible in this sample (raw value -3.0 is below 0"),
+        ({"cache_misses_raw": -10.0}, "cache_hit_rate", "server", "raw value -10.0"),
+        ({"server_requests": -1000.0, "request_rate": 16.7, "effective_fallback_ratio": 0.01}, "effective_fallback",
+         "server", "raw value -1000.0"),
+        ({"client_4xx": 30}, "success_rate", "client", "exceeds client_requests = 1000"),
+        ({"dropped": -4, "client_error_rate": 0.002}, "error_rate", "client", "raw value -4"),
     ],
 )
 def test_impossible_values_in_every_sample_are_na_naming_the_value(
