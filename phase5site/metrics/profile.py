@@ -213,6 +213,10 @@ class Profile:
     ``all_quantities`` holds every quantity; ``quantities`` only those whose family the
     service exports (what the sources query). A quantity reading a metric the profile does
     not know (an override) is taken as exported.
+
+    ``authenticated_read_path``: a GET behind the service's JWT gate that only reads, where
+    ``verify`` sends the load token to learn whether the service accepts it (``/health`` is
+    outside the gate: it answers 200 to any token). None: the profile knows no such route.
     """
 
     name: str
@@ -220,6 +224,7 @@ class Profile:
     families: dict[str, Family] = field(default_factory=dict)
     timed_paths: frozenset[str] = frozenset()
     timed_prefixes: tuple[str, ...] = ()
+    authenticated_read_path: str | None = None
 
     def exports(self, quantity: Quantity) -> bool:
         family = family_of(quantity.metric, self.families)
@@ -293,8 +298,16 @@ class Profile:
         return bare in self.timed_paths or bare.startswith(self.timed_prefixes)
 
 
+# "Auth for load" (fixture README): GET /api/auth/me answers 200 to a good JWT (every page
+# load calls it) and the gate's 401 to a missing, invalid or expired one, or in production to
+# a token of a user not in `users`. It is a core router: not timed, so the probe moves no
+# counter a run measures.
+METASHEET_AUTH_READ_PATH = "/api/auth/me"
+
+
 def _profile(name: str, families: tuple[Family, ...]) -> Profile:
-    return Profile(name, METASHEET_QUANTITIES, {f.name: f for f in families}, TIMED_PATHS, TIMED_PREFIXES)
+    return Profile(name, METASHEET_QUANTITIES, {f.name: f for f in families}, TIMED_PATHS, TIMED_PREFIXES,
+                   authenticated_read_path=METASHEET_AUTH_READ_PATH)
 
 
 PROFILES: dict[str, Profile] = {

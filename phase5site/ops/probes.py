@@ -1,9 +1,10 @@
-"""Network probes of ``verify``: /health with the token, Prometheus ``up``, metric names.
+"""Network probes of ``verify``: /health and an authenticated read with the token,
+Prometheus ``up``, metric names.
 
 Each probe returns a ``CheckResult`` and never raises for a network problem: a refused
 connection, a timeout or a malformed answer is a FAIL naming the URL. The bearer token is
-sent only to ``target.base_url`` (``/health``), never to a metrics URL: a credential goes only
-where it was configured for (``runspec.hosts``).
+sent only to ``target.base_url`` (``/health``, the profile's authenticated read route), never
+to a metrics URL: a credential goes only where it was configured for (``runspec.hosts``).
 """
 
 from __future__ import annotations
@@ -60,6 +61,29 @@ def probe_health(client: httpx.Client, base_url: str, token: str | None) -> Chec
     if response.status_code != 200:
         return CheckResult("health", "FAIL", f"{url} answered {response.status_code}, expected 200", details)
     return CheckResult("health", "OK", f"{url} answered 200 in {details['elapsed_ms']:g} ms", details)
+
+
+def probe_auth(client: httpx.Client, base_url: str, path: str, token: str) -> CheckResult:
+    """``GET <base_url><path>`` with the token, ``path`` an authenticated read route of the
+    service (``Profile.authenticated_read_path``): 2xx is OK, 401/403 mean the service
+    rejects the token (a FAIL: every authenticated request of the run would be refused)."""
+    url = base_url.rstrip("/") + path
+    started = time.perf_counter()
+    try:
+        response = get(client, url, headers=bearer_headers(token))
+    except ProbeFailed as failed:
+        return CheckResult("auth", "FAIL", str(failed), {"url": url})
+    elapsed_ms = (time.perf_counter() - started) * 1000
+    details = {"url": url, "status": response.status_code, "elapsed_ms": round(elapsed_ms, 1)}
+    if response.status_code in (401, 403):
+        return CheckResult("auth", "FAIL", f"the token was rejected: GET {url} answered {response.status_code}; "
+                           "every request the run sends with it would be refused (is it signed with the "
+                           "deployment's JWT_SECRET, unexpired, for an active user?)", details)
+    if not 200 <= response.status_code < 300:
+        return CheckResult("auth", "WARN", f"the token could not be checked: GET {url} answered "
+                           f"{response.status_code} (expected 2xx, or 401/403 for a rejected token)", details)
+    return CheckResult("auth", "OK", f"the token was accepted: GET {url} answered {response.status_code} "
+                       f"in {details['elapsed_ms']:g} ms", details)
 
 
 def _prometheus_data(response: httpx.Response, url: str) -> Any:

@@ -32,9 +32,11 @@ from phase5site.ops.families import (
     not_exported_series,
     required_series,
 )
+from phase5site.metrics.profile import get_profile
 from phase5site.ops.probes import (
     ProbeFailed,
     fetch_scrape_page,
+    probe_auth,
     probe_scrape_interval,
     probe_health,
     probe_prometheus_up,
@@ -111,6 +113,7 @@ def verify_spec(
     with _started_target(spec, token, results) as target:
         report_new()
         step("health", lambda: [check_health(target, token, transport, spec.target.timeout)])
+        step("auth", lambda: [check_auth(spec, target, token, transport)])
         step("metrics", lambda: check_metrics(spec, target, token, transport, now_s=clock()))
     step("results_dir", lambda: [check_results_dir(results_dir)])
     step("disk_space", lambda: [check_disk_space(spec, results_dir, only_phases)])
@@ -265,6 +268,24 @@ def check_health(
         return CheckResult("health", "FAIL", "not checked: the embedded target did not start")
     with httpx.Client(transport=transport, timeout=timeout_s) as client:
         return probe_health(client, target.base_url, token)
+
+
+def check_auth(
+    spec: RunSpec, target: _Target, token: str | None, transport: httpx.BaseTransport | None
+) -> CheckResult:
+    """Whether the service accepts the token: ``/health`` is outside the JWT gate and answers
+    200 to any token, so the token is sent to the profile's authenticated read route
+    (``Profile.authenticated_read_path``; metasheet: ``/api/auth/me``)."""
+    if not token:
+        return CheckResult("auth", "INFO", "not checked: the spec sends no bearer token (target.auth.bearer)")
+    path = get_profile(spec.metrics.profile).authenticated_read_path
+    if path is None:
+        return CheckResult("auth", "INFO", f"not checked: profile {spec.metrics.profile} names no "
+                           "authenticated read route to try the token on")
+    if target.base_url is None:
+        return CheckResult("auth", "FAIL", "not checked: the embedded target did not start")
+    with httpx.Client(transport=transport, timeout=spec.target.timeout) as client:
+        return probe_auth(client, target.base_url, path, token)
 
 
 def check_metrics(

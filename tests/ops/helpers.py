@@ -91,7 +91,7 @@ def mock_world(
                 return httpx.Response(200, text=exposition(present))
             if token is not None and request.headers.get("authorization") != f"Bearer {token}":
                 return httpx.Response(401, json={"error": "unauthorized"})
-            if request.url.path == "/health":
+            if request.url.path in ("/health", "/api/auth/me"):
                 return httpx.Response(200, json={"status": "ok"})
             return httpx.Response(404)
         if request.url.host == "prom.test":

@@ -39,7 +39,7 @@ def test_embedded_target_scrape_source_is_all_ok(tmp_path: Path) -> None:
     statuses = {check.check: check.status for check in report.checks}
     assert statuses == {
         "env": "OK", "token": "OK", "flag:COUNT_CACHE_MISS_AS_FALLBACK": "OK", "flag:ENABLE_PHASE5_INTERNAL": "OK",
-        "flag:ENABLE_FALLBACK_TEST": "OK", "allow_hosts": "OK", "target": "OK", "health": "OK",
+        "flag:ENABLE_FALLBACK_TEST": "OK", "allow_hosts": "OK", "target": "OK", "health": "OK", "auth": "OK",
         "metrics:scrape": "OK", "families:scrape": "OK", "families:not_exported": "INFO", "results_dir": "OK",
         "disk_space": "OK", "wall_time": "INFO",
     }, report.format_text()
@@ -104,14 +104,54 @@ def test_missing_family_in_real_prometheus_is_listed(tmp_path: Path) -> None:
     assert families.reason.startswith(f"1 of {len(required_series('metasheet'))} metric families missing")
 
 
-def test_health_is_outside_the_jwt_gate_so_a_wrong_token_passes_it(tmp_path: Path, live_target) -> None:  # type: ignore[no-untyped-def]
-    # As in the real service, /health is a gate exception: it cannot tell a wrong token.
+def test_a_wrong_token_passes_health_and_fails_the_authenticated_read(tmp_path: Path, live_target) -> None:  # type: ignore[no-untyped-def]
+    # As in the real service, /health is a gate exception: it cannot tell a wrong token;
+    # the profile's authenticated read route (/api/auth/me) can.
     target, _token = live_target
     wrong = make_jwt()
     env = _production_env(target.base_url, wrong, f"http://127.0.0.1:{free_port()}")
     report = verify_spec(_production_spec(env), env=env, results_dir=tmp_path)
     assert report.get("health").status == "OK"
-    assert wrong not in report.to_json()
+    auth = report.get("auth")
+    assert auth.status == "FAIL" and auth.details["status"] == 401
+    assert auth.reason == (
+        f"the token was rejected: GET {target.base_url}/api/auth/me answered 401; every request the run "
+        "sends with it would be refused (is it signed with the deployment's JWT_SECRET, unexpired, for an "
+        "active user?)")
+    assert report.exit_code == 1
+    assert wrong not in report.to_json() and wrong not in report.format_text()
+
+
+def test_the_right_token_passes_the_authenticated_read(tmp_path: Path, live_target) -> None:  # type: ignore[no-untyped-def]
+    target, token = live_target
+    env = _production_env(target.base_url, token, f"http://127.0.0.1:{free_port()}")
+    auth = verify_spec(_production_spec(env), env=env, results_dir=tmp_path).get("auth")
+    assert auth.status == "OK" and auth.details == {**auth.details, "url": f"{target.base_url}/api/auth/me",
+                                                    "status": 200}
+    assert auth.reason.startswith(f"the token was accepted: GET {target.base_url}/api/auth/me answered 200 in ")
+
+
+def test_no_token_skips_the_authenticated_read_with_its_reason(tmp_path: Path, live_target) -> None:  # type: ignore[no-untyped-def]
+    target, _token = live_target
+    env = {"LOAD_BASE_URL": target.base_url, "METRICS_URL": f"http://127.0.0.1:{free_port()}"}
+    text = spec_text(allow_hosts=("127.0.0.1",), phases=SHORT_PHASES, bearer=None)
+    auth = verify_spec(load(text, env), env=env, results_dir=tmp_path).get("auth")
+    assert (auth.status, auth.reason) == ("INFO", "not checked: the spec sends no bearer token (target.auth.bearer)")
+    assert target.state()["requests_served"] == 1, "only /health was asked, nothing was sent to /api/auth/me"
+
+
+def test_cli_verify_exits_1_naming_the_rejected_token(tmp_path: Path, live_target,  # type: ignore[no-untyped-def]
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    target, _token = live_target
+    spec = tmp_path / "prod.yaml"
+    spec.write_text(spec_text(allow_hosts=("127.0.0.1",), phases=SHORT_PHASES, metrics="{source: none}"))
+    wrong = make_jwt()
+    result = CliRunner().invoke(cli, ["verify", str(spec), "--results-dir", str(tmp_path / "r")],
+                                env={"LOAD_BASE_URL": target.base_url, "PROD_JWT": wrong})
+    assert result.exit_code == 1, result.output
+    assert "FAIL  auth" in result.output and "the token was rejected: GET " in result.output
+    assert wrong not in result.output
 
 
 def test_prometheus_down_fails_metrics_and_the_rest_still_runs(tmp_path: Path, live_target) -> None:  # type: ignore[no-untyped-def]
@@ -203,3 +243,30 @@ def test_a_page_that_is_not_exposition_text_served_as_the_metrics_page_is_a_fail
         f"{page.url} answered 200 but is not a Prometheus metrics page: {problem}")
     assert report.get("families:scrape").status == "WARN"
     assert report.get("health").status == "OK" and report.exit_code == 1
+
+
+def test_the_simulator_gates_the_profiles_authenticated_read_like_the_service(live_target) -> None:  # type: ignore[no-untyped-def]
+    """The route verify tries the token on: 200 with the token the target was told, the
+    gate's 401 with another or none, and, as a core router, never in the HTTP families."""
+    import httpx
+
+    from phase5site.metrics.exposition import parse_exposition
+    from phase5site.metrics.profile import get_profile
+
+    target, token = live_target
+    url = target.base_url + get_profile("metasheet").authenticated_read_path
+
+    def http_requests() -> float:
+        page = parse_exposition(httpx.get(target.metrics_url, timeout=5).text)
+        return sum(page.series("http_requests_total").values())
+
+    before = http_requests()
+    right = httpx.get(url, headers={"Authorization": f"Bearer {token}"}, timeout=5)
+    wrong = httpx.get(url, headers={"Authorization": f"Bearer {make_jwt()}"}, timeout=5)
+    missing = httpx.get(url, timeout=5)
+    assert (right.status_code, wrong.status_code, missing.status_code) == (200, 401, 401)
+    assert right.json()["success"] is True
+    assert wrong.headers["www-authenticate"].startswith("Bearer")
+    assert http_requests() == before
+    httpx.get(target.base_url + "/health", timeout=5)  # a timed route: the counter does move
+    assert http_requests() == before + 1

@@ -32,7 +32,7 @@ def _statuses(report: VerifyReport) -> dict[str, str]:
 
 EXPECTED_CHECKS = [
     "env", "token", "flag:COUNT_CACHE_MISS_AS_FALLBACK", "flag:ENABLE_PHASE5_INTERNAL",
-    "flag:ENABLE_FALLBACK_TEST", "allow_hosts", "health", "metrics:prometheus",
+    "flag:ENABLE_FALLBACK_TEST", "allow_hosts", "health", "auth", "metrics:prometheus",
     "families:prometheus", "scrape_interval", "families:not_exported", "results_dir", "disk_space",
     "wall_time",
 ]
@@ -173,6 +173,60 @@ def test_parse_flag(text: str, expected: bool | None) -> None:
     assert parse_flag(text) is expected
 
 
+def test_wrong_token_fails_the_authenticated_read_too(tmp_path: Path) -> None:
+    transport, seen = mock_world(token=make_jwt())
+    wrong = make_jwt()
+    report = _verify(spec_text(), _env(wrong), transport, tmp_path)
+    auth = report.get("auth")
+    assert auth.status == "FAIL" and auth.reason.startswith(
+        f"the token was rejected: GET {SERVICE_URL}/api/auth/me answered 401; ")
+    assert any(r.url.path == "/api/auth/me" and r.headers["authorization"] == f"Bearer {wrong}" for r in seen)
+    assert wrong not in report.to_json()
+
+
+@pytest.mark.parametrize(
+    ("status", "verdict", "reason"),
+    [
+        (200, "OK", "the token was accepted: GET http://api.test:8900/api/auth/me answered 200 in "),
+        (204, "OK", "the token was accepted: GET http://api.test:8900/api/auth/me answered 204 in "),
+        (403, "FAIL", "the token was rejected: GET http://api.test:8900/api/auth/me answered 403; "),
+        (404, "WARN", "the token could not be checked: GET http://api.test:8900/api/auth/me answered 404 "
+                      "(expected 2xx, or 401/403 for a rejected token)"),
+        (503, "WARN", "the token could not be checked: GET http://api.test:8900/api/auth/me answered 503 "),
+    ],
+)
+def test_probe_auth_reads_the_answer(status: int, verdict: str, reason: str) -> None:
+    from phase5site.ops.probes import probe_auth
+
+    token = make_jwt()
+    asked: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        asked.append(request)
+        return httpx.Response(status)
+
+    with httpx.Client(transport=httpx.MockTransport(answer)) as client:
+        result = probe_auth(client, SERVICE_URL + "/", "/api/auth/me", token)
+    assert (result.check, result.status, result.details["status"]) == ("auth", verdict, status)
+    assert result.reason.startswith(reason), result.reason
+    assert [str(r.url) for r in asked] == [f"{SERVICE_URL}/api/auth/me"]
+    assert asked[0].headers["authorization"] == f"Bearer {token}"
+
+
+def test_the_authenticated_read_route_is_the_profiles() -> None:
+    from phase5site.metrics.profile import PROFILES
+
+    assert {name: p.authenticated_read_path for name, p in PROFILES.items()} == {
+        "metasheet": "/api/auth/me", "metasheet-2025": "/api/auth/me"}
+
+
+def test_refused_service_fails_the_authenticated_read_naming_the_url(tmp_path: Path) -> None:
+    token = make_jwt()
+    transport, _ = mock_world(token=token, service_up=False)
+    auth = _verify(spec_text(), _env(token), transport, tmp_path).get("auth")
+    assert (auth.status, auth.reason) == ("FAIL", f"cannot connect to {SERVICE_URL}/api/auth/me (connection refused)")
+
+
 def test_token_not_shaped_like_a_jwt_warns_and_never_shows(tmp_path: Path) -> None:
     import secrets
 
@@ -200,6 +254,8 @@ def test_missing_token_warns(tmp_path: Path) -> None:
     report = _verify(spec_text(bearer=None), env, transport, tmp_path)
     assert report.get("token").status == "WARN"
     assert report.get("health").status == "OK"
+    assert report.get("auth").status == "INFO"
+    assert report.get("auth").reason == "not checked: the spec sends no bearer token (target.auth.bearer)"
 
 
 def test_unset_variable_with_default_is_named_and_ok(tmp_path: Path) -> None:
@@ -304,7 +360,7 @@ def test_a_check_crashing_inside_verify_spec_leaves_every_other_check(
     transport, _ = mock_world(token=token)
     report = _verify(spec_text(), _env(token), transport, tmp_path / "results")
     checks = [c.check for c in report.checks]
-    assert checks == ["env", "token", "flag", "allow_hosts", "health", "metrics:prometheus",
+    assert checks == ["env", "token", "flag", "allow_hosts", "health", "auth", "metrics:prometheus",
                       "families:prometheus", "scrape_interval", "families:not_exported", "results_dir",
                       "disk_space", "wall_time"]
     assert report.get("health").reason == "check could not run: RuntimeError: probe exploded"
