@@ -24,18 +24,22 @@ MAX_ERROR_CHARS = 200  # of a stored message: enough for an errno line, bounded 
 # A URL's query and fragment, however it is quoted: a token may ride there without being
 # a declared secret (e.g. a literal ``?token=...`` in a path).
 _URL_QUERY = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://[^\s?#'\"<>]*)[?#][^\s'\"<>]*")
+# Control characters (a terminal escape a broken server echoed): shown as \xNN, never acted on.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def error_text(raw: str | None, secrets: Iterable[str] = ()) -> str | None:
     """The stored message of a transport error: its first line, every secret value ``***``
-    (``runspec.redact``, as in every file of the run), a URL's query cut off, at most
-    ``MAX_ERROR_CHARS`` characters. Redaction comes before the cut, so a secret can never
+    (``runspec.redact``, as in every file of the run), a URL's query cut off, control
+    characters as ``\\xNN`` (the console prints it), at most ``MAX_ERROR_CHARS`` characters. Redaction comes before the cut, so a secret can never
     survive as a cut-off prefix. None when there is no text.
 
     >>> error_text("ConnectionResetError: [Errno 104] Connection reset by peer\\nTraceback ...")
     'ConnectionResetError: [Errno 104] Connection reset by peer'
     >>> error_text("GET http://h:1/x?token=s3cr3t-t0ken failed, Bearer s3cr3t-t0ken", {"s3cr3t-t0ken"})
     'GET http://h:1/x?… failed, Bearer ***'
+    >>> error_text("bad status line: \\x1b[2J")
+    'bad status line: \\\\x1b[2J'
     >>> len(error_text("x" * 500)), error_text("  "), error_text(None)
     (200, None, None)
     """
@@ -45,6 +49,7 @@ def error_text(raw: str | None, secrets: Iterable[str] = ()) -> str | None:
     if not lines:
         return None
     text = _URL_QUERY.sub("\\1?…", redact(lines[0].strip(), secrets))
+    text = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
     return text if len(text) <= MAX_ERROR_CHARS else text[: MAX_ERROR_CHARS - 1] + "…"
 
 
