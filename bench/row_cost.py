@@ -11,9 +11,14 @@ Two loads, both to 127.0.0.1 and bounded in time (so in requests):
 - ``refused``: paced at ``--error-rate`` against a port nobody listens on, so every request is
   a ``connect_error`` (the error path: message text and its redaction, when the code has them).
 
+``--micro`` times, without a network, the per-row work a change to the row touches: building a
+``SendResult``, ``RequestRows.append`` with the arguments ``PhaseLoad`` passes, and the row's
+share of ``to_arrow`` + IPC for batches of 400 rows (a worker's 100 ms at 4,000 req/s).
+
 ``--code DIR`` names other copies of the package to measure beside this checkout (e.g. the
 commit before a change, unpacked with ``git archive <commit> phase5site | tar -x -C DIR``);
-trials of the copies alternate within each repeat, so a busy shared host weighs on each alike.
+trials of the copies alternate within each repeat, the first one rotating, so a busy shared
+host and the order weigh on each alike. The loop is uvloop when installed, as in a worker.
 
     .venv/bin/python bench/row_cost.py --code /tmp/base --repeats 5
     .venv/bin/python bench/row_cost.py --rate 2000 --seconds 5
@@ -59,7 +64,7 @@ def run_trial(url: str, rate: float, seconds: float, concurrency: int) -> dict:
     from phase5site.engine.httpclient import httptools_factory
     from phase5site.engine.load import PhaseLoad
     from phase5site.engine.mix import PreparedRequest, RequestMix
-    from phase5site.engine.worker import ipc_bytes
+    from phase5site.engine.worker import event_loop_runner, ipc_bytes
     from phase5site.store.rows import RequestRows
 
     rows = RequestRows()
@@ -91,10 +96,50 @@ def run_trial(url: str, rate: float, seconds: float, concurrency: int) -> dict:
         flusher.cancel()
         return cpu
 
-    cpu_s = asyncio.run(go())
+    with event_loop_runner() as runner:  # uvloop when installed, as in a worker
+        cpu_s = runner.run(go())
     return {"code": str(Path(phase5site.__file__).parents[1]), "planned": load.stats.planned,
             "rows": handed["rows"], "ipc_bytes": handed["bytes"], "outcomes": dict(load.stats.outcomes),
             "cpu_s": cpu_s}
+
+
+def run_micro(rows: int) -> dict:
+    """Nanoseconds per row of the hot path's bookkeeping (best of 5), in this interpreter."""
+    import inspect
+    import timeit
+
+    import phase5site
+    from phase5site.engine.transport import SendResult
+    from phase5site.engine.worker import ipc_bytes
+    from phase5site.store.rows import RequestRows
+
+    buffer = RequestRows()
+    extra = len(inspect.signature(RequestRows.append).parameters) > 13  # error, bytes_sent
+    args = ("main", 1, "ok", 1.0, 1.001, 2.0, 1.9, 200, "ok", 2, True, 0) + ((None, 121) if extra else ())
+
+    def append() -> None:
+        buffer.append(*args)
+
+    def send_result() -> None:  # as the httptools client builds an answer's result
+        if extra:
+            SendResult(200, 2, None, None, None, 121)
+        else:
+            SendResult(status=200, bytes=2)
+
+    def arrow() -> None:
+        for _ in range(400):
+            buffer.append(*args)
+        ipc_bytes(buffer.to_arrow())
+        buffer.clear()
+
+    def best_ns(fn, number: int, per: int = 1) -> float:  # noqa: ANN001
+        return min(timeit.repeat(fn, number=number, repeat=5)) / number / per * 1e9
+
+    figures = {"send_result_ns": best_ns(send_result, rows)}
+    figures["append_ns"] = best_ns(append, rows)
+    buffer.clear()
+    figures["append_arrow_ipc_ns"] = best_ns(arrow, max(1, rows // 400), 400)
+    return {"code": str(Path(phase5site.__file__).parents[1]), **figures}
 
 
 def _trial(code: str | None, **kwargs: object) -> dict:
@@ -123,10 +168,15 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=8.0, help="seconds per trial")
     parser.add_argument("--concurrency", type=int, default=50, help="load slots (connections)")
     parser.add_argument("--repeats", type=int, default=5, help="trials of each copy and load")
+    parser.add_argument("--micro", action="store_true", help="time the per-row bookkeeping only (no network)")
     args = parser.parse_args()
     if args.trial:
         _use_code(args.as_code)
-        print(json.dumps(run_trial(**json.loads(args.trial))))
+        kwargs = json.loads(args.trial)
+        print(json.dumps(run_micro(kwargs["micro_rows"]) if "micro_rows" in kwargs else run_trial(**kwargs)))
+        return
+    if args.micro:
+        micro(args)
         return
     from http_capacity import target  # nginx, stopped by its pid
 
@@ -137,7 +187,7 @@ def main() -> None:
         loads = {"ok": (url, args.rate), "refused": (f"http://127.0.0.1:{_closed_port()}/ok", args.error_rate)}
         for repeat in range(args.repeats):
             for load, (load_url, rate) in loads.items():
-                for code in codes:
+                for code in codes[repeat % len(codes):] + codes[:repeat % len(codes)]:  # rotate who goes first
                     result = _trial(code, url=load_url, rate=rate, seconds=args.seconds,
                                     concurrency=args.concurrency)
                     per_1k = 1000.0 * result["cpu_s"] / max(1, result["rows"])
@@ -151,6 +201,19 @@ def main() -> None:
         print(f"{load:<8} {code:<28} {min(values) * 1000:>14.1f} / {statistics.median(values) * 1000:.1f} / "
               f"{max(values) * 1000:.1f}")
     print(f"load 1m {_load1()} at end")
+
+
+def micro(args: argparse.Namespace) -> None:
+    figures: dict[str, list[dict]] = {}
+    for _ in range(args.repeats):
+        for code in [None, *args.code][::1 if _ % 2 == 0 else -1]:
+            result = _trial(code, micro_rows=200_000)
+            figures.setdefault(result.pop("code"), []).append(result)
+    print(f"row_cost --micro: ns per row, median of {args.repeats} (each the best of 5); load 1m {_load1()}")
+    print(f"{'code':<28} {'SendResult':>12} {'append':>10} {'append+arrow+ipc':>18}")
+    for code, results in figures.items():
+        med = {key: statistics.median(r[key] for r in results) for key in results[0]}
+        print(f"{code:<28} {med['send_result_ns']:>12.0f} {med['append_ns']:>10.0f} {med['append_arrow_ipc_ns']:>18.0f}")
 
 
 if __name__ == "__main__":
