@@ -18,7 +18,8 @@ share of ``to_arrow`` + IPC for batches of 400 rows (a worker's 100 ms at 4,000 
 ``--code DIR`` names other copies of the package to measure beside this checkout (e.g. the
 commit before a change, unpacked with ``git archive <commit> phase5site | tar -x -C DIR``);
 trials of the copies alternate within each repeat, the first one rotating, so a busy shared
-host and the order weigh on each alike. The loop is uvloop when installed, as in a worker.
+host and the order weigh on each alike. The loop is uvloop when installed, as in a worker
+(``--loop asyncio`` for asyncio's own).
 
     .venv/bin/python bench/row_cost.py --code /tmp/base --repeats 5
     .venv/bin/python bench/row_cost.py --rate 2000 --seconds 5
@@ -57,7 +58,7 @@ def _cpu_s() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def run_trial(url: str, rate: float, seconds: float, concurrency: int) -> dict:
+def run_trial(url: str, rate: float, seconds: float, concurrency: int, loop: str = "uvloop") -> dict:
     """One paced segment through the worker's path; CPU from just before the first send."""
     import phase5site
     from phase5site.engine.clock import WallAxis
@@ -96,7 +97,8 @@ def run_trial(url: str, rate: float, seconds: float, concurrency: int) -> dict:
         flusher.cancel()
         return cpu
 
-    with event_loop_runner() as runner:  # uvloop when installed, as in a worker
+    runner = event_loop_runner() if loop == "uvloop" else asyncio.Runner()  # uvloop: as in a worker
+    with runner:
         cpu_s = runner.run(go())
     return {"code": str(Path(phase5site.__file__).parents[1]), "planned": load.stats.planned,
             "rows": handed["rows"], "ipc_bytes": handed["bytes"], "outcomes": dict(load.stats.outcomes),
@@ -168,6 +170,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=8.0, help="seconds per trial")
     parser.add_argument("--concurrency", type=int, default=50, help="load slots (connections)")
     parser.add_argument("--repeats", type=int, default=5, help="trials of each copy and load")
+    parser.add_argument("--loop", choices=["uvloop", "asyncio"], default="uvloop",
+                        help="event loop of the trials (a worker runs uvloop when installed)")
     parser.add_argument("--micro", action="store_true", help="time the per-row bookkeeping only (no network)")
     args = parser.parse_args()
     if args.trial:
@@ -189,7 +193,7 @@ def main() -> None:
             for load, (load_url, rate) in loads.items():
                 for code in codes[repeat % len(codes):] + codes[:repeat % len(codes)]:  # rotate who goes first
                     result = _trial(code, url=load_url, rate=rate, seconds=args.seconds,
-                                    concurrency=args.concurrency)
+                                    concurrency=args.concurrency, loop=args.loop)
                     per_1k = 1000.0 * result["cpu_s"] / max(1, result["rows"])
                     figures.setdefault((load, result["code"]), []).append(per_1k)
                     print(f"  #{repeat + 1} {load:<8} {result['code']:<28} {per_1k * 1000:7.1f} ms CPU/1k "
