@@ -150,7 +150,8 @@ class _Rows:
         self.ok = self.dropped = self.other = 0
 
     def append(self, phase, seq, request_name, intended_at, sent_at, latency_ms, service_ms,  # noqa: ANN001
-               status, outcome, bytes) -> None:  # noqa: A002
+               status, outcome, bytes, slot_free=None, worker=None, error=None,  # noqa: A002, ANN001
+               bytes_sent=None) -> None:  # noqa: ANN001
         if outcome == "dropped":
             self.dropped += 1
             return

@@ -13,7 +13,8 @@ Only what the measurement needs is kept: the status code and the body length (Co
 chunked, or until close; none for HEAD, 1xx, 204 and 304). Redirects are not followed (3xx is
 a success, as in the release criteria) and no compression is asked for.
 
-Errors map to the transport outcomes: the per-request timeout expiring (connect included)
+Errors map to the transport outcomes, each with a message saying where the exchange stood
+(``SendResult.message``): the per-request timeout expiring (connect included)
 is ``timeout``; a body longer than ``target.max_body_bytes`` (declared by Content-Length, or
 counted as chunks or a read-until-close body arrive) is ``body_too_large`` and its
 connection is closed at once, so a hostile or broken server cannot make a worker read
@@ -21,6 +22,11 @@ gigabytes; anything else that prevents a complete response is ``connect_error``.
 may close an idle keep-alive connection just as a request crosses the wire (RFC 9112, 9.3.1): an idempotent request (RFC 9110, 9.2.2) is then sent once
 more on a new connection, while POST and PATCH end as ``connect_error``, since the server
 may have acted on them.
+
+``SendResult.bytes_sent`` is the length of what was handed to the connection for the request
+(request line, headers, body: ``encode_request``'s bytes; twice when it was sent once more on
+a new connection; 0 when no connection could be made). Over TLS it counts the HTTP bytes, not
+the TLS records that carried them.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ import httptools
 
 from phase5site import __version__
 from phase5site.engine.mix import PreparedRequest
+from phase5site.engine.outcome import describe
 from phase5site.engine.transport import (
     DEFAULT_MAX_BODY_BYTES,
     SendResult,
@@ -139,7 +146,15 @@ class _Connection(asyncio.Protocol):
         """The per-request deadline passed (a ``loop.call_at`` callback). An answer that
         completed while its task had not resumed yet keeps its connection."""
         if self._waiter is not None:
-            self._fail(TimeoutError())
+            self._fail(TimeoutError(self._where()))
+
+    def _where(self) -> str:
+        """How far the current answer got (for the message of a timeout)."""
+        if not self._answered:
+            return "the request was written, no byte of the answer came"
+        if not self._status:
+            return "the answer's headers did not complete"
+        return f"the answer's body did not complete ({self._size:,} bytes read)"
 
     def abort(self) -> None:
         self.closed = True
@@ -184,10 +199,12 @@ class _Connection(asyncio.Protocol):
             return
         if self._status and not self._framed and exc is None:
             self._finish()  # the body ran until the server closed: that is its end
-        elif not self._answered:
-            self._fail(StaleConnection("closed before the answer started"))
+            return
+        how = "the server closed the connection" if exc is None else f"the connection was lost ({describe(exc)})"
+        if not self._answered:
+            self._fail(StaleConnection(f"{how} before the answer started"))
         else:
-            self._fail(EOFError("closed inside the answer"))
+            self._fail(EOFError(f"{how} inside the answer"))
 
     # --- llhttp callbacks ----------------------------------------------------------------
 
@@ -254,6 +271,7 @@ class HttpToolsTransport:
         self.timeout_s = timeout_s
         self.max_body_bytes = max_body_bytes
         self._ssl_context = ssl_context
+        self._written = 0  # bytes handed to a connection for the request being sent
         self._encoded: dict[int, tuple[PreparedRequest, Endpoint, bytes]] = {}
         self._endpoint: Endpoint | None = None
         self._connection: _Connection | None = None
@@ -268,18 +286,21 @@ class HttpToolsTransport:
 
     async def send(self, request: PreparedRequest) -> SendResult:
         endpoint, wire = self._encode(request)
+        self._written = 0
         try:
             status, size = await self._send_once_or_twice(endpoint, wire, request.method)
-        except TimeoutError:
+        except TimeoutError as error:
             self._drop()
-            return SendResult(status=None, bytes=None, error="timeout")
-        except BodyTooLarge:
+            return SendResult(None, None, "timeout", None,
+                              f"no complete answer within {self.timeout_s:g} s: {error}", self._written)
+        except BodyTooLarge as error:
             self._drop()
-            return SendResult(status=None, bytes=None, error="body_too_large")
-        except (OSError, EOFError, ProtocolError):  # ssl.SSLError is an OSError
+            return SendResult(None, None, "body_too_large", None, str(error), self._written)
+        except (OSError, EOFError, ProtocolError) as error:  # ssl.SSLError is an OSError
             self._drop()
-            return SendResult(status=None, bytes=None, error="connect_error")
-        return SendResult(status=status, bytes=size)
+            text = describe(error) if isinstance(error, OSError) else str(error)
+            return SendResult(None, None, "connect_error", None, text, self._written)
+        return SendResult(status, size, None, None, None, self._written)
 
     async def _send_once_or_twice(self, endpoint: Endpoint, wire: bytes, method: str) -> tuple[int, int]:
         connection = self._connection
@@ -300,6 +321,7 @@ class HttpToolsTransport:
     async def _exchange(self, connection: _Connection, wire: bytes, method: str,
                         deadline: float) -> tuple[int, int]:
         answer = connection.exchange(wire, head=method == "HEAD")
+        self._written += len(wire)
         timer = connection.loop.call_at(deadline, connection.expire)
         try:
             return await answer
@@ -316,10 +338,13 @@ class HttpToolsTransport:
         if scheme == "https":
             context = self._ssl_context or _shared_ssl_context()
         loop = asyncio.get_running_loop()
-        async with asyncio.timeout_at(deadline):  # connects are rare: the context manager is fine
-            _, connection = await loop.create_connection(
-                lambda: _Connection(loop, self.max_body_bytes), host, port, ssl=context,
-                server_hostname=host if context else None)
+        try:
+            async with asyncio.timeout_at(deadline):  # connects are rare: the context manager is fine
+                _, connection = await loop.create_connection(
+                    lambda: _Connection(loop, self.max_body_bytes), host, port, ssl=context,
+                    server_hostname=host if context else None)
+        except TimeoutError:
+            raise TimeoutError(f"connecting to {host}:{port}{' (TLS)' if context else ''} did not finish") from None
         self._connection, self._endpoint = connection, endpoint
         return connection
 

@@ -18,6 +18,11 @@ Generator health: each row records whether a slot was free when the request fell
 own delay (a busy host, a blocked loop); with every slot busy it is the service holding
 requests back, which belongs in the latency.
 
+Transport errors: a row keeps the error's kind as its outcome and the client's message in
+``error`` (``outcome.error_text``: first line, the run's secrets redacted, bounded); the
+message of each distinct raw text is made once (``ErrorTexts``), so an outage at thousands
+of requests a second costs a dictionary lookup per failed request.
+
 Stopping: cancelling ``PhaseLoad.run`` stops pacing and cancels in-flight sends at once;
 the number cancelled is kept in ``LoadStats.cancelled``, and the number still waiting for a
 slot in ``LoadStats.cancelled_queued`` (neither gets a row: the run was stopped, the
@@ -35,7 +40,7 @@ from typing import Protocol
 
 from phase5site.engine.clock import Clock, SystemClock, WallAxis
 from phase5site.engine.mix import PreparedRequest, RequestMix
-from phase5site.engine.outcome import classify
+from phase5site.engine.outcome import classify, describe, error_text
 from phase5site.engine.pacer import Pacer, backlog_capacity
 from phase5site.engine.transport import SendResult, Transport, TransportFactory
 
@@ -59,7 +64,36 @@ class RowSink(Protocol):
         bytes: int | None,
         slot_free: bool | None = None,
         worker: int | None = None,
+        error: str | None = None,
+        bytes_sent: int | None = None,
     ) -> None: ...
+
+
+class ErrorTexts:
+    """The stored message of each raw error text, made once per distinct text.
+
+    Bounded: past ``limit`` distinct texts (messages that carry a changing number) the
+    memo starts over, so memory stays flat however many errors a phase has.
+
+    >>> texts = ErrorTexts(frozenset({"s3cr3t-t0ken"}))
+    >>> texts.stored("refused, Bearer s3cr3t-t0ken"), texts.stored(None)
+    ('refused, Bearer ***', None)
+    """
+
+    def __init__(self, secrets: frozenset[str] = frozenset(), limit: int = 256) -> None:
+        self.secrets = secrets
+        self.limit = limit
+        self._memo: dict[str, str | None] = {}
+
+    def stored(self, raw: str | None) -> str | None:
+        if raw is None:
+            return None
+        text = self._memo.get(raw)
+        if text is None:
+            if len(self._memo) >= self.limit:
+                self._memo.clear()
+            text = self._memo[raw] = error_text(raw, self.secrets)
+        return text
 
 
 class LatencyHistogram:
@@ -147,6 +181,7 @@ class PhaseLoad:
         offset: int = 0,
         stride: int = 1,
         max_backlog: int | None = None,
+        secrets: frozenset[str] = frozenset(),
     ) -> None:
         self.phase = phase
         self.rate = rate
@@ -169,6 +204,7 @@ class PhaseLoad:
         self._handed_out: deque[int] = deque()
         self._transports: list[Transport] = []
         self.stats = LoadStats(phase=phase, rate=rate, planned=0)
+        self.error_texts = ErrorTexts(secrets)
 
     def oldest_outstanding(self) -> float | None:
         """Intended time (monotonic) of the oldest request of this segment not finished yet:
@@ -282,18 +318,20 @@ class PhaseLoad:
                 # this request as a transport failure, and is reported, instead of killing
                 # the slot and leaving its queue undrained.
                 self.stats.unexpected_errors += 1
-                self.stats.last_unexpected_error = f"{type(error).__name__}: {error}"
-                result = SendResult(status=None, bytes=None, error="connect_error")
+                self.stats.last_unexpected_error = describe(error)
+                result = SendResult(status=None, bytes=None, error="connect_error",
+                                    message=f"unexpected client error: {describe(error)}")
             finally:
                 self.stats.in_flight -= 1
             done = self.clock.monotonic()
             if result.pre_send_s:  # the client's own work before the request left is send lag
                 sent = min(done, sent + result.pre_send_s)
             outcome = classify(result.status, result.error, request.expect)
+            message = None if result.message is None else self.error_texts.stored(result.message)
             self.sink_provider().append(
                 self.phase, seq, request.name, self.axis.wall(intended), self.axis.wall(sent),
                 (done - intended) * 1000.0, (done - sent) * 1000.0, result.status, outcome,
-                result.bytes, slot_free, self.worker,
+                result.bytes, slot_free, self.worker, message, result.bytes_sent,
             )
             self._finished(seq)
             self.stats.completed += 1

@@ -44,6 +44,7 @@ def phase_orders(run: Run, phase: PhaseSpec, start: float, workers: int) -> list
             entries=entries, weights=tuple(r.weight for r in spec.target.requests),
             seed=mix_seed(spec.name, phase.name), wall_offset_s=run.axis.offset_s,
             max_backlog=max(1, share(backlog, workers, index)), client=client,
+            secrets=run.files.secrets,
         )
         for index in range(workers)
     ]

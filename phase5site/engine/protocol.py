@@ -59,6 +59,9 @@ class PhaseOrder:
     wall_offset_s: float  # the parent's monotonic -> UTC offset, so rows share its time axis
     max_backlog: int  # this worker's share of target.max_backlog
     client: ClientChoice
+    # The run's secret values: redacted from stored error messages (they are in the
+    # entries' headers already, so the worker learns nothing new).
+    secrets: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)

@@ -20,14 +20,14 @@ from typing import Protocol
 import httpx
 
 from phase5site.engine.mix import PreparedRequest
-from phase5site.engine.outcome import TransportError
+from phase5site.engine.outcome import TransportError, describe
 
 DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024  # target.max_body_bytes: far above any API answer
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SendResult:
-    """What came back: an HTTP status and body size, or a transport error."""
+    """What came back: an HTTP status and body size, or a transport error and its message."""
 
     status: int | None
     bytes: int | None
@@ -36,6 +36,12 @@ class SendResult:
     # the request, merges headers, picks a connection): the load adds it to the send time,
     # so a heavy client's own delay is send lag (the generator's), not the service's time.
     pre_send_s: float | None = None
+    # What the client saw of a transport error, raw (the load stores it through
+    # ``outcome.error_text``: first line, redacted, bounded); None for an answer.
+    message: str | None = None
+    # Bytes the client wrote for the request (request line, headers and body as they went
+    # on the connection); None when the client cannot tell.
+    bytes_sent: int | None = None
 
 
 class _HandOffClock(httpx.AsyncBaseTransport):
@@ -69,7 +75,12 @@ def _shared_ssl_context() -> ssl.SSLContext:
 
 
 class HttpxTransport:
-    """Sends with one private ``httpx.AsyncClient`` (keep-alive, ``max_connections``)."""
+    """Sends with one private ``httpx.AsyncClient`` (keep-alive, ``max_connections``).
+
+    ``bytes_sent`` stays None: httpx hands the request to h11 and the socket without saying
+    how many bytes it wrote, and a figure rebuilt from the request object would be a guess
+    (header order and casing, chunked framing, retries of a stale connection are httpcore's).
+    """
 
     def __init__(
         self,
@@ -104,13 +115,15 @@ class HttpxTransport:
             # it a limit on the whole request, which is what "per-request timeout" means.
             async with asyncio.timeout(self.timeout_s):
                 status, size = await self._stream(request)
-        except (TimeoutError, httpx.TimeoutException):
-            return SendResult(status=None, bytes=None, error="timeout", pre_send_s=self._pre_send(started))
-        except (httpx.HTTPError, OSError):
+        except (TimeoutError, httpx.TimeoutException) as error:
+            return SendResult(status=None, bytes=None, error="timeout", pre_send_s=self._pre_send(started),
+                              message=f"no complete answer within {self.timeout_s:g} s: {describe(error)}")
+        except (httpx.HTTPError, OSError) as error:
             return SendResult(status=None, bytes=None, error="connect_error",
-                              pre_send_s=self._pre_send(started))
+                              pre_send_s=self._pre_send(started), message=describe(error))
         if size is None:
-            return SendResult(status=None, bytes=None, error="body_too_large", pre_send_s=self._pre_send(started))
+            return SendResult(status=None, bytes=None, error="body_too_large", pre_send_s=self._pre_send(started),
+                              message=f"the body passed max_body_bytes ({self.max_body_bytes:,} bytes)")
         return SendResult(status=status, bytes=size, pre_send_s=self._pre_send(started))
 
     async def _stream(self, request: PreparedRequest) -> tuple[int, int | None]:

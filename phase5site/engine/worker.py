@@ -133,6 +133,7 @@ class _Worker:
             transport_factory=client_factory(order.client), sink_provider=lambda: self.rows,
             axis=WallAxis(offset_s=order.wall_offset_s), clock=SystemClock(),
             offset=order.offset, stride=order.stride, max_backlog=order.max_backlog,
+            secrets=order.secrets,
         )
         load.prepare()
         self.stop_seen_at = None

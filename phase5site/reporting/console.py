@@ -16,13 +16,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from phase5site.reporting.endpoint_tables import fmt_bytes, fmt_ms, fmt_share
+from phase5site.reporting.endpoint_tables import fmt_bytes, fmt_messages, fmt_ms, fmt_share
+from phase5site.reporting.endpoints import phase_bytes
 from phase5site.reporting.models import PhaseReport, RunEvaluation
 from phase5site.reporting.render import fmt_pooled, fmt_threshold, fmt_value
 
 MARKS: dict[str, str] = {"PASS": "✓", "FAIL": "✗", "NA": "–", "INVALID": "!", "NOT-EXERCISED": "○"}
 TOP_ENDPOINTS = 5
-BYTES_SENT_NA = "NA (the engine records response body bytes, not request bytes)"
 
 # Exit codes of run / report / summary / demo (cli.py holds the numbers; README the table).
 EXIT_MEANINGS: dict[int, str] = {
@@ -97,9 +97,11 @@ def verdict_block(evaluation: RunEvaluation) -> Block:
                  ["phase", "category", "source", "pooled", "threshold", "verdict", "worst sample"], rows, lines)
 
 
-def _sent_bytes(evaluation: RunEvaluation, phase: str) -> str:
-    received = [e.bytes_received for e in evaluation.endpoints if e.phase == phase and e.bytes_received is not None]
-    return fmt_bytes(sum(received)) if received else "NA (no answer was counted)"
+def _bytes(evaluation: RunEvaluation, phase: str) -> tuple[str, str]:
+    """(data sent, data received) cells of a phase: the measured figure, or NA with why."""
+    sent, received, why = phase_bytes(evaluation.endpoints, phase)
+    sent_cell = fmt_bytes(sent) if sent is not None else f"NA ({why})"
+    return sent_cell, fmt_bytes(received) if received is not None else "NA (no answer was counted)"
 
 
 def _health(phase: PhaseReport) -> str:
@@ -122,13 +124,13 @@ def load_block(evaluation: RunEvaluation) -> Block:
         sent = "NA" if t.requests_sent is None else f"{t.requests_sent:,}"
         dropped = "NA" if t.dropped is None else f"{t.dropped:,}"
         rows.append([phase.phase, phase.status or "NA", f"{achieved} of {offered}", sent, dropped,
-                     _health(phase), _sent_bytes(evaluation, phase.phase)])
+                     _health(phase), *_bytes(evaluation, phase.phase)])
     block = Block("Load", ["phase", "status", "req/s achieved of offered", "sent", "dropped",
-                           "generator health", "data received"], rows)
+                           "generator health", "data sent", "data received"], rows)
     if evaluation.source == "import":
         return Block(block.title, block.headers, block.rows,
                      ["imported legacy CSV: no request rows, so no client figures, drops or bytes"])
-    return Block(block.title, block.headers, block.rows, [f"data sent: {BYTES_SENT_NA}"])
+    return block
 
 
 def endpoint_block(evaluation: RunEvaluation, top: int = TOP_ENDPOINTS) -> Block | None:
@@ -147,9 +149,21 @@ def endpoint_block(evaluation: RunEvaluation, top: int = TOP_ENDPOINTS) -> Block
         return None
     hidden = sum(max(0, n - top) for n in shown.values())
     lines = [f"{hidden} more request name(s) in the report"] if hidden else []
+    lines += _transport_lines(chosen, top)
     return Block(f"Per request (top {top} by count; latency ms from intended send, ≥ = censored by drops)",
                  ["phase", "request", "count", "success", "min", "mean", "p50", "p95", "p99", "max", "status codes"],
                  rows, lines)
+
+
+def _transport_lines(endpoints: list[Any], top: int) -> list[str]:
+    """One line per (phase, request, kind) of transport errors, most frequent first, with
+    its example message; the rest are counted (the report lists them all)."""
+    groups = sorted(((e, t) for e in endpoints for t in e.transport), key=lambda g: -g[1].count)
+    lines = [f"transport errors: {e.phase} {e.name} {t.kind} {t.count:,}: {fmt_messages(t)}"
+             for e, t in groups[:top]]
+    if len(groups) > top:
+        lines.append(f"{len(groups) - top} more transport error group(s) in the report")
+    return lines
 
 
 def summary_blocks(evaluation: RunEvaluation, *, exit_code: int, top: int = TOP_ENDPOINTS) -> list[Block]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from phase5site.reporting.endpoints import EndpointStats, EndpointThreshold
+from phase5site.reporting.endpoints import EndpointStats, EndpointThreshold, TransportErrors
 from phase5site.reporting.models import RunEvaluation
 
 NA_TEXT = "NA"
@@ -45,6 +45,32 @@ def fmt_bytes(value: int | None) -> str:
     return NA_TEXT if value is None else f"{value:,} B"
 
 
+def fmt_sent_bytes(endpoint: EndpointStats) -> str:
+    """The bytes sent, or ``'NA (why)'``. Example: ``'NA (not recorded (a run file before schema 4))'``."""
+    if endpoint.bytes_sent is None:
+        return f"{NA_TEXT} ({endpoint.bytes_sent_na})" if endpoint.bytes_sent_na else NA_TEXT
+    return fmt_bytes(endpoint.bytes_sent)
+
+
+def md_cell(text: str) -> str:
+    """Text safe in a Markdown table cell, shown as written when rendered: one line, pipes
+    escaped, ``& < >`` as entities (a message may quote what a broken server sent).
+
+    >>> md_cell("unreadable answer: <b>|x</b>")
+    'unreadable answer: &lt;b&gt;\\\\|x&lt;/b&gt;'
+    """
+    text = " ".join(text.split()).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return text.replace("|", "\\|")
+
+
+def fmt_messages(group: TransportErrors) -> str:
+    """The example message and how many distinct ones the kind had. Example:
+    ``'ConnectionRefusedError: [Errno 111] Connection refused (1 of 2 distinct messages)'``."""
+    if group.distinct_messages is None or group.distinct_messages <= 1:
+        return group.message
+    return f"{group.message} (1 of {group.distinct_messages:,} distinct messages)"
+
+
 def endpoint_markdown(evaluation: RunEvaluation) -> list[str]:
     """The report's per-endpoint section; empty for a run without request rows."""
     if not evaluation.endpoints:
@@ -55,15 +81,15 @@ def endpoint_markdown(evaluation: RunEvaluation) -> list[str]:
         "phase's measured duration; latency in ms from the intended send time, nearest rank; "
         "min and mean over sent requests; a percentile marked ≥ fell on a dropped request (a lower bound).", "",
         "| phase | request | count | sent | dropped | intended / achieved req/s | success | min | mean | p50 | "
-        "p90 | p95 | p99 | max | status codes | transport errors | received |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "p90 | p95 | p99 | max | status codes | transport errors | sent bytes | received |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for e in evaluation.endpoints:
         latency = " | ".join(fmt_ms(e, key) for key in LATENCY_KEYS)
         lines.append(
             f"| {e.phase} | {e.name} | {e.count:,} | {e.sent:,} | {e.dropped:,} | "
             f"{fmt_rate(e.intended_rate)} / {fmt_rate(e.achieved_rate)} | {fmt_share(e.success_rate)} | {latency} | "
-            f"{fmt_statuses(e)} | {fmt_transport(e)} | {fmt_bytes(e.bytes_received)} |"
+            f"{fmt_statuses(e)} | {fmt_transport(e)} | {fmt_sent_bytes(e)} | {fmt_bytes(e.bytes_received)} |"
         )
     lines += _transport_lines(evaluation.endpoints) + _threshold_lines(evaluation.endpoints)
     return lines + [""]
@@ -73,11 +99,13 @@ def _transport_lines(endpoints: list[EndpointStats]) -> list[str]:
     groups = [(e, t) for e in endpoints for t in e.transport]
     if not groups:
         return []
-    lines = ["", "Transport errors by kind (first occurrence as example):", "",
+    lines = ["", "Transport errors by kind (the example is the first with a message; messages are the "
+             "client's, first line, secrets redacted):", "",
              "| phase | request | kind | count | example | message |", "|---|---|---|---|---|---|"]
     for e, t in groups:
         waited = NA_TEXT if t.example_latency_ms is None else f"{t.example_latency_ms:.1f} ms"
-        lines.append(f"| {e.phase} | {e.name} | {t.kind} | {t.count:,} | seq {t.example_seq}, after {waited} | {t.message} |")
+        lines.append(f"| {e.phase} | {md_cell(e.name)} | {t.kind} | {t.count:,} | seq {t.example_seq}, after {waited} | "
+                     f"{md_cell(fmt_messages(t))} |")
     return lines
 
 

@@ -14,13 +14,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from phase5site.slo.models import FAIL, INVALID, NA, PASS
+from phase5site.store.endpoints import BYTES_SENT_OLD_FILE, bytes_sent_missing_reason
 
 QUANTILE_KEYS: tuple[str, ...] = ("p50", "p90", "p95", "p99")
 
 
 @dataclass(frozen=True)
 class TransportErrors:
-    """Transport failures of one kind for one request name, with the first as example."""
+    """Transport failures of one kind for one request name, with an example: the first that
+    has a message (``message`` is then that message, else NA with its reason)."""
 
     kind: str
     count: int
@@ -28,6 +30,7 @@ class TransportErrors:
     example_at: float
     example_latency_ms: float | None
     message: str
+    distinct_messages: int | None = None  # None: the run file did not record messages
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,9 @@ class EndpointStats:
     p99_ms: float | None
     max_ms: float | None
     bytes_received: int | None
+    bytes_sent: int | None = None
+    bytes_sent_na: str | None = None  # why bytes_sent is NA
+    bytes_sent_missing: int = 0  # sent requests whose bytes were not recorded
     censored: list[str] = field(default_factory=list)
     status_counts: dict[int, int] = field(default_factory=dict)
     transport: list[TransportErrors] = field(default_factory=list)
@@ -127,6 +133,25 @@ def endpoint_reports(rows: list[dict[str, Any]], thresholds: Mapping[str, Mappin
             transport=[TransportErrors(**t) for t in row["transport"]], thresholds=judged,
         ))
     return reports
+
+
+def phase_bytes(endpoints: list[EndpointStats], phase: str) -> tuple[int | None, int | None, str | None]:
+    """(bytes sent, bytes received, why sent is NA) of a phase, summed over its request names.
+
+    Sent is NA unless every sent request recorded its bytes; received sums the answers
+    counted (None when none was). The reason names how many sent requests lack a count.
+    """
+    rows = [e for e in endpoints if e.phase == phase]
+    received = [e.bytes_received for e in rows if e.bytes_received is not None]
+    received_total = sum(received) if received else None
+    if not rows:
+        return None, None, "no request rows"
+    if any(e.bytes_sent_na == BYTES_SENT_OLD_FILE for e in rows):
+        return None, received_total, BYTES_SENT_OLD_FILE
+    missing, sent = sum(e.bytes_sent_missing for e in rows), sum(e.sent for e in rows)
+    if missing:
+        return None, received_total, bytes_sent_missing_reason(missing, sent)
+    return sum(e.bytes_sent or 0 for e in rows), received_total, None
 
 
 def endpoint_reasons(endpoints: list[EndpointStats], verdict: str) -> list[str]:

@@ -160,15 +160,45 @@ def _endpoints(run: RunData) -> str:
         rows.append((row["phase"], row["name"], number(row["count"]), number(row["dropped"]),
                      "NA" if rate is None else f"{rate:.2f}", "NA" if success is None else f"{success:.2%}",
                      *(_latency(row, key) for key, _ in ENDPOINT_LATENCY), statuses or "none",
-                     transport or "none", number(row.get("bytes_received"))))
+                     transport or "none", _bytes_sent(row), number(row.get("bytes_received"))))
     headers = ["Phase", "Request", "Count", "Dropped", "Achieved req/s", "Success",
                *(f"{label} ms" for _, label in ENDPOINT_LATENCY), "Status codes", "Transport errors",
-               "Bytes received"]
+               "Bytes sent", "Bytes received"]
     note = ("<p>Client side, from every request row: count includes dropped requests (a failure in the "
             "success rate); latency from the intended send time, nearest rank; min and mean over sent "
-            "requests; ≥ marks a percentile that fell on a dropped request (a lower bound). Click a "
-            "column header to sort.</p>")
-    return note + "\n\n" + str(table(headers, rows, css="p5-endpoints p5-sortable"))
+            "requests; ≥ marks a percentile that fell on a dropped request (a lower bound); bytes sent are "
+            "what the client wrote (request line, headers, body). Click a column header to sort.</p>")
+    text = note + "\n\n" + str(table(headers, rows, css="p5-endpoints p5-sortable"))
+    errors = transport_details(run.endpoints)
+    return text + ("\n\n" + errors if errors else "")
+
+
+def _bytes_sent(row: dict[str, Any]) -> str:
+    if row.get("bytes_sent") is not None:
+        return number(row["bytes_sent"])
+    return f"NA ({row['bytes_sent_na']})" if row.get("bytes_sent_na") else "NA"
+
+
+def transport_details(endpoints: list[dict[str, Any]]) -> str:
+    """A closed <details> with the transport errors grouped by phase, request and kind: count,
+    the example request and its message (the client's first line, secrets redacted). Empty
+    when no request failed in transport."""
+    groups = [(row, t) for row in endpoints for t in row.get("transport") or []]
+    if not groups:
+        return ""
+    rows = []
+    for row, t in groups:
+        latency = t.get("example_latency_ms")
+        distinct = t.get("distinct_messages")
+        rows.append((row["phase"], row["name"], t["kind"], number(t["count"]),
+                     f"seq {t['example_seq']} at {utc(t.get('example_at'))}"
+                     f"{'' if latency is None else f', after {latency:.1f} ms'}",
+                     t.get("message") or "NA", "NA" if distinct is None else number(distinct)))
+    total = sum(t["count"] for _, t in groups)
+    summary = f"Transport errors by kind: {total:,} in {len(groups)} group(s), one example message each"
+    body = table(["Phase", "Request", "Kind", "Count", "Example", "Example message", "Distinct messages"], rows,
+                 css="p5-transport-errors")
+    return f'<details class="p5-transport"><summary>{html_text(summary)}</summary>\n{body}\n</details>'
 
 
 def event_table(run: RunData) -> str:

@@ -62,13 +62,19 @@ def _ranked_ms(partition: str = "") -> str:
     )
 
 
+def request_column(con: duckdb.DuckDBPyConnection, name: str, sql_type: str) -> str:
+    """SQL of the requests column ``name``, or a typed NULL when the file predates it (an
+    older file is opened read-only, unmigrated: its rows did not record that column)."""
+    rows = con.execute(
+        "SELECT count(*) FROM duckdb_columns() WHERE table_name = 'requests' AND column_name = ?",
+        [name],
+    ).fetchall()
+    return f'"{name}"' if rows[0][0] else f"CAST(NULL AS {sql_type})"
+
+
 def _slot_free(con: duckdb.DuckDBPyConnection) -> str:
     """``slot_free``, or NULL in a schema-1 file opened read-only (not measured)."""
-    rows = con.execute(
-        "SELECT count(*) FROM duckdb_columns() WHERE table_name = 'requests' "
-        "AND column_name = 'slot_free'"
-    ).fetchall()
-    return "slot_free" if rows[0][0] else "CAST(NULL AS BOOLEAN)"
+    return request_column(con, "slot_free", "BOOLEAN")
 
 
 def _window_sql(slot_free: str) -> str:

@@ -1,6 +1,6 @@
 """``RequestRows``: the engine's columnar buffer of request results between two flushes.
 
-One Python list per column, so appending a request costs ten list appends and a flush
+One Python list per column, so appending a request costs one list append per column and a flush
 turns the buffer into one ``pyarrow.Table`` that DuckDB inserts in a single statement
 (row-by-row ``executemany`` is about a thousand times slower). ``RunWriter.append_requests``
 clears the buffer after a successful insert, so memory stays flat however long the run.
@@ -29,6 +29,12 @@ REQUEST_ARROW_SCHEMA = pa.schema(
         # lag while a slot was free is the generator's own delay (DESIGN.md, generator health).
         ("slot_free", pa.bool_()),
         ("worker", pa.int16()),  # the load worker process that paced it (seq mod workers)
+        # A transport error's message (engine.outcome.error_text: first line, redacted,
+        # bounded); NULL for an answer, a drop, or a client that gave none.
+        ("error", pa.string()),
+        # Bytes the client wrote for the request (request line, headers, body; twice when
+        # retried on a stale connection); NULL when the client cannot tell (httpx) or unsent.
+        ("bytes_sent", pa.int32()),
     ]
 )
 _OUTCOME_SET = frozenset(OUTCOMES)
@@ -64,6 +70,8 @@ class RequestRows:
         bytes: int | None,  # noqa: A002 - the column's name in the contract
         slot_free: bool | None = None,
         worker: int | None = None,
+        error: str | None = None,
+        bytes_sent: int | None = None,
     ) -> None:
         """Buffer one request. ``outcome`` must be one of ``columns.OUTCOMES``."""
         if outcome not in _OUTCOME_SET:
@@ -83,6 +91,8 @@ class RequestRows:
         self._bytes.append(bytes)
         self._slot_free.append(slot_free)
         self._worker.append(worker)
+        self._error.append(error)
+        self._bytes_sent.append(bytes_sent)
 
     def __len__(self) -> int:
         return len(self._seq)

@@ -21,7 +21,7 @@ from phase5site.columns import (
 )
 from phase5site.errors import StoreError
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 DB_FILENAME = "run.duckdb"
 
 RUN_STATUSES: tuple[str, ...] = ("running", "completed", "interrupted", "aborted", "failed")
@@ -80,9 +80,14 @@ REQUEST_COLUMNS: tuple[tuple[str, str], ...] = (
     ("bytes", "INTEGER"),
     ("slot_free", "BOOLEAN"),  # schema 2
     ("worker", "SMALLINT"),  # schema 2
+    ("error", "VARCHAR"),  # schema 4
+    ("bytes_sent", "INTEGER"),  # schema 4
 )
 # Columns added by schema version 2 (generator health), for the 1 -> 2 migration.
 V2_REQUEST_COLUMNS: tuple[tuple[str, str], ...] = (("slot_free", "BOOLEAN"), ("worker", "SMALLINT"))
+# Columns added by schema version 4 (issue 14): a transport error's message (first line,
+# redacted, at most 200 characters) and the bytes the client wrote for the request.
+V4_REQUEST_COLUMNS: tuple[tuple[str, str], ...] = (("error", "VARCHAR"), ("bytes_sent", "INTEGER"))
 
 
 def _sample_column_type(name: str) -> str:
@@ -148,8 +153,16 @@ def _v2_to_v3(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(f'ALTER TABLE samples ADD COLUMN "{name}" {_sample_column_type(name)}')
 
 
+def _v3_to_v4(con: duckdb.DuckDBPyConnection) -> None:
+    """Per request, the transport error's message and the bytes sent (issue 14). Old rows
+    read NULL: not recorded (the engine kept the error's kind only, and no request bytes)."""
+    for name, sql_type in V4_REQUEST_COLUMNS:
+        con.execute(f'ALTER TABLE requests ADD COLUMN "{name}" {sql_type}')
+
+
 # MIGRATIONS[v] upgrades a version-v file to v + 1.
-MIGRATIONS: dict[int, Callable[[duckdb.DuckDBPyConnection], None]] = {1: _v1_to_v2, 2: _v2_to_v3}
+MIGRATIONS: dict[int, Callable[[duckdb.DuckDBPyConnection], None]] = {
+    1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4}
 
 
 def create_schema(con: duckdb.DuckDBPyConnection) -> None:

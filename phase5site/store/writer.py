@@ -209,7 +209,9 @@ class RunWriter:
             raise StoreError(f"request batch has schema {table.schema}, expected {REQUEST_ARROW_SCHEMA}")
         self._con.register("_request_batch", table)
         try:
-            self._con.execute("INSERT INTO requests SELECT * FROM _request_batch")
+            # BY NAME: the batch's columns go to the columns of the same name, whatever
+            # order ALTER TABLE gave a migrated file.
+            self._con.execute("INSERT INTO requests BY NAME SELECT * FROM _request_batch")
         finally:
             self._con.unregister("_request_batch")
         return table.num_rows

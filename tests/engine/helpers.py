@@ -13,11 +13,12 @@ class ListSink:
     rows: list[dict] = field(default_factory=list)
 
     def append(self, phase, seq, request_name, intended_at, sent_at, latency_ms, service_ms,
-               status, outcome, bytes, slot_free=None, worker=None):  # noqa: A002 - the store's column name
+               status, outcome, bytes, slot_free=None, worker=None, error=None,  # noqa: A002 - the store's column name
+               bytes_sent=None):
         self.rows.append(dict(phase=phase, seq=seq, request_name=request_name,
                               intended_at=intended_at, sent_at=sent_at, latency_ms=latency_ms,
                               service_ms=service_ms, status=status, outcome=outcome, bytes=bytes,
-                              slot_free=slot_free, worker=worker))
+                              slot_free=slot_free, worker=worker, error=error, bytes_sent=bytes_sent))
 
 
 def fake_token() -> str:

@@ -7,13 +7,17 @@ runs until the server closes the connection. For the transport's edge cases: ``/
 in 64 KiB pieces, ``/hang`` never answers, ``/garbage`` is not HTTP, ``/truncated`` closes
 inside its body, ``/drop`` closes without answering, and ``/then-drop`` answers, then reads the connection's next request and
 closes without answering it (a keep-alive connection the server gave up on while a request
-was on the wire). HEAD gets the headers of GET and no body. It counts every request it reads,
-so a test can assert that nothing was sent.
+was on the wire), ``/reset`` resets the connection (RST, SO_LINGER 0) without answering. HEAD
+gets the headers of GET and no body. It counts every request it reads, so a test can assert
+that nothing was sent, and the bytes it read off the sockets for each (``request_bytes``:
+(path, head + body bytes) in the order read), so a test can check what a client says it wrote.
 """
 
 from __future__ import annotations
 
 import asyncio
+import socket
+import struct
 import threading
 from collections import Counter
 
@@ -28,6 +32,7 @@ class LoopbackServer:
         self.paths: Counter[str] = Counter()
         self.headers_seen: list[dict[str, str]] = []
         self.bodies: list[bytes] = []
+        self.request_bytes: list[tuple[str, int]] = []  # (path, bytes read off the socket) per request
         self.connections = 0
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
@@ -72,6 +77,7 @@ class LoopbackServer:
         try:
             while True:
                 head = await reader.readuntil(b"\r\n\r\n")
+                read = len(head)
                 lines = head.decode("latin-1").split("\r\n")
                 method, target, _ = lines[0].split(" ", 2)
                 headers = {}
@@ -82,7 +88,9 @@ class LoopbackServer:
                 length = int(headers.get("content-length", "0") or 0)
                 if length:
                     self.bodies.append(await reader.readexactly(length))
+                    read += length
                 path = target.split("?", 1)[0]
+                self.request_bytes.append((path, read))
                 self.paths[path] += 1
                 self.headers_seen.append(headers)
                 if drop_next or not await self._answer(method, path, writer):
@@ -104,6 +112,11 @@ class LoopbackServer:
         if path == "/hang":
             await asyncio.Event().wait()
         if path == "/drop":
+            return False
+        if path == "/reset":
+            sock = writer.get_extra_info("socket")
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            writer.transport.abort()  # closed with linger 0: the peer gets an RST
             return False
         if path == "/big":
             writer.write(f"HTTP/1.1 200 OK\r\nContent-Length: {BIG_BODY_BYTES}\r\n\r\n".encode())

@@ -141,6 +141,48 @@ def test_a_request_is_sent_at_most_twice() -> None:
         assert server.paths["/drop"] == 3
 
 
+def test_bytes_sent_are_the_bytes_the_server_read() -> None:
+    # GET, POST with a body, HEAD, a request resent after a stale keep-alive (written twice,
+    # read twice), a reset on the reused connection (resent too: it came before any byte of
+    # the answer), a timeout (written once), a refused port (nothing written).
+    with LoopbackServer(delay_s=30.0) as server:
+        base = server.base_url
+        requests = [_request(base, "/ok"), _request(base, "/ok", "POST", b'{"a":[1,2]}', (("X-Y", "z"),)),
+                    _request(base, "/ok", "HEAD"), _request(base, "/then-drop"), _request(base, "/ok"),
+                    _request(base, "/reset"), _request(base, "/slow")]
+        results = _send_all(HttpToolsTransport(timeout_s=0.5), requests)
+        read = [n for _, n in server.request_bytes]
+        paths = [p for p, _ in server.request_bytes]
+    assert [r.error for r in results] == [None, None, None, None, None, "connect_error", "timeout"]
+    # each request's count is a multiple of its wire length; their sum is what the server read
+    wire = [len(encode_request(q)[1]) for q in requests]
+    assert [r.bytes_sent for r in results] == [n * k for n, k in zip(wire, [1, 1, 1, 1, 2, 2, 1])]
+    assert sum(r.bytes_sent for r in results) == sum(read)
+    assert paths == ["/ok", "/ok", "/ok", "/then-drop", "/ok", "/ok", "/reset", "/reset", "/slow"]
+    (refused,) = _send_all(HttpToolsTransport(timeout_s=2), [_request(f"http://127.0.0.1:{free_port()}", "/ok")])
+    assert refused.bytes_sent == 0
+
+
+def test_each_failure_says_what_the_client_saw(make_transport: MakeTransport) -> None:
+    with LoopbackServer(delay_s=30.0) as server:
+        base = server.base_url
+        results = _send_all(make_transport(timeout_s=0.5), [
+            _request(base, "/reset"), _request(base, "/hang"), _request(base, "/truncated"),
+            _request(base, "/ok")])
+    (refused,) = _send_all(make_transport(timeout_s=2), [_request(f"http://127.0.0.1:{free_port()}", "/ok")])
+    reset, hang, truncated, ok = results
+    assert "ConnectionResetError" in reset.message and "reset by peer" in reset.message
+    assert hang.message.startswith("no complete answer within 0.5 s: ")
+    assert truncated.error == "connect_error" and truncated.message
+    assert ok.message is None and ok.error is None
+    assert "Connection refused" in refused.message or "Connect call failed" in refused.message
+    if make_transport is HttpToolsTransport:  # where the exchange stood when it failed
+        assert hang.message.endswith("the request was written, no byte of the answer came")
+        assert truncated.message == "the server closed the connection inside the answer"
+    else:
+        assert {r.bytes_sent for r in (*results, refused)} == {None}  # httpx does not tell
+
+
 def test_a_64_mib_body_is_counted_in_pieces_never_held() -> None:
     with LoopbackServer() as server:
         # Above the 16 MiB default: this case is about counting, not the limit.

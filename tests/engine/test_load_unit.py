@@ -167,6 +167,9 @@ def test_transport_errors_are_classified() -> None:
     pairs = {(row["request_name"], row["outcome"]) for row in sink.rows}
     assert pairs == {("ok", "connect_error"), ("missing", "timeout"), ("post", "http_5xx")}
     assert all(row["status"] is None for row in sink.rows if row["outcome"] != "http_5xx")
+    messages = {row["outcome"]: row["error"] for row in sink.rows}
+    assert messages == {"connect_error": "ConnectError: refused",
+                        "timeout": "no complete answer within 5 s: ReadTimeout: slow", "http_5xx": None}
 
 
 def test_classify_table() -> None:
@@ -294,3 +297,48 @@ def test_httpx_transport_reports_its_pre_send_time() -> None:
     result = asyncio.run(go())
     assert (result.status, result.bytes) == (200, 2)
     assert result.pre_send_s is not None and result.pre_send_s >= 0.0
+
+
+def test_a_stored_error_message_is_one_redacted_bounded_line() -> None:
+    # What a client says may carry the token (a URL, a header echoed back): the row keeps the
+    # first line, the run's secrets as ***, no URL query, at most MAX_ERROR_CHARS characters.
+    from phase5site.engine.outcome import MAX_ERROR_CHARS
+    from phase5site.engine.transport import SendResult
+
+    token = fake_token()
+    raw = (f"refused by http://svc.test/ok?sig={token}&x=1 for 'Bearer {token}' " + "x" * 300
+           + "\nTraceback (most recent call last): ...")
+
+    class Failing:
+        async def send(self, request):  # noqa: ANN001, ANN202
+            return SendResult(status=None, bytes=None, error="connect_error", message=raw, bytes_sent=0)
+
+        async def aclose(self) -> None:
+            return None
+
+    sink = ListSink()
+    load = PhaseLoad(phase="p", rate=100, concurrency=2, duration_s=0.1, mix=_mix(),
+                     transport_factory=Failing, sink_provider=lambda: sink, axis=WallAxis(offset_s=0.0),
+                     secrets=frozenset({token}))
+    _run(load, drop_after_s=600.0)
+    assert len(sink.rows) == 10
+    (stored,) = {row["error"] for row in sink.rows}
+    assert stored.startswith("refused by http://svc.test/ok?… for 'Bearer ***' xxx")
+    assert len(stored) == MAX_ERROR_CHARS and stored.endswith("…") and token not in stored
+    assert "Traceback" not in stored and {row["bytes_sent"] for row in sink.rows} == {0}
+
+
+def test_an_unexpected_client_error_is_a_connect_error_with_its_message() -> None:
+    class Broken:
+        async def send(self, request):  # noqa: ANN001, ANN202
+            raise RuntimeError("the client broke")
+
+        async def aclose(self) -> None:
+            return None
+
+    sink = ListSink()
+    load = PhaseLoad(phase="p", rate=100, concurrency=1, duration_s=0.05, mix=_mix(),
+                     transport_factory=Broken, sink_provider=lambda: sink, axis=WallAxis(offset_s=0.0))
+    _run(load, drop_after_s=600.0)
+    assert [(r["outcome"], r["error"], r["bytes_sent"]) for r in sink.rows] == [
+        ("connect_error", "unexpected client error: RuntimeError: the client broke", None)] * 5

@@ -75,15 +75,84 @@ def test_outcomes_over_real_sockets_samples_files_and_no_secret(tmp_path: Path) 
             assert token.encode() not in path.read_bytes(), path
 
 
-def test_refused_port_is_a_connect_error(tmp_path: Path) -> None:
+def test_refused_port_is_a_connect_error_with_its_message(tmp_path: Path) -> None:
     loaded, _ = _spec(
         f"http://127.0.0.1:{free_port()}", requests="    - {name: ok, path: /ok}",
         extra="circuit_breaker: {enabled: false}",
         phases="  - {name: main, rate: 20, concurrency: 2, duration: 0.5, observe: false}",
     )
     outcome = run_spec(loaded, results_dir=tmp_path)
-    counts = RunReader(outcome.run_dir).outcome_counts()
+    with RunReader(outcome.run_dir) as reader:
+        counts = reader.outcome_counts()
+        rows = reader.con.execute("SELECT error, bytes_sent FROM requests").fetchall()
+        (stats,) = reader.endpoint_stats()
     assert {k: v for k, v in counts.items() if v} == {"connect_error": 10}
+    messages = {error for error, _ in rows}
+    assert len(messages) == 1 and messages.pop().startswith("ConnectionRefusedError: [Errno 111] ")
+    assert {sent for _, sent in rows} == {0}  # no connection, nothing written
+    (group,) = stats["transport"]
+    assert (group["kind"], group["count"], group["distinct_messages"]) == ("connect_error", 10, 1)
+    assert group["message"] == rows[0][0]
+    assert (stats["bytes_sent"], stats["bytes_sent_na"]) == (0, None)
+
+
+@pytest.mark.parametrize("client", ["httptools", "httpx"])
+def test_reset_and_timeout_messages_are_stored_grouped_and_bytes_sent_match_the_server(
+        tmp_path: Path, client: str) -> None:
+    requests = "\n".join([
+        "    - {name: ok, path: '/ok?sig=${TEST_JWT}', weight: 1}",
+        "    - {name: post, method: POST, path: /ok, json: {item: 7, tags: [a, b]}, weight: 1}",
+        "    - {name: reset, path: '/reset?sig=${TEST_JWT}', weight: 1}",
+        "    - {name: slow, path: /slow, weight: 1}",
+    ])
+    with LoopbackServer(delay_s=3.0) as server:
+        loaded, token = _spec(
+            server.base_url, requests=requests, timeout="0.3s",
+            extra="circuit_breaker: {enabled: false}",
+            phases="  - {name: main, rate: 40, concurrency: 8, duration: 1, observe: false}",
+        )
+        spec = loaded.spec.model_copy(update={"target": loaded.spec.target.model_copy(update={"client": client})})
+        loaded = type(loaded)(spec=spec, path=loaded.path, secrets=loaded.secrets, sha256=loaded.sha256,
+                              env_refs={}, secret_paths=())
+        outcome = run_spec(loaded, results_dir=tmp_path)
+        read_by_path = Counter()
+        for path, n in server.request_bytes:
+            read_by_path[path] += n
+    assert outcome.status == "completed", outcome.exit_reason
+    with RunReader(outcome.run_dir) as reader:
+        rows = reader.con.execute(
+            "SELECT request_name, outcome, error, bytes_sent, intended_at, seq FROM requests").fetchall()
+        stats = {row["name"]: row for row in reader.endpoint_stats()}
+    by_name: dict[str, list[tuple]] = {}
+    for row in sorted(rows, key=lambda r: (r[4], r[5])):
+        by_name.setdefault(row[0], []).append(row)
+    # every reset is a connect_error saying so, every stall a timeout saying where it stood
+    assert {r[1] for r in by_name["reset"]} == {"connect_error"}
+    assert all("ConnectionResetError" in r[2] and "reset by peer" in r[2] for r in by_name["reset"])
+    assert {r[1] for r in by_name["slow"]} == {"timeout"}
+    assert all(r[2].startswith("no complete answer within 0.3 s: ") for r in by_name["slow"])
+    assert all(r[2] is None for name in ("ok", "post") for r in by_name[name])
+    # grouped per name and kind, the example the first request with its message
+    for name, kind in (("reset", "connect_error"), ("slow", "timeout")):
+        (group,) = stats[name]["transport"]
+        first = by_name[name][0]
+        assert (group["kind"], group["count"]) == (kind, len(by_name[name]))
+        assert (group["example_seq"], group["message"]) == (first[5], first[2])
+        assert group["distinct_messages"] == len({r[2] for r in by_name[name]})
+    assert not stats["ok"]["transport"] and not stats["post"]["transport"]
+    if client == "httptools":
+        # what the client says it wrote is what the server read off the socket, per route
+        written = Counter()
+        for name, _, _, sent, _, _ in rows:
+            written["/" + {"ok": "ok", "post": "ok", "reset": "reset", "slow": "slow"}[name]] += sent
+        assert written == read_by_path
+        assert sum(stats[name]["bytes_sent"] for name in stats) == sum(read_by_path.values())
+    else:  # httpx does not say what it writes: NA with the reason, never a guess
+        assert {r[3] for r in rows} == {None}
+        assert all(row["bytes_sent"] is None and "httpx" in row["bytes_sent_na"] for row in stats.values())
+    for path in outcome.run_dir.rglob("*"):
+        if path.is_file():
+            assert token.encode() not in path.read_bytes(), path
 
 
 def test_host_not_in_allow_hosts_sends_nothing(tmp_path: Path) -> None:

@@ -79,7 +79,8 @@ def make_run(
     name: str = "synthetic",
     dropped_waits_ms: list[float | None] | None = None,
     client_from_requests: bool = False,
-    mixed_requests: list[tuple[str, float | None, int | None, str, int | None]] | None = None,
+    mixed_requests: list[tuple[Any, ...]] | None = None,
+    bytes_sent: int | None = None,
 ) -> Path:
     """A run folder with one observed phase holding ``samples`` and optional request rows.
 
@@ -88,7 +89,9 @@ def make_run(
     each sample's client columns are the store's own window over those rows
     (``RunWriter.client_window``), as the engine writes them. ``mixed_requests`` are further
     rows ``(request_name, latency_ms, status, outcome, bytes)`` after those, 12.5 ms apart
-    (a 'dropped' one gets sent_at NULL).
+    (a 'dropped' one gets sent_at NULL), optionally followed by ``error`` and ``bytes_sent``
+    (schema 4). ``bytes_sent`` is each sent 'health' row's count, and a mixed row's when the
+    row gives none (NULL by default: not recorded).
     """
     run_dir = root / f"{name}-run"
     writer = RunWriter.create(
@@ -107,18 +110,21 @@ def make_run(
             rows = RequestRows()
             for seq, latency in enumerate(latencies_ms or []):
                 at = T0 + seq * 0.0125
-                rows.append(phase, seq, "health", at, at, latency, latency, 200, "ok", 10)
+                rows.append(phase, seq, "health", at, at, latency, latency, 200, "ok", 10, None, None, None,
+                            bytes_sent)
             for seq, wait in enumerate(dropped_waits_ms or [], start=sent):
                 rows.append(phase, seq, "health", T0 + seq * 0.0125, None, wait, None, None, "dropped", None)
             writer.append_requests(rows)
         if mixed_requests:
             rows = RequestRows()
             first = len(latencies_ms or []) + len(dropped_waits_ms or [])
-            for seq, (request_name, latency, code, outcome, size) in enumerate(mixed_requests, start=first):
+            for seq, (request_name, latency, code, outcome, size, *more) in enumerate(mixed_requests, start=first):
                 at = T0 + seq * 0.0125
                 sent_at = None if outcome == "dropped" else at
+                error = more[0] if more else None
+                sent_bytes = more[1] if len(more) > 1 else (None if sent_at is None else bytes_sent)
                 rows.append(phase, seq, request_name, at, sent_at, latency, None if sent_at is None else latency,
-                            code, outcome, size)
+                            code, outcome, size, None, None, error, sent_bytes)
             writer.append_requests(rows)
             sent += sum(1 for row in mixed_requests if row[3] != "dropped")
         for sample in samples:

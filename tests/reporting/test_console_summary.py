@@ -24,18 +24,23 @@ def squeeze(text: str) -> list[str]:
     return [re.sub(r" {2,}", " | ", line.strip()) for line in text.splitlines()]
 
 
-def mixed() -> list[tuple[str, float | None, int | None, str, int | None]]:
-    rows: list[tuple[str, float | None, int | None, str, int | None]] = []
-    rows += [("hello", 10.0 + i % 50, 200, "ok", 120) for i in range(400)]
-    rows += [("plugins", 30.0 + i % 90, 200, "ok", 800) for i in range(200)]
-    rows += [("plugins", 20.0, 503, "http_5xx", 15) for _ in range(4)]
-    rows += [("plugins", 2000.0, None, "timeout", None) for _ in range(2)]
+TIMEOUT_TEXT = "no complete answer within 2 s: the request was written, no byte of the answer came"
+HEALTH_BYTES_SENT = 140  # what the client wrote for each health request
+
+
+def mixed() -> list[tuple]:
+    """(name, latency, status, outcome, body bytes, error message, bytes sent) rows."""
+    rows: list[tuple] = []
+    rows += [("hello", 10.0 + i % 50, 200, "ok", 120, None, 150) for i in range(400)]
+    rows += [("plugins", 30.0 + i % 90, 200, "ok", 800, None, 161) for i in range(200)]
+    rows += [("plugins", 20.0, 503, "http_5xx", 15, None, 161) for _ in range(4)]
+    rows += [("plugins", 2000.0, None, "timeout", None, TIMEOUT_TEXT, 161) for _ in range(2)]
     return rows
 
 
-def go_run(tmp_path: Path, **spec: object) -> Path:
+def go_run(tmp_path: Path, bytes_sent: int | None = HEALTH_BYTES_SENT, **spec: object) -> Path:
     return make_run(tmp_path, samples=[good_sample("baseline", i) for i in range(1, 13)],
-                    latencies_ms=latencies(), mixed_requests=mixed(), spec=spec or None)
+                    latencies_ms=latencies(), mixed_requests=mixed(), spec=spec or None, bytes_sent=bytes_sent)
 
 
 def invoke(*args: str) -> tuple[int, str]:
@@ -63,14 +68,43 @@ def test_go_run_summary_shows_every_row_the_load_and_the_endpoints(tmp_path: Pat
     sends = evaluation.phases[0].throughput.requests_sent
     assert f"| {sends:,} | 0 |" in load  # sent, dropped
     received = 3000 * 10 + 400 * 120 + 200 * 800 + 4 * 15  # bytes of every answered request
-    assert load.endswith(f"| {received:,} B")
-    assert "data sent: NA (the engine records response body bytes, not request bytes)" in out
+    written = len(latencies()) * HEALTH_BYTES_SENT + sum(row[6] for row in mixed())  # every sent request
+    assert load.endswith(f"| {written:,} B | {received:,} B")
+    assert "data sent" in squeeze(out)[squeeze(out).index(load) - 1]  # the column's header
+    # the transport errors, with their kind, count and example message
+    assert f"transport errors: baseline plugins timeout 2: {TIMEOUT_TEXT}" in lines
     # the busiest names first, with their counts and status codes
     names = [item.split(" | ")[1] for item in lines if item.startswith("baseline | ") and item.count(" | ") == 10]
     assert names[:3] == ["health", "hello", "plugins"]
     plugins = next(item for item in lines if item.startswith("baseline | plugins | 206 |"))
     assert plugins.endswith("| 200: 200, 503: 4")
     assert lines[-1] == "exit code 0: GO: every mandatory category PASSes and no optional one FAILs"
+
+
+def test_data_sent_is_na_with_its_reason_when_rows_lack_it(tmp_path: Path) -> None:
+    # health rows without a count (as the httpx client writes them): NA, saying how many
+    run_dir = go_run(tmp_path, bytes_sent=None)
+    _, out = invoke("report", str(run_dir))
+    load = next(item for item in squeeze(out) if item.startswith("baseline | completed |"))
+    missing = len(latencies())
+    sent = missing + sum(1 for row in mixed() if row[3] != "dropped")
+    assert (f"| NA (not recorded for {missing:,} of {sent:,} sent requests (the httpx client does not "
+            "report the bytes it writes; rows from before schema 4 have none)) |") in load
+
+
+def test_a_schema_3_run_keeps_data_sent_and_messages_na(tmp_path: Path) -> None:
+    import gzip
+
+    run_dir = tmp_path / "schema3-run"
+    run_dir.mkdir()
+    fixture = Path(__file__).parents[1] / "store" / "fixtures" / "schema3-run.duckdb.gz"
+    (run_dir / "run.duckdb").write_bytes(gzip.decompress(fixture.read_bytes()))
+    _, out = invoke("summary", str(run_dir), "--partial")
+    load = next(item for item in squeeze(out) if item.startswith("baseline | completed |"))
+    assert "| NA (not recorded (a run file before schema 4)) |" in load
+    assert any(line.startswith("transport errors: baseline ") and line.endswith(
+        "NA: not recorded (a run file before schema 4 kept the kind of a transport error only)")
+        for line in squeeze(out))
 
 
 def test_no_go_summary_marks_the_failure_and_ends_with_exit_3(tmp_path: Path) -> None:
@@ -165,6 +199,13 @@ def test_request_thresholds_are_judged_in_report_json_and_junit(tmp_path: Path) 
     by_name = {e["name"]: e for e in data["endpoints"]}
     assert by_name["plugins"]["thresholds"][0]["verdict"] == "FAIL"
     assert by_name["plugins"]["status_counts"] == {"200": 200, "503": 4}
+    (timeouts,) = by_name["plugins"]["transport"]
+    assert (timeouts["kind"], timeouts["count"], timeouts["message"], timeouts["distinct_messages"]) == (
+        "timeout", 2, TIMEOUT_TEXT, 1)
+    plugins_sent = sum(row[6] for row in mixed() if row[0] == "plugins")
+    assert (by_name["plugins"]["bytes_sent"], by_name["plugins"]["bytes_sent_na"]) == (plugins_sent, None)
+    assert f"| timeout | 2 | seq {timeouts['example_seq']}, after 2000.0 ms | {TIMEOUT_TEXT} |" in report
+    assert f"| {plugins_sent:,} B | {200 * 800 + 4 * 15:,} B |" in report  # sent, then received bytes
     code, out = invoke("report", str(run_dir))
     assert code == EXIT_NO_GO
     assert "baseline | request plugins p95 | client |" in "\n".join(squeeze(out))

@@ -16,6 +16,7 @@ from typing import Any
 from phase5site.store import RequestRows, RunWriter
 
 HOSTILE = "<script>alert(1)</script>"
+TIMEOUT_MESSAGE = "no complete answer within 5 s: the request was written, no byte of the answer came"
 BUCKET_BOUNDS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0)
 
 
@@ -46,6 +47,9 @@ class RunPlan:
     report: bool = True  # write production-report.md through the reporting part
     limited: dict[str, tuple[int, ...]] = field(default_factory=dict)  # phase -> generator-limited samples
     tags: list[str] = field(default_factory=list)  # spec key tags: ["test"] leaves the run out of the release
+    # (kind, message, every n-th request): transport failures with the client's message
+    transport_errors: list[tuple[str, str, int]] = field(default_factory=list)
+    bytes_sent: int | None = None  # what the client wrote per sent request (None: not recorded)
 
 
 def _buckets(latencies_s: list[float]) -> list[list[Any]]:
@@ -84,13 +88,17 @@ def _requests(writer: RunWriter, phase: PhasePlan, t0: float, rng: random.Random
                 rows.append(phase.name, seq, name, intended, None, 1200.0, None, None, "dropped", None,
                             slot_free=False)
                 dropped += 1
+            elif failure := next(((k, m) for k, m, every in plan.transport_errors if seq % every == 1), None):
+                rows.append(phase.name, seq, name, intended, intended + 0.0005, 5000.0, 4999.5, None,
+                            failure[0], None, slot_free=True, error=failure[1], bytes_sent=plan.bytes_sent)
+                sent += 1
             else:
                 latency = rng.lognormvariate(math.log(25.0), 0.6)
                 status, outcome = 200, "ok"
                 if draw < plan.error_share:
                     status, outcome = (500, "http_5xx") if draw < plan.error_share / 2 else (404, "http_4xx")
                 rows.append(phase.name, seq, name, intended, intended + 0.0005, latency, latency - 0.5,
-                            status, outcome, 120, slot_free=True)
+                            status, outcome, 120, slot_free=True, bytes_sent=plan.bytes_sent)
                 sent += 1
                 if len(kept) < 20000:
                     kept.append(latency / 1000)
@@ -184,7 +192,9 @@ def standard_runs(results_dir: Path, bearer: str) -> list[Path]:
     day1 = RunPlan("day1-production-baseline", 1_795_000_000.0,
                    [PhasePlan("warmup", 20, 20), PhasePlan("baseline", 40, 120, samples=4)],
                    bearer=bearer, extra_events=[("breaker_trip", f"error rate 3% > 2% {HOSTILE}"),
-                                                ("na", "fb_message_ratio: no RPC attempts")])
+                                                ("na", "fb_message_ratio: no RPC attempts")],
+                   transport_errors=[("timeout", TIMEOUT_MESSAGE, 1999), ("connect_error", f"unreadable answer: {HOSTILE}", 2503)],
+                   bytes_sent=131)
     day2 = RunPlan("day2-extended", 1_795_090_000.0, [PhasePlan("extended", 40, 90, samples=3)],
                    bearer=bearer, seed=11, limited={"extended": (2,)})
     hostile = RunPlan(f"imported{HOSTILE}", 1_794_900_000.0, [PhasePlan(f"p{HOSTILE}", 10, 30, samples=1)],

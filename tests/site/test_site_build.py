@@ -3,13 +3,14 @@ documentation completeness, page budget."""
 
 from __future__ import annotations
 
+import html
 import re
 import shutil
 from pathlib import Path
 
 import pytest
 from conftest import BuiltSite, copy_repo
-from site_synthetic import HOSTILE, PhasePlan, RunPlan, make_run, make_token
+from site_synthetic import HOSTILE, TIMEOUT_MESSAGE, PhasePlan, RunPlan, make_run, make_token
 
 from phase5site.errors import SiteError
 from phase5site.site import build_site
@@ -67,6 +68,36 @@ def test_run_page_sections_downloads_and_archive_svgs(built_site: BuiltSite) -> 
     svgs = sorted(p.name for p in (run_dir / "charts").glob("*.svg"))
     assert "latency.svg" in svgs and "rate.svg" in svgs
     assert (run_dir / "charts" / "latency.svg").read_text().lstrip().startswith("<svg")
+
+
+def test_run_page_groups_transport_errors_with_an_example_message(built_site: BuiltSite) -> None:
+    import duckdb
+
+    run_dir = next(built_site.results.glob("day1-*"))
+    con = duckdb.connect(str(run_dir / "run.duckdb"), read_only=True)
+    try:
+        groups = con.execute(
+            "SELECT phase, request_name, outcome, count(*), arg_min(seq, intended_at), arg_min(error, intended_at) "
+            "FROM requests WHERE outcome IN ('timeout', 'connect_error') GROUP BY ALL ORDER BY ALL").fetchall()
+        sent = dict(con.execute("SELECT phase || '/' || request_name, sum(bytes_sent) FROM requests "
+                                "WHERE sent_at IS NOT NULL GROUP BY ALL").fetchall())
+    finally:
+        con.close()
+    assert {g[2] for g in groups} == {"timeout", "connect_error"}
+    text = (next(built_site.site.glob("runs/day1-production-baseline-*")) / "index.html").read_text(encoding="utf-8")
+    details = text[text.index('<details class="p5-transport">'):]
+    details = details[:details.index("</details>")]
+    total = sum(g[3] for g in groups)
+    assert f"Transport errors by kind: {total:,} in {len(groups)} group(s), one example message each" in details
+    for phase, name, kind, count, seq, message in groups:
+        row = f"<td>{html.escape(phase)}</td><td>{html.escape(name)}</td><td>{kind}</td><td>{count:,}</td><td>seq {seq} at "
+        assert row in details, row
+        assert f"<td>{html.escape(message)}</td>" in details
+    assert html.escape(f"unreadable answer: {HOSTILE}") in details and TIMEOUT_MESSAGE in details
+    # the per-request table's bytes sent, as summed from the rows
+    table = text[text.index('class="p5-table p5-endpoints'):]
+    for key, value in sent.items():
+        assert f"<td>{value:,}</td>" in table, key
 
 
 def test_overview_comparison_slo_and_completion(built_site: BuiltSite) -> None:

@@ -9,6 +9,7 @@ import pytest
 
 MODULES = [
     "phase5site.store.csv_v3",
+    "phase5site.store.endpoints",
     "phase5site.store.jsontext",
     "phase5site.store.legacy",
     "phase5site.store.legacy_checks",

@@ -17,7 +17,7 @@ from phase5site.columns import (
 )
 from phase5site.errors import StoreError
 from phase5site.store import SCHEMA_VERSION, RunReader, migrate
-from phase5site.store.schema import MIGRATIONS, V2_REQUEST_COLUMNS, schema_version
+from phase5site.store.schema import MIGRATIONS, V2_REQUEST_COLUMNS, V4_REQUEST_COLUMNS, schema_version
 
 from .helpers import new_writer
 
@@ -27,7 +27,8 @@ def test_new_file_has_every_table_and_the_current_version(tmp_path: Path) -> Non
     con = duckdb.connect(str(tmp_path / "run" / "run.duckdb"), read_only=True)
     tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
     assert tables == {"meta", "runs", "phases", "requests", "samples", "events"}
-    assert schema_version(con) == SCHEMA_VERSION == 3
+    assert schema_version(con) == SCHEMA_VERSION == 4
+    request_columns = [r[0] for r in con.execute("DESCRIBE requests").fetchall()]
     sample_columns = [r[0] for r in con.execute("DESCRIBE samples").fetchall()]
     con.close()
     expected = (
@@ -40,6 +41,7 @@ def test_new_file_has_every_table_and_the_current_version(tmp_path: Path) -> Non
         + list(SERVER_WINDOW_COLUMNS)
     )
     assert sample_columns == expected
+    assert request_columns[-4:] == ["slot_free", "worker", "error", "bytes_sent"]
 
 
 def test_migrate_is_a_no_op_on_a_current_file(tmp_path: Path) -> None:
@@ -52,7 +54,9 @@ def test_migrate_is_a_no_op_on_a_current_file(tmp_path: Path) -> None:
 
 def _as_version_1(con: duckdb.DuckDBPyConnection, version: int = 1) -> None:
     """Turn a new file back into what schema version 1 wrote (no generator-health columns,
-    no server-window columns)."""
+    no server-window columns, no request error/bytes_sent)."""
+    for name, _ in V4_REQUEST_COLUMNS:
+        con.execute(f'ALTER TABLE requests DROP COLUMN "{name}"')
     for name in SERVER_WINDOW_COLUMNS:
         con.execute(f'ALTER TABLE samples DROP COLUMN "{name}"')
     for name, _ in V2_REQUEST_COLUMNS:
@@ -73,7 +77,7 @@ def test_migrate_runs_registered_steps_in_order(tmp_path: Path, monkeypatch) -> 
         MIGRATIONS, 0, lambda c: c.execute("INSERT INTO meta VALUES ('migrated', 'yes')")
     )
     assert migrate(con) == 0
-    assert schema_version(con) == 3
+    assert schema_version(con) == 4
     assert con.execute("SELECT value FROM meta WHERE key = 'migrated'").fetchone() == ("yes",)
     con.close()
 
@@ -123,8 +127,12 @@ def test_a_real_schema_2_file_migrates_to_3_keeping_every_row(tmp_path: Path) ->
               for table in ("runs", "phases", "requests", "events")}
     samples_before = con.execute("SELECT * FROM samples ORDER BY phase, sample_num").fetchall()
     assert migrate(con) == 2
-    assert schema_version(con) == 3
+    assert schema_version(con) == 4
     for table, rows in before.items():
+        if table == "requests":  # schema 4 adds two columns, NULL for the old rows
+            after = con.execute("SELECT * EXCLUDE (error, bytes_sent) FROM requests ORDER BY ALL").fetchall()
+            assert after == rows
+            continue
         assert con.execute(f"SELECT * FROM {table} ORDER BY ALL").fetchall() == rows, table
     columns = [r[0] for r in con.execute("DESCRIBE samples").fetchall()]
     assert columns[-3:] == list(SERVER_WINDOW_COLUMNS)
@@ -135,6 +143,73 @@ def test_a_real_schema_2_file_migrates_to_3_keeping_every_row(tmp_path: Path) ->
     with RunReader(run_dir) as reader:  # and the migrated file reads like a new one
         assert reader.effective_status() == "completed"
         assert len(reader.samples(phase="baseline")) == 2
+
+
+SCHEMA3_RUN = Path(__file__).parent / "fixtures" / "schema3-run.duckdb.gz"
+
+
+def _schema3_copy(tmp_path: Path) -> Path:
+    """A real run file written by phase5site at schema 3 (commit 7a7667c, by
+    fixtures/make_schema3_run.py.txt: embedded target, a latency stall past the 0.3 s
+    timeout in the baseline, so it holds stored timeouts without their messages)."""
+    run_dir = tmp_path / "schema3-run"
+    run_dir.mkdir()
+    (run_dir / "run.duckdb").write_bytes(gzip.decompress(SCHEMA3_RUN.read_bytes()))
+    return run_dir
+
+
+def _timeouts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    rows = con.execute("SELECT request_name, count(*) FROM requests WHERE outcome = 'timeout' "
+                       "AND phase = 'baseline' GROUP BY ALL").fetchall()
+    return {name: n for name, n in rows}
+
+
+def test_a_real_schema_3_file_reads_unmigrated_with_messages_and_bytes_sent_na(tmp_path: Path) -> None:
+    run_dir = _schema3_copy(tmp_path)
+    with RunReader(run_dir) as reader:
+        assert schema_version(reader.con) == 3
+        timeouts = _timeouts(reader.con)
+        stats = reader.endpoint_stats("baseline")
+    assert sum(timeouts.values()) > 0  # the fixture holds transport errors
+    for row in stats:
+        assert row["bytes_sent"] is None and row["bytes_sent_na"] == "not recorded (a run file before schema 4)"
+        groups = {t["kind"]: t for t in row["transport"]}
+        assert {k: t["count"] for k, t in groups.items()} == ({"timeout": timeouts[row["name"]]}
+                                                             if row["name"] in timeouts else {})
+        for group in groups.values():
+            assert group["message"].startswith("NA: not recorded") and group["distinct_messages"] is None
+
+
+def test_a_real_schema_3_file_migrates_to_4_with_old_rows_not_recorded(tmp_path: Path) -> None:
+    run_dir = _schema3_copy(tmp_path)
+    con = duckdb.connect(str(run_dir / "run.duckdb"))
+    before = {table: con.execute(f"SELECT * FROM {table} ORDER BY ALL").fetchall()
+              for table in ("runs", "phases", "requests", "samples", "events")}
+    assert migrate(con) == 3
+    assert schema_version(con) == 4
+    for table, rows in before.items():
+        if table != "requests":
+            assert con.execute(f"SELECT * FROM {table} ORDER BY ALL").fetchall() == rows, table
+    columns = [r[0] for r in con.execute("DESCRIBE requests").fetchall()]
+    assert columns[-2:] == ["error", "bytes_sent"]
+    after = con.execute("SELECT * FROM requests ORDER BY ALL").fetchall()
+    assert [row[:-2] for row in after] == before["requests"]
+    assert {row[-2:] for row in after} == {(None, None)}
+    timeouts = _timeouts(con)
+    sent = dict(con.execute("SELECT request_name, count(sent_at) FROM requests WHERE phase = 'baseline' "
+                            "GROUP BY ALL").fetchall())
+    con.close()
+    with RunReader(run_dir) as reader:  # the migrated file: columns there, old rows NULL
+        stats = reader.endpoint_stats("baseline")
+    kinds = {row["name"]: {t["kind"]: t["count"] for t in row["transport"]} for row in stats}
+    assert {name: groups.get("timeout") for name, groups in kinds.items() if groups} == timeouts
+    for row in stats:  # every old sent row lacks its count
+        n = sent[row["name"]]
+        assert row["bytes_sent"] is None
+        assert row["bytes_sent_na"] == (f"not recorded for {n:,} of {n:,} sent requests "
+                                        "(the httpx client does not report the bytes it writes; rows from before schema 4 have none)")
+        for group in row["transport"]:
+            assert group["message"] == "NA: no message recorded (the client gave none, or the rows predate schema 4)" and group["distinct_messages"] == 0
 
 
 def test_a_file_from_a_newer_version_is_refused(tmp_path: Path) -> None:
