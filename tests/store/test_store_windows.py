@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from tempfile import TemporaryDirectory
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from phase5site.quantiles import nearest_rank
@@ -33,6 +33,9 @@ def _inside(at: float, windows: list[tuple[float, float]]) -> bool:
 
 @settings(max_examples=80, deadline=None)
 @given(rows=requests_strategy, spans=windows_strategy)
+# every run: requests on a lone window's start and end, and inside two overlapping ones
+@example(rows=[(4, "ok", 1.0, "baseline"), (8, "ok", 2.0, "baseline"), (10, "dropped", 3.0, "baseline")],
+         spans=[(4, 4), (9, 3), (10, 5)])
 def test_windowed_queries_match_the_client_window_rule(rows: list[tuple[int, str, float, str]],
                                                        spans: list[tuple[int, int]]) -> None:
     windows = [(T0 + start * GRID, T0 + (start + length) * GRID) for start, length in spans]
