@@ -123,16 +123,22 @@ def _threshold_lines(endpoints: list[EndpointStats]) -> list[str]:
 
 
 def endpoint_junit(suites: ET.Element, evaluation: RunEvaluation) -> None:
-    """One suite ``endpoints.<phase>`` per phase with judged thresholds, one case each."""
+    """One suite ``endpoints.<phase>`` per phase with judged thresholds, one case each. In a
+    phase that did not run its planned course only a FAIL is a result; every other threshold
+    is an ``<error type="NOT-EVALUATED">`` (measured so far, like the phase's categories)."""
     phases: dict[str, list[tuple[EndpointStats, EndpointThreshold]]] = {}
     for e in evaluation.endpoints:
         for t in e.thresholds:
             phases.setdefault(e.phase, []).append((e, t))
+    stopped = {p.phase: p.evaluation.stopped for p in evaluation.evaluated_phases()
+               if p.evaluation is not None and p.evaluation.stopped}
     for phase, cases in phases.items():
         verdicts = [t.verdict for _, t in cases]
+        cut = stopped.get(phase)
         suite = ET.SubElement(suites, "testsuite", name=f"endpoints.{phase}", tests=str(len(cases)),
-                              failures=str(verdicts.count("FAIL")), errors=str(verdicts.count("INVALID")),
-                              skipped=str(verdicts.count("NA")))
+                              failures=str(verdicts.count("FAIL")),
+                              errors=str(len(cases) - verdicts.count("FAIL") if cut else verdicts.count("INVALID")),
+                              skipped=str(0 if cut else verdicts.count("NA")))
         for e, t in cases:
             case = ET.SubElement(suite, "testcase", classname=f"endpoints.{phase}",
                                  name=f"{e.name}.{t.quantile}")
@@ -140,6 +146,9 @@ def endpoint_junit(suites: ET.Element, evaluation: RunEvaluation) -> None:
                     f"(threshold <= {t.threshold_ms:.1f} ms, {t.verdict})")
             if t.verdict == "FAIL":
                 ET.SubElement(case, "failure", message=t.reason or "FAIL").text = text
+            elif cut:
+                ET.SubElement(case, "error", type="NOT-EVALUATED",
+                              message=f"phase {cut}: {t.verdict} so far, not judged").text = text
             elif t.verdict == "INVALID":
                 ET.SubElement(case, "error", type="INVALID", message=t.reason or "generator-limited").text = text
             elif t.verdict == "NA":

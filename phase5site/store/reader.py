@@ -27,19 +27,43 @@ SOURCE_PRIORITY: tuple[str, ...] = ("prometheus", "scrape", "import")
 Windows = list[tuple[float, float]]
 
 
-def _in_windows(phase: str | None, windows: Windows | None) -> tuple[str, dict[str, Any]]:
-    """SQL condition (and its parameters) for the requests of ``phase`` (any phase when None)
-    intended in one of ``windows`` (``[start, end)`` each; every request when None)."""
+def merged_windows(windows: Windows) -> Windows:
+    """The union of half-open windows ``[start, end)`` as sorted, disjoint ones (an empty or
+    reversed window holds nothing; adjacent ones join: ``[a, b)`` and ``[b, c)`` are ``[a, c)``).
+
+    >>> merged_windows([(5.0, 8.0), (0.0, 2.0), (2.0, 3.0), (6.0, 7.0), (9.0, 9.0)])
+    [(0.0, 3.0), (5.0, 8.0)]
+    """
+    merged: Windows = []
+    for start, end in sorted((float(start), float(end)) for start, end in windows if end > start):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def _windowed(phase: str | None, windows: Windows | None) -> tuple[str, dict[str, Any]]:
+    """A FROM source (and its parameters): the requests of ``phase`` (any phase when None),
+    each with ``inside``: intended in one of ``windows`` (``[start, end)`` each, the client
+    window's rule; every request when None).
+
+    The windows are merged first (``merged_windows``), so an ASOF join finds the only one a
+    request can lie in, the last starting at or before it: a sort-merge whatever the number
+    of windows (an EXISTS over every window was a nested loop, 0.9 s per query at 720
+    windows of 576k rows)."""
     params: dict[str, Any] = {"phase": phase}
-    where = "($phase IS NULL OR phase = $phase)"
+    mine = "SELECT * FROM requests WHERE ($phase IS NULL OR phase = $phase)"
     if windows is None:
-        return where, params
-    if not windows:
-        return f"{where} AND FALSE", params
-    params["starts"] = [float(start) for start, _ in windows]
-    params["ends"] = [float(end) for _, end in windows]
-    return (f"{where} AND EXISTS (SELECT 1 FROM (SELECT unnest($starts) AS ws, unnest($ends) AS we) "
-            "WHERE intended_at >= ws AND intended_at < we)"), params
+        return f"(SELECT *, TRUE AS inside FROM ({mine}))", params
+    merged = merged_windows(windows)
+    if not merged:
+        return f"(SELECT *, FALSE AS inside FROM ({mine}))", params
+    params["starts"] = [start for start, _ in merged]
+    params["ends"] = [end for _, end in merged]
+    return (f"(SELECT r.*, coalesce(r.intended_at < w.we, FALSE) AS inside FROM ({mine}) r "
+            "ASOF LEFT JOIN (SELECT unnest($starts::DOUBLE[]) AS ws, unnest($ends::DOUBLE[]) AS we) w "
+            "ON r.intended_at >= w.ws)"), params
 
 
 class RunReader:
@@ -190,9 +214,9 @@ class RunReader:
         A NaN, infinite or negative latency (a file no engine of this tool wrote) is no
         measurement: it counts as not recorded, like NULL, instead of becoming a NaN
         percentile or confidence bound in every report (issue 13 item 2)."""
-        where, params = _in_windows(phase, windows)
+        source, params = _windowed(phase, windows)
         columns = self.con.execute(
-            f"SELECT latency_ms FROM requests WHERE {where} "
+            f"SELECT latency_ms FROM {source} WHERE inside "
             "AND outcome <> 'dropped' AND latency_ms IS NOT NULL AND isfinite(latency_ms) "
             "AND latency_ms >= 0 ORDER BY latency_ms",
             params,
@@ -203,9 +227,9 @@ class RunReader:
         """The wait of every dropped request (its ``latency_ms``, censored), sorted; None
         where it was not recorded (runs before the engine stored it). ``windows`` as for
         ``sent_latencies_ms``."""
-        where, params = _in_windows(phase, windows)
+        source, params = _windowed(phase, windows)
         rows = self.con.execute(
-            f"SELECT latency_ms FROM requests WHERE {where} "
+            f"SELECT latency_ms FROM {source} WHERE inside "
             "AND outcome = 'dropped' ORDER BY latency_ms NULLS FIRST",
             params,
         ).fetchall()
@@ -216,14 +240,14 @@ class RunReader:
         """The requests of ``phase`` intended outside every one of ``windows``: ``requests``,
         ``ok``, ``errors`` (4xx, 5xx, transport), ``dropped``, ``latency_p95_ms`` (nearest
         rank over the sent ones with a latency; None if none), ``first_at``/``last_at``."""
-        inside, params = _in_windows(phase, windows)
+        source, params = _windowed(phase, windows)
         ((requests, ok, errors, dropped, p95, first, last),) = self.con.execute(
             f"SELECT count(*), count(*) FILTER (WHERE outcome = 'ok'), "
             "count(*) FILTER (WHERE outcome NOT IN ('ok', 'dropped')), "
             "count(*) FILTER (WHERE outcome = 'dropped'), "
             "quantile_disc(latency_ms, 0.95) FILTER (WHERE outcome <> 'dropped' AND isfinite(latency_ms) "
             "AND latency_ms >= 0), min(intended_at), max(intended_at) "
-            f"FROM requests WHERE phase = $phase AND NOT ({inside})",
+            f"FROM {source} WHERE NOT inside",
             params,
         ).fetchall()
         return {"requests": int(requests), "ok": int(ok), "errors": int(errors), "dropped": int(dropped),

@@ -175,3 +175,110 @@ def test_a_placeholder_only_import_reads_not_evaluated_with_exit_code_6(tmp_path
     assert "no category has a value to judge: every one is NA or not exercised" in result.output
     assert "placeholder of the old observer (0.99 in every row)" in result.output
     assert result.output.rstrip().splitlines()[-1].startswith("exit code 6: NOT-EVALUATED")
+
+
+def _two_phase_run(tmp_path: Path, status: str) -> Path:
+    """baseline ran its course (GO); the run was stopped (``status``) while ``extended`` was
+    being set up, before it sent anything: that phase has no samples to show."""
+    from phase5site.store import RequestRows, RunWriter
+
+    from .runbuilder import T0
+    from .test_reports import latencies
+
+    run_dir = tmp_path / f"{status}-run"
+    with RunWriter.create(run_dir, run_id=run_dir.name, name="two", spec_path=None, spec_sha256=None,
+                          spec_redacted={"name": "two"}, environment={}, tool_version="test",
+                          started_at=T0) as writer:
+        writer.begin_phase("baseline", ordinal=1, rate=80.0, concurrency=20, planned_duration_s=120.0,
+                           samples=2, interval_s=60.0, observe=True, flags={}, started_at=T0)
+        rows = RequestRows()
+        for seq, latency in enumerate(latencies()):
+            at = T0 + seq * STEP
+            rows.append("baseline", seq, "health", at, at, latency, latency, 200, "ok", 10)
+        writer.append_requests(rows)
+        for num in (1, 2):
+            writer.add_sample(good_sample("baseline", num))
+        writer.end_phase("baseline", ended_at=T0 + 120.0, status="completed", requests_sent=3000, dropped=0)
+        writer.begin_phase("extended", ordinal=2, rate=80.0, concurrency=20, planned_duration_s=120.0,
+                           samples=2, interval_s=60.0, observe=True, flags={}, started_at=T0 + 120.0)
+        writer.end_phase("extended", ended_at=T0 + 121.0, status=status, requests_sent=0, dropped=0)
+        writer.finish(status, ended_at=T0 + 121.0, exit_reason=f"{status} in the setup of extended")
+    return run_dir
+
+
+def test_the_junit_of_a_run_cut_short_is_never_all_green(tmp_path: Path) -> None:
+    """The stopped phase had no samples, the one before it passed: the JUnit once held only
+    that phase's passing cases, so CI read a NOT-EVALUATED (or aborted, NO-GO) run as green."""
+    import xml.etree.ElementTree as ET
+
+    interrupted = evaluate_run(_two_phase_run(tmp_path, "interrupted"))
+    assert interrupted.decision == "NOT-EVALUATED"
+    assert interrupted.phases[0].evaluation.decision == "GO"  # type: ignore[union-attr]
+    root = ET.fromstring(render_junit(interrupted))
+    assert root.find(".//failure") is None
+    errors = root.findall(".//testcase/error")
+    assert [e.get("type") for e in errors] == ["NOT-EVALUATED"]
+    assert "run interrupted: incomplete evidence (interrupted in the setup of extended)" in errors[0].get("message")
+    assert root.find("testsuite[@name='run']").get("errors") == "1"
+
+    aborted = evaluate_run(_two_phase_run(tmp_path, "aborted"))
+    assert aborted.decision == "NO-GO"
+    root = ET.fromstring(render_junit(aborted))
+    failures = root.findall(".//testcase/failure")
+    assert len(failures) == 1 and failures[0].get("message").startswith("run aborted: aborted in the setup")
+    assert root.find("testsuite[@name='run']").get("failures") == "1"
+
+
+def test_a_completed_run_has_no_run_status_case(tmp_path: Path) -> None:
+    import xml.etree.ElementTree as ET
+
+    evaluation = _stopped(tmp_path, "completed", failing=False)
+    assert ET.fromstring(render_junit(evaluation)).find("testsuite[@name='run']") is None
+
+
+def test_the_junit_of_a_phase_with_nothing_to_judge_has_no_failure(tmp_path: Path) -> None:
+    """A placeholder-only import is NOT-EVALUATED: its JUnit said <failure> for every required
+    NA, a failure of the service nobody measured."""
+    import shutil
+    import xml.etree.ElementTree as ET
+
+    from phase5site.store.legacy import import_legacy_run
+
+    from .test_reports import FIXTURES
+
+    folder = tmp_path / "legacy"
+    shutil.copytree(FIXTURES / "phase5-20251122-150047", folder)
+    imported = import_legacy_run(folder / "metrics.csv", folder / "metadata.json", tmp_path / "results")
+    evaluation = evaluate_run(imported.run_dir)
+    assert evaluation.decision == "NOT-EVALUATED"
+    root = ET.fromstring(render_junit(evaluation))
+    assert root.find(".//failure") is None
+    suite = root.find("testsuite")
+    errors = suite.findall("testcase/error")
+    assert errors and {e.get("type") for e in errors} == {"NOT-EVALUATED"}
+    assert int(suite.get("errors")) == len(errors) and suite.get("failures") == "0"
+    assert int(suite.get("errors")) + int(suite.get("skipped")) == int(suite.get("tests"))
+    assert all(e.get("message").startswith("no category has a value to judge") for e in errors)
+
+
+def test_per_request_thresholds_of_a_stopped_phase_are_not_passes_in_junit(tmp_path: Path) -> None:
+    import xml.etree.ElementTree as ET
+
+    from .test_console_summary import mixed
+    from .test_reports import latencies
+
+    spec = {"name": "synthetic", "phases": [{"name": "baseline"}],
+            "target": {"requests": [{"name": "hello", "slo": {"p95": 0.1}},
+                                    {"name": "plugins", "slo": {"p95": 0.05}}]}}
+    run_dir = make_run(tmp_path, samples=[good_sample("baseline", i) for i in (1, 2)], planned_samples=12,
+                       status="interrupted", latencies_ms=latencies(), mixed_requests=mixed(), spec=spec)
+    evaluation = evaluate_run(run_dir)
+    verdicts = {e.name: t.verdict for e in evaluation.endpoints for t in e.thresholds}
+    assert verdicts == {"hello": "PASS", "plugins": "FAIL"}
+    suite = ET.fromstring(render_junit(evaluation)).find("testsuite[@name='endpoints.baseline']")
+    cases = {case.get("name"): case for case in suite.findall("testcase")}
+    assert cases["plugins.p95"].find("failure") is not None  # a failure seen is a failure
+    error = cases["hello.p95"].find("error")
+    assert error is not None and error.get("type") == "NOT-EVALUATED"
+    assert "so far" in error.get("message")
+    assert (suite.get("failures"), suite.get("errors")) == ("1", "1")

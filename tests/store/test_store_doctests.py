@@ -16,6 +16,7 @@ MODULES = [
     "phase5site.store.legacy_csv",
     "phase5site.store.legacy_metadata",
     "phase5site.store.queries",
+    "phase5site.store.reader",
     "phase5site.store.rows",
 ]
 
