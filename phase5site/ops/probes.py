@@ -45,16 +45,26 @@ def bearer_headers(token: str | None) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"} if token else {}
 
 
-def probe_health(client: httpx.Client, base_url: str, token: str | None) -> CheckResult:
-    """``GET <base_url>/health`` with the token: 200 is OK, 401/403 mean the token is rejected."""
-    url = base_url.rstrip("/") + "/health"
+def _timed_get(client: httpx.Client, check: str, url: str,
+               token: str | None) -> CheckResult | tuple[httpx.Response, dict[str, Any]]:
+    """``GET url`` with the token: the answer and its details (url, status, elapsed_ms), or
+    the check's FAIL when nothing answered."""
     started = time.perf_counter()
     try:
         response = get(client, url, headers=bearer_headers(token))
     except ProbeFailed as failed:
-        return CheckResult("health", "FAIL", str(failed), {"url": url})
+        return CheckResult(check, "FAIL", str(failed), {"url": url})
     elapsed_ms = (time.perf_counter() - started) * 1000
-    details = {"url": url, "status": response.status_code, "elapsed_ms": round(elapsed_ms, 1)}
+    return response, {"url": url, "status": response.status_code, "elapsed_ms": round(elapsed_ms, 1)}
+
+
+def probe_health(client: httpx.Client, base_url: str, token: str | None) -> CheckResult:
+    """``GET <base_url>/health`` with the token: 200 is OK, 401/403 mean the token is rejected."""
+    url = base_url.rstrip("/") + "/health"
+    answered = _timed_get(client, "health", url, token)
+    if isinstance(answered, CheckResult):
+        return answered
+    response, details = answered
     if response.status_code in (401, 403):
         why = "no token was sent" if not token else "token rejected"
         return CheckResult("health", "FAIL", f"{why}: {url} answered {response.status_code}", details)
@@ -68,13 +78,10 @@ def probe_auth(client: httpx.Client, base_url: str, path: str, token: str) -> Ch
     service (``Profile.authenticated_read_path``): 2xx is OK, 401/403 mean the service
     rejects the token (a FAIL: every authenticated request of the run would be refused)."""
     url = base_url.rstrip("/") + path
-    started = time.perf_counter()
-    try:
-        response = get(client, url, headers=bearer_headers(token))
-    except ProbeFailed as failed:
-        return CheckResult("auth", "FAIL", str(failed), {"url": url})
-    elapsed_ms = (time.perf_counter() - started) * 1000
-    details = {"url": url, "status": response.status_code, "elapsed_ms": round(elapsed_ms, 1)}
+    answered = _timed_get(client, "auth", url, token)
+    if isinstance(answered, CheckResult):
+        return answered
+    response, details = answered
     if response.status_code in (401, 403):
         return CheckResult("auth", "FAIL", f"the token was rejected: GET {url} answered {response.status_code}; "
                            "every request the run sends with it would be refused (is it signed with the "

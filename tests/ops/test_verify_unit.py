@@ -9,7 +9,7 @@ import httpx
 import jsonschema
 import pytest
 
-from phase5site.ops.families import METASHEET_FAMILIES, required_series
+from phase5site.ops.families import required_series
 from phase5site.ops.report import CheckResult, VerifyReport, load_report_schema
 from phase5site.ops.verify import _guard, parse_flag, verify_spec
 
